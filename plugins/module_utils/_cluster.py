@@ -1,0 +1,198 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, opstack.conductor contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""A cluster spec (servers, initial leader, term): validation, and the Raft state each node starts from.
+
+The state is what op-conductor-init writes and what raft.BootstrapCluster writes, with every server listed:
+CurrentTerm = term on every node; LastVoteTerm and LastVoteCand = the initial leader on its own node only; one
+LogConfiguration entry at index 1 with the given term and the servers in the given order.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import unicodedata
+from dataclasses import dataclass
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
+
+from ansible_collections.opstack.conductor.plugins.module_utils import _bbolt as bolt
+from ansible_collections.opstack.conductor.plugins.module_utils import _raft as raft
+
+MAX_SERVER_ID_BYTES = 255  # a directory name on every filesystem op-conductor runs on
+MAX_ADDRESS_BYTES = 1024
+MAX_TERM = (1 << 64) - 1
+
+
+class SpecError(ValueError):
+    """A cluster spec that must not be written; the message names the field and the value."""
+
+    def __init__(self, field: str, value: Any, reason: str):
+        self.field = field
+        self.value = value
+        super().__init__("%s=%r: %s" % (field, value, reason))
+
+
+@dataclass(frozen=True)
+class ClusterSpec:
+    servers: Tuple[raft.Server, ...]
+    initial_leader: Optional[str]
+    term: int
+
+    @property
+    def configuration(self) -> raft.Configuration:
+        return raft.Configuration(self.servers)
+
+    def server(self, server_id: str) -> raft.Server:
+        for server in self.servers:
+            if server.id == server_id:
+                return server
+        raise SpecError("server_id", server_id, "not among the servers (%s)" % ", ".join(s.id for s in self.servers))
+
+
+def validate_server_id(value: Any, field: str = "server_id") -> str:
+    """op-conductor joins the server ID onto its storage dir, so it must be a safe single directory name."""
+    if not isinstance(value, str) or value == "":
+        raise SpecError(field, value, "must be a non-empty string")
+    if len(value.encode("utf-8", "surrogatepass")) > MAX_SERVER_ID_BYTES:
+        raise SpecError(field, value, "longer than %d bytes" % MAX_SERVER_ID_BYTES)
+    if "/" in value or "\\" in value:
+        raise SpecError(field, value, "contains a path separator; op-conductor uses the ID as a directory name")
+    if value in (".", "..") or value.startswith("."):
+        raise SpecError(field, value, "starts with a dot; it would be a hidden or parent directory")
+    for char in value:
+        category = unicodedata.category(char)
+        if char != " " and category[0] in ("C", "Z"):
+            raise SpecError(field, value, "contains the non-printable character U+%04X" % ord(char))
+    if value != value.strip():
+        raise SpecError(field, value, "has leading or trailing spaces")
+    return value
+
+
+def validate_address(value: Any, field: str = "address") -> str:
+    """host:port as raft's TCP transport dials it; IPv6 literals in brackets."""
+    if not isinstance(value, str) or not value:
+        raise SpecError(field, value, "must be a non-empty host:port string")
+    if len(value.encode("utf-8", "surrogatepass")) > MAX_ADDRESS_BYTES:
+        raise SpecError(field, value, "longer than %d bytes" % MAX_ADDRESS_BYTES)
+    if any(unicodedata.category(char)[0] in ("C", "Z") for char in value):
+        raise SpecError(field, value, "contains whitespace or a control character")
+    if value.startswith("["):
+        host, sep, port = value[1:].partition("]:")
+        if not sep:
+            raise SpecError(field, value, "bracketed IPv6 address must be followed by :port")
+        try:
+            ipaddress.IPv6Address(host.split("%", 1)[0])
+        except ValueError:
+            raise SpecError(field, value, "%r is not an IPv6 address" % host)
+    else:
+        host, sep, port = value.rpartition(":")
+        if not sep or not host:
+            raise SpecError(field, value, "must be host:port")
+        if ":" in host:
+            raise SpecError(field, value, "IPv6 addresses must be written in brackets, as [addr]:port")
+    if not port.isdigit() or not 1 <= int(port) <= 65535 or port != str(int(port)):
+        raise SpecError(field, value, "port must be a number from 1 to 65535")
+    return value
+
+
+def validate_term(value: Any, field: str = "term") -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise SpecError(field, value, "must be an integer")
+    if not 1 <= value <= MAX_TERM:
+        raise SpecError(field, value, "must be between 1 and 2^64-1")
+    return value
+
+
+def parse_servers(servers: Any, field: str = "servers") -> Tuple[raft.Server, ...]:
+    if not isinstance(servers, (list, tuple)) or not servers:
+        raise SpecError(field, servers, "must be a non-empty list of {id, address, suffrage}")
+    parsed = []
+    seen_ids = {}  # type: Dict[str, str]
+    seen_addresses = {}  # type: Dict[str, str]
+    for position, entry in enumerate(servers):
+        where = "%s[%d]" % (field, position)
+        if not isinstance(entry, Mapping):
+            raise SpecError(where, entry, "must be a mapping with id and address")
+        unknown = set(entry) - {"id", "address", "suffrage"}
+        if unknown:
+            raise SpecError(where, entry, "unknown keys %s" % ", ".join(sorted(map(str, unknown))))
+        server_id = validate_server_id(entry.get("id"), where + ".id")
+        address = validate_address(entry.get("address"), where + ".address")
+        suffrage = entry.get("suffrage") or "voter"
+        if suffrage not in ("voter", "nonvoter"):
+            raise SpecError(where + ".suffrage", suffrage, "must be voter or nonvoter")
+        folded = server_id.casefold()
+        if folded in seen_ids:
+            raise SpecError(where + ".id", server_id, "duplicates %s (IDs that differ only in case would share a "
+                                                      "directory on case-insensitive filesystems)" % seen_ids[folded])
+        if address.lower() in seen_addresses:
+            raise SpecError(where + ".address", address, "already used by %s" % seen_addresses[address.lower()])
+        seen_ids[folded] = server_id
+        seen_addresses[address.lower()] = server_id
+        parsed.append(raft.Server(server_id, address, suffrage))
+    return tuple(parsed)
+
+
+def validate_cluster(servers: Any, initial_leader: Any = None, term: Any = 1) -> Tuple[ClusterSpec, List[str]]:
+    """The spec and its warnings, or SpecError for the first problem found."""
+    parsed = parse_servers(servers)
+    validate_term(term)
+    voters = [server for server in parsed if server.suffrage == "voter"]
+    if not voters:
+        raise SpecError("servers", [s.id for s in parsed], "at least one server must be a voter")
+    if initial_leader not in (None, ""):
+        leader = [server for server in parsed if server.id == initial_leader]
+        if not leader:
+            raise SpecError("initial_leader", initial_leader, "is not one of the servers (%s)"
+                            % ", ".join(s.id for s in parsed))
+        if leader[0].suffrage != "voter":
+            raise SpecError("initial_leader", initial_leader, "is a nonvoter; only a voter can lead")
+    else:
+        initial_leader = None
+    warnings = []
+    if len(voters) % 2 == 0:
+        warnings.append("%d voters: an even number tolerates no more failures than %d voters and needs a larger "
+                        "quorum" % (len(voters), len(voters) - 1))
+    return ClusterSpec(parsed, initial_leader, term), warnings
+
+
+# ================================================================================================================
+# The state of one node
+# ================================================================================================================
+
+
+def bootstrap_entry(spec: ClusterSpec) -> raft.Log:
+    return raft.Log(index=1, term=spec.term, type=raft.LOG_CONFIGURATION,
+                    data=raft.encode_configuration(spec.configuration))
+
+
+def stable_values(spec: ClusterSpec, server_id: str) -> Dict[bytes, bytes]:
+    values = {raft.KEY_CURRENT_TERM: raft.U64.pack(spec.term)}
+    if spec.initial_leader == server_id:
+        values[raft.KEY_LAST_VOTE_TERM] = raft.U64.pack(spec.term)
+        values[raft.KEY_LAST_VOTE_CAND] = spec.initial_leader.encode("utf-8", "surrogateescape")
+    return values
+
+
+def node_databases(spec: ClusterSpec, server_id: str, page_size: int = bolt.DEFAULT_PAGE_SIZE) -> Dict[str, bytes]:
+    """{file name: bytes} of raft-log.db and raft-stable.db for ``server_id``. Both files carry both buckets,
+    as raft-boltdb's initialize() creates them."""
+    spec.server(server_id)
+    entry = bootstrap_entry(spec)
+    log_db = bolt.build_database({
+        raft.BUCKET_CONF: {},
+        raft.BUCKET_LOGS: {raft.uint64_key(entry.index): raft.encode_log(entry)},
+    }, page_size)
+    stable_db = bolt.build_database({
+        raft.BUCKET_CONF: stable_values(spec, server_id),
+        raft.BUCKET_LOGS: {},
+    }, page_size)
+    return {raft.LOG_FILE: log_db, raft.STABLE_FILE: stable_db}
+
+
+def servers_from_lists(addresses: Sequence[str], server_ids: Sequence[str]) -> List[Dict[str, str]]:
+    """op-conductor-init's --nodes / --server-ids pairing (same order, same count)."""
+    if len(addresses) != len(server_ids):
+        raise SpecError("nodes", list(addresses), "%d addresses for %d server IDs; the counts must match"
+                        % (len(addresses), len(server_ids)))
+    return [{"id": server_id, "address": address} for server_id, address in zip(server_ids, addresses)]

@@ -1,0 +1,343 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, opstack.conductor contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The Raft state of one op-conductor node directory, read the way hashicorp/raft reads it at start-up.
+
+Two depths: the summary reads a handful of pages (cursor at each end of the log, the stable keys, the newest
+configuration), so it stays fast on multi-GiB live files; ``verify`` walks everything and reports each defect
+that would make bbolt's check fail, raft-boltdb fail to decode, or raft panic at start.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any, Dict, Iterator, List, Optional, Tuple
+
+from ansible_collections.opstack.conductor.plugins.module_utils import _bbolt as bolt
+from ansible_collections.opstack.conductor.plugins.module_utils import _raft as raft
+
+# A canonical entry ends with fixstr "Type" and a positive fixint: read the type without decoding the entry.
+_TYPE_SUFFIX = b"\xa4Type"
+
+
+@dataclass
+class ConfigurationEntry:
+    index: int
+    term: int
+    configuration: raft.Configuration
+    source: str  # "log" or "snapshot"
+
+    def summary(self) -> Dict[str, Any]:
+        return {"index": self.index, "term": self.term, "source": self.source,
+                "servers": self.configuration.to_list()}
+
+
+@dataclass
+class Integrity:
+    checked: bool = False
+    problems: List[str] = field(default_factory=list)
+    warnings: List[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def summary(self) -> Dict[str, Any]:
+        return {"ok": self.ok, "checked": self.checked, "problems": list(self.problems),
+                "warnings": list(self.warnings)}
+
+
+@dataclass
+class DatabaseFile:
+    name: str
+    exists: bool = False
+    size: int = 0
+    page_size: Optional[int] = None
+    txid: Optional[int] = None
+
+    def summary(self) -> Dict[str, Any]:
+        return {"exists": self.exists, "size": self.size, "page_size": self.page_size, "txid": self.txid}
+
+
+@dataclass
+class NodeState:
+    path: str
+    files: Dict[str, DatabaseFile]
+    current_term: Optional[int] = None
+    last_vote_term: Optional[int] = None
+    last_vote_candidate: Optional[str] = None
+    first_index: int = 0
+    last_index: int = 0
+    last_log_term: int = 0
+    entries: int = 0
+    latest_configuration: Optional[ConfigurationEntry] = None
+    snapshots: List[raft.Snapshot] = field(default_factory=list)
+    integrity: Integrity = field(default_factory=Integrity)
+
+    @property
+    def exists(self) -> bool:
+        return any(db.exists for db in self.files.values())
+
+    @property
+    def page_size(self) -> Optional[int]:
+        return self.files[raft.LOG_FILE].page_size
+
+    @property
+    def snapshot_index(self) -> int:
+        usable = [snap for snap in self.snapshots if snap.problem is None]
+        return usable[0].index if usable else 0
+
+    def summary(self) -> Dict[str, Any]:
+        return {
+            "exists": self.exists,
+            "page_size": self.page_size,
+            "files": {name: db.summary() for name, db in self.files.items()},
+            "current_term": self.current_term,
+            "last_vote_term": self.last_vote_term,
+            "last_vote_candidate": self.last_vote_candidate,
+            "first_index": self.first_index,
+            "last_index": self.last_index,
+            "last_log_term": self.last_log_term,
+            "entries": self.entries,
+            "latest_configuration": self.latest_configuration.summary() if self.latest_configuration else None,
+            "snapshots": [snap.summary() for snap in self.snapshots],
+            "integrity": self.integrity.summary(),
+        }
+
+
+# ================================================================================================================
+# Reading
+# ================================================================================================================
+
+
+def read_node_state(path: str, verify: bool = False) -> NodeState:
+    """Never raises for a damaged node: what cannot be read becomes an integrity problem."""
+    state = NodeState(path=path, files={name: DatabaseFile(name) for name in (raft.LOG_FILE, raft.STABLE_FILE)})
+    state.integrity.checked = verify
+    state.snapshots = raft.read_snapshots(path, verify=verify)
+    for snapshot in state.snapshots:
+        if snapshot.problem:
+            state.integrity.problems.append(snapshot.problem)
+    _read_stable(state, verify)
+    _read_log(state, verify)
+    if verify:
+        _cross_checks(state)
+    return state
+
+
+def _open(state: NodeState, name: str, verify: bool) -> Optional[bolt.BoltReader]:
+    db = state.files[name]
+    path = os.path.join(state.path, name)
+    try:
+        reader = bolt.BoltReader(path)
+    except FileNotFoundError:
+        if os.path.isdir(state.path) and verify:
+            state.integrity.problems.append("%s: missing" % name)
+        return None
+    except (bolt.BoltError, OSError) as exc:
+        db.exists = os.path.exists(path)
+        db.size = os.path.getsize(path) if db.exists and os.path.isfile(path) else 0
+        state.integrity.problems.append("%s: %s" % (name, exc))
+        return None
+    db.exists, db.size = True, reader.file_size
+    db.page_size, db.txid = reader.page_size, reader.meta.txid
+    if verify:
+        reader_report = bolt.check_reader(reader)
+        state.integrity.problems.extend("%s: %s" % (name, problem) for problem in reader_report.problems)
+        state.integrity.warnings.extend("%s: %s" % (name, warning) for warning in reader_report.warnings)
+    return reader
+
+
+def _bucket(reader: bolt.BoltReader, state: NodeState, name: str, bucket_name: bytes) -> Optional[bolt.Bucket]:
+    try:
+        bucket = reader.bucket(bucket_name)
+    except bolt.BoltError as exc:
+        state.integrity.problems.append("%s: %s" % (name, exc))
+        return None
+    if bucket is None:
+        state.integrity.problems.append("%s: bucket %s missing; not a raft-boltdb database"
+                                        % (name, bucket_name.decode()))
+    return bucket
+
+
+def _read_stable(state: NodeState, verify: bool) -> None:
+    reader = _open(state, raft.STABLE_FILE, verify)
+    if reader is None:
+        return
+    with reader:
+        conf = _bucket(reader, state, raft.STABLE_FILE, raft.BUCKET_CONF)
+        if conf is None:
+            return
+        try:
+            state.current_term = _uint64(state, conf, raft.KEY_CURRENT_TERM)
+            state.last_vote_term = _uint64(state, conf, raft.KEY_LAST_VOTE_TERM)
+            candidate = conf.get(raft.KEY_LAST_VOTE_CAND)
+        except bolt.BoltError as exc:
+            state.integrity.problems.append("%s: %s" % (raft.STABLE_FILE, exc))
+            return
+        if candidate is not None:
+            state.last_vote_candidate = candidate.decode("utf-8", "surrogateescape")
+        if verify:
+            _expect_empty(reader, state, raft.STABLE_FILE, raft.BUCKET_LOGS)
+
+
+def _uint64(state: NodeState, bucket: bolt.Bucket, key: bytes) -> Optional[int]:
+    value = bucket.get(key)
+    if value is None:
+        return None
+    if len(value) != 8:
+        # raft-boltdb's GetUint64 reads 8 bytes big-endian: a shorter value panics, a longer one is misread.
+        state.integrity.problems.append("%s: %s holds %d bytes, expected 8" % (raft.STABLE_FILE, key.decode(),
+                                                                              len(value)))
+        return None
+    return raft.U64.unpack(value)[0]
+
+
+def _expect_empty(reader: bolt.BoltReader, state: NodeState, name: str, bucket_name: bytes) -> None:
+    bucket = _bucket(reader, state, name, bucket_name)
+    if bucket is not None and bucket.cursor().first() is not None:
+        state.integrity.warnings.append("%s: bucket %s is not empty; raft never reads it there"
+                                        % (name, bucket_name.decode()))
+
+
+def _read_log(state: NodeState, verify: bool) -> None:
+    reader = _open(state, raft.LOG_FILE, verify)
+    if reader is None:
+        return
+    with reader:
+        logs = _bucket(reader, state, raft.LOG_FILE, raft.BUCKET_LOGS)
+        if logs is None:
+            return
+        try:
+            if verify:
+                _expect_empty(reader, state, raft.LOG_FILE, raft.BUCKET_CONF)
+                _walk_log(state, logs)
+            else:
+                _summarise_log(state, logs)
+        except bolt.BoltError as exc:
+            state.integrity.problems.append("%s: %s" % (raft.LOG_FILE, exc))
+    if state.latest_configuration is None:
+        _configuration_from_snapshot(state)
+
+
+def _index_of(key: bytes) -> int:
+    if len(key) != 8:
+        raise bolt.BoltError("log key %s is %d bytes, expected an 8-byte index" % (key.hex(), len(key)))
+    return raft.U64.unpack(key)[0]
+
+
+def _entry_type(raw: bytes) -> int:
+    if raw[-6:-1] == _TYPE_SUFFIX and raw[-1] < 0x80:
+        return raw[-1]
+    return raft.decode_log(raw).type
+
+
+def _summarise_log(state: NodeState, logs: bolt.Bucket) -> None:
+    first = logs.cursor().first()
+    cursor = logs.cursor()
+    last = cursor.last()
+    if first is None or last is None:
+        return
+    state.first_index, state.last_index = _index_of(first[0]), _index_of(last[0])
+    state.entries = state.last_index - state.first_index + 1
+    try:
+        state.last_log_term = raft.decode_log(bytes(last[1])).term
+    except raft.DecodeError as exc:
+        state.integrity.problems.append("%s: entry %d: %s" % (raft.LOG_FILE, state.last_index, exc))
+    # Newest configuration: walk back from the end, but no further than the newest snapshot, which carries
+    # the configuration committed up to its index. Raft keeps that stretch short (trailing logs).
+    stop_at = state.snapshot_index
+    item = last
+    while item is not None:
+        index = _index_of(item[0])
+        if index <= stop_at:
+            return
+        raw = bytes(item[1])
+        try:
+            if _entry_type(raw) == raft.LOG_CONFIGURATION:
+                _set_configuration(state, raft.decode_log(raw))
+                return
+        except raft.DecodeError as exc:
+            state.integrity.problems.append("%s: entry %d: %s" % (raft.LOG_FILE, index, exc))
+            return
+        item = cursor.prev()
+
+
+def _set_configuration(state: NodeState, log: raft.Log) -> None:
+    try:
+        configuration = raft.decode_configuration(log.data or b"")
+    except raft.DecodeError as exc:
+        state.integrity.problems.append("%s: entry %d: configuration: %s" % (raft.LOG_FILE, log.index, exc))
+        return
+    state.latest_configuration = ConfigurationEntry(log.index, log.term, configuration, "log")
+
+
+def _configuration_from_snapshot(state: NodeState) -> None:
+    for snapshot in state.snapshots:
+        if snapshot.problem is None and snapshot.configuration is not None:
+            state.latest_configuration = ConfigurationEntry(
+                snapshot.configuration_index, snapshot.term, snapshot.configuration, "snapshot")
+            return
+
+
+def _walk_log(state: NodeState, logs: bolt.Bucket) -> None:
+    """Every entry: decodes, its Index equals its key, the log is contiguous where raft will read it."""
+    snapshot_index = state.snapshot_index
+    previous = None  # type: Optional[int]
+    for key, value, is_bucket in logs.items():
+        if is_bucket:
+            state.integrity.problems.append("%s: key %s is a bucket, not a log entry" % (raft.LOG_FILE, key.hex()))
+            continue
+        index = _index_of(key)
+        if previous is None:
+            state.first_index = index
+        elif index != previous + 1:
+            message = "%s: entries %d..%d are missing" % (raft.LOG_FILE, previous + 1, index - 1)
+            if index - 1 > snapshot_index:
+                state.integrity.problems.append(message + " (raft panics when it reads them at start)")
+            else:
+                state.integrity.warnings.append(message + " (before the snapshot, raft does not read them)")
+        previous = index
+        state.entries += 1
+        try:
+            log = raft.decode_log(bytes(value))
+        except raft.DecodeError as exc:
+            state.integrity.problems.append("%s: entry %d: %s" % (raft.LOG_FILE, index, exc))
+            continue
+        if log.index != index:
+            state.integrity.problems.append("%s: entry under key %d says Index %d" % (raft.LOG_FILE, index, log.index))
+        state.last_log_term = log.term
+        if log.type == raft.LOG_CONFIGURATION:
+            _set_configuration(state, log)
+    state.last_index = previous or 0
+    if state.first_index > snapshot_index + 1:
+        state.integrity.problems.append(
+            "%s: log starts at %d but the newest snapshot covers only up to %d; raft panics on the missing "
+            "entries" % (raft.LOG_FILE, state.first_index, snapshot_index))
+
+
+def _cross_checks(state: NodeState) -> None:
+    problems = state.integrity.problems
+    if state.latest_configuration is None and not any("configuration" in p for p in problems):
+        problems.append("no cluster configuration in the log or a snapshot: the node cannot join or elect")
+    terms = [state.last_log_term] + [snap.term for snap in state.snapshots if snap.problem is None]
+    if state.current_term is None:
+        if state.exists and max(terms) > 0:
+            problems.append("%s: CurrentTerm missing while the log has entries of term %d"
+                            % (raft.STABLE_FILE, max(terms)))
+    elif state.current_term < max(terms):
+        problems.append("%s: CurrentTerm %d is below the term %d of the newest entry or snapshot"
+                        % (raft.STABLE_FILE, state.current_term, max(terms)))
+    if (state.last_vote_candidate is None) != (state.last_vote_term is None):
+        state.integrity.warnings.append("%s: LastVoteTerm and LastVoteCand are not both set" % raft.STABLE_FILE)
+
+
+def iter_log_entries(path: str) -> Iterator[Tuple[int, raft.Log]]:
+    """(key index, decoded entry) for every entry of a raft-log.db; raises on the first undecodable one."""
+    with bolt.BoltReader(path) as reader:
+        logs = reader.bucket(raft.BUCKET_LOGS)
+        if logs is None:
+            return
+        for key, value, _ in logs.items():
+            yield _index_of(key), raft.decode_log(bytes(value))

@@ -1,0 +1,22 @@
+"""Make the checkout importable as ansible_collections.opstack.conductor, for plain `pytest` runs too."""
+
+import os
+import sys
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+COLLECTIONS_ROOT = os.path.join(REPO, ".cache", "collections")
+
+
+def _link_collection() -> None:
+    namespace_dir = os.path.join(COLLECTIONS_ROOT, "ansible_collections", "opstack")
+    link = os.path.join(namespace_dir, "conductor")
+    os.makedirs(namespace_dir, exist_ok=True)
+    if os.path.realpath(link) != REPO:
+        if os.path.islink(link):
+            os.unlink(link)
+        os.symlink(REPO, link)
+
+
+_link_collection()
+if COLLECTIONS_ROOT not in sys.path:
+    sys.path.insert(0, COLLECTIONS_ROOT)
