@@ -151,8 +151,8 @@ def validate_cluster(servers: Any, initial_leader: Any = None, term: Any = 1) ->
         initial_leader = None
     warnings = []
     if len(voters) % 2 == 0:
-        warnings.append("%d voters: an even number tolerates no more failures than %d voters and needs a larger "
-                        "quorum" % (len(voters), len(voters) - 1))
+        warnings.append("%d voters: an even number of voters tolerates no more failures than %d would, and needs "
+                        "a larger quorum" % (len(voters), len(voters) - 1))
     return ClusterSpec(parsed, initial_leader, term), warnings
 
 

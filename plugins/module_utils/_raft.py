@@ -25,8 +25,10 @@ from ansible_collections.opstack.conductor.plugins.module_utils import _bbolt as
 try:
     import msgpack
 except ImportError:  # pragma: no cover - reported by the modules through missing_required_lib
+    import traceback
+
     msgpack = None
-    MSGPACK_IMPORT_ERROR = "msgpack is not installed"  # type: Optional[str]
+    MSGPACK_IMPORT_ERROR = traceback.format_exc()  # type: Optional[str]
 else:
     MSGPACK_IMPORT_ERROR = None
 

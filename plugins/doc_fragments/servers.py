@@ -1,0 +1,37 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, opstack.conductor contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+
+class ModuleDocFragment:
+    # The member list, shared by every module that writes or compares a cluster configuration.
+    DOCUMENTATION = r"""
+options:
+  servers:
+    description:
+      - The cluster members, in the order they appear in the initial configuration entry.
+      - Each O(servers[].id) is also a directory name (op-conductor appends it to C(--raft.storage.dir)), so it
+        may not contain V(/), NUL, control or non-printable characters, start with a dot, or exceed 255 bytes.
+      - IDs may not repeat (also not in a different case), nor may addresses.
+    type: list
+    elements: dict
+    suboptions:
+      id:
+        description: The server ID (op-conductor's C(--raft.server.id)).
+        type: str
+        required: true
+      address:
+        description:
+          - The C(host:port) peers dial; it must be what this node's op-conductor advertises
+            (C(--consensus.advertised), or C(--consensus.addr):C(--consensus.port) on old versions).
+          - IPv6 literals go in brackets, for example V([2001:db8::1]:50050).
+        type: str
+        required: true
+      suffrage:
+        description: Whether the server votes.
+        type: str
+        choices: [voter, nonvoter]
+        default: voter
+"""

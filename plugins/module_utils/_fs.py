@@ -1,0 +1,306 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, opstack.conductor contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Filesystem safety for node directories: lock probes that never wait, and whole-directory replacement that
+leaves either the complete old or the complete new state in place at every instant.
+
+A node's state is one unit (raft-log.db, raft-stable.db, snapshots/): replacing the two files one by one could
+leave a new log beside an old stable store after a crash. So a new state is built complete in a sibling
+directory, fsynced, and swapped in with one renameat2(RENAME_EXCHANGE); the old directory then becomes the backup
+(or is removed). Where the kernel or filesystem cannot exchange, two renames are used and the window between them
+is covered by the leftover recovery below.
+
+Leftovers are named ``.<node>.opstack-new-<tag>`` (a build that never went live: safe to delete) and
+``.<node>.opstack-old-<tag>`` (state that was live: never deleted, only moved back or kept as a backup).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import errno
+import fcntl
+import grp
+import os
+import pwd
+import shutil
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional
+
+NEW_MARK = ".opstack-new-"
+OLD_MARK = ".opstack-old-"
+_RENAME_EXCHANGE = 2
+_AT_FDCWD = -100
+
+
+class NodeBusy(Exception):
+    """Another process (a running op-conductor) holds a lock on the node's files."""
+
+
+class UnsafePath(Exception):
+    """A path that would make us write somewhere other than the node directory."""
+
+
+# ================================================================================================================
+# Locks
+# ================================================================================================================
+
+
+def lock_holder(path: str) -> bool:
+    """True when another process holds an exclusive flock on ``path`` (bbolt's read-write lock).
+
+    Takes a shared lock without waiting and drops it at once, so a starting op-conductor, which retries every
+    50 ms, is never held up by us for longer than this call.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0))
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except OSError as exc:
+        if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN):
+            return True
+        raise
+    finally:
+        os.close(fd)
+    return False
+
+
+class ExclusiveLocks:
+    """Exclusive, non-blocking flocks on the existing database files of a node, held only while we replace it."""
+
+    def __init__(self, paths: List[str]):
+        self.paths = [path for path in paths if os.path.isfile(path) and not os.path.islink(path)]
+        self.fds = []  # type: List[int]
+
+    def __enter__(self) -> "ExclusiveLocks":
+        try:
+            for path in self.paths:
+                fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0))
+                self.fds.append(fd)
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except OSError as exc:
+                    if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN):
+                        raise NodeBusy("%s is locked by another process: op-conductor is running on this node"
+                                       % path)
+                    raise
+        except BaseException:
+            self.release()
+            raise
+        return self
+
+    def release(self) -> None:
+        for fd in self.fds:
+            os.close(fd)  # closing drops the flock
+        self.fds = []
+
+    def __exit__(self, *exc) -> None:
+        self.release()
+
+
+# ================================================================================================================
+# Durable writes
+# ================================================================================================================
+
+
+def fsync_dir(path: str) -> None:
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_new_file(path: str, data: bytes, mode: int) -> None:
+    """Create ``path`` (which must not exist), write and fsync it; O_EXCL|O_NOFOLLOW refuse symlink tricks."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0), mode)
+    try:
+        view = memoryview(data)
+        while view:
+            written = os.write(fd, view)
+            view = view[written:]
+        os.fchmod(fd, mode)  # the umask must not loosen or tighten what was asked for
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+@dataclass
+class Ownership:
+    uid: int = -1
+    gid: int = -1
+
+    @classmethod
+    def resolve(cls, owner: Optional[str], group: Optional[str]) -> "Ownership":
+        return cls(_resolve_id(owner, pwd.getpwnam, "owner"), _resolve_id(group, grp.getgrnam, "group"))
+
+    def apply(self, path: str) -> None:
+        if self.uid != -1 or self.gid != -1:
+            os.chown(path, self.uid, self.gid, follow_symlinks=False)
+
+
+def _resolve_id(name: Optional[str], lookup, what: str) -> int:
+    if name is None or name == "":
+        return -1
+    if str(name).isdigit():
+        return int(name)
+    try:
+        return lookup(name)[2]
+    except KeyError:
+        raise ValueError("%s %r does not exist on this host" % (what, name))
+
+
+# ================================================================================================================
+# Node directory replacement
+# ================================================================================================================
+
+
+def _renameat2_exchange():
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
+        function = libc.renameat2
+    except (OSError, AttributeError):
+        return None
+    function.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+    function.restype = ctypes.c_int
+    return function
+
+
+_EXCHANGE = _renameat2_exchange()
+
+
+def exchange(first: str, second: str) -> bool:
+    """Atomically swap two paths. False when the kernel or filesystem cannot (then nothing happened)."""
+    if _EXCHANGE is None:
+        return False
+    if _EXCHANGE(_AT_FDCWD, os.fsencode(first), _AT_FDCWD, os.fsencode(second), _RENAME_EXCHANGE) == 0:
+        return True
+    code = ctypes.get_errno()
+    if code in (errno.EINVAL, errno.ENOSYS, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EPERM):
+        return False
+    raise OSError(code, os.strerror(code), first)
+
+
+def check_node_path(path: str) -> None:
+    """The node directory itself may not be a symlink (we would write wherever it points)."""
+    if os.path.islink(path):
+        raise UnsafePath("%s is a symlink; refusing to write through it (point path at the real directory)" % path)
+    parent = os.path.dirname(os.path.abspath(path))
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise UnsafePath("%s exists and is not a directory" % path)
+    if os.path.exists(parent) and not os.path.isdir(parent):
+        raise UnsafePath("%s is not a directory" % parent)
+
+
+def leftovers(path: str) -> Dict[str, List[str]]:
+    """Sibling directories a crashed run of ours left behind for this node: {"new": [...], "old": [...]}."""
+    parent, name = os.path.split(os.path.abspath(path))
+    found = {"new": [], "old": []}  # type: Dict[str, List[str]]
+    try:
+        entries = sorted(os.listdir(parent))
+    except OSError:
+        return found
+    for entry in entries:
+        if entry.startswith("." + name + NEW_MARK):
+            found["new"].append(os.path.join(parent, entry))
+        elif entry.startswith("." + name + OLD_MARK):
+            found["old"].append(os.path.join(parent, entry))
+    return found
+
+
+@dataclass
+class Recovery:
+    removed: List[str] = field(default_factory=list)
+    restored: Optional[str] = None
+    kept_as_backup: List[str] = field(default_factory=list)
+
+    @property
+    def happened(self) -> bool:
+        return bool(self.removed or self.restored or self.kept_as_backup)
+
+
+def recover_leftovers(path: str) -> Recovery:
+    """Finish what a crashed run left: drop unfinished builds; put back a live state that was moved aside but
+    not replaced; keep any other moved-aside state as a backup (renamed to the backup convention)."""
+    recovery = Recovery()
+    found = leftovers(path)
+    for new in found["new"]:
+        shutil.rmtree(new)
+        recovery.removed.append(new)
+    for old in found["old"]:
+        if not os.path.lexists(path) and recovery.restored is None:
+            os.rename(old, path)
+            recovery.restored = old
+        else:
+            backup = backup_name(path)
+            os.rename(old, backup)
+            recovery.kept_as_backup.append(backup)
+    if recovery.happened:
+        fsync_dir(os.path.dirname(os.path.abspath(path)))
+    return recovery
+
+
+def backup_name(path: str) -> str:
+    """Ansible's backup naming (``<path>.<pid>.<YYYY-MM-DD@HH:MM:SS>~``), unique within the directory."""
+    stamp = time.strftime("%Y-%m-%d@%H:%M:%S", time.localtime())
+    candidate = "%s.%d.%s~" % (os.path.abspath(path), os.getpid(), stamp)
+    while os.path.lexists(candidate):
+        candidate = "%s.%d.%s.%s~" % (os.path.abspath(path), os.getpid(), stamp, uuid.uuid4().hex[:6])
+    return candidate
+
+
+def build_directory(path: str, files: Dict[str, bytes], file_mode: int, dir_mode: int,
+                    ownership: Ownership) -> str:
+    """A complete, fsynced sibling of ``path`` holding ``files``; the caller swaps it in."""
+    parent, name = os.path.split(os.path.abspath(path))
+    staging = os.path.join(parent, "." + name + NEW_MARK + uuid.uuid4().hex[:12])
+    os.mkdir(staging, 0o700)
+    try:
+        for file_name in sorted(files):
+            target = os.path.join(staging, file_name)
+            write_new_file(target, files[file_name], file_mode)
+            ownership.apply(target)
+        os.chmod(staging, dir_mode)
+        ownership.apply(staging)
+        fsync_dir(staging)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return staging
+
+
+def replace_directory(path: str, staging: str, keep_old: bool) -> Optional[str]:
+    """Put ``staging`` in place of ``path``. The old directory (if any) becomes a backup when ``keep_old``, and is
+    removed otherwise; returns the backup path. At every instant ``path`` is the old or the new complete state,
+    except on filesystems without RENAME_EXCHANGE, where a crash between two renames leaves the old state in an
+    ``opstack-old`` sibling that recover_leftovers() puts back."""
+    parent, name = os.path.split(os.path.abspath(path))
+    if not os.path.lexists(path):
+        os.rename(staging, path)
+        fsync_dir(parent)
+        return None
+    aside = os.path.join(parent, "." + name + OLD_MARK + uuid.uuid4().hex[:12])
+    if exchange(staging, path):
+        os.rename(staging, aside)  # staging now holds the old state
+    else:
+        os.rename(path, aside)
+        os.rename(staging, path)
+    fsync_dir(parent)
+    if keep_old:
+        backup = backup_name(path)
+        os.rename(aside, backup)
+        fsync_dir(parent)
+        return backup
+    shutil.rmtree(aside)
+    return None
+
+
+def remove_tree(path: str) -> None:
+    """Remove one of our own staging directories (never a node directory)."""
+    if NEW_MARK not in os.path.basename(path):
+        raise UnsafePath("refusing to remove %s: not a staging directory" % path)
+    shutil.rmtree(path)

@@ -1,0 +1,169 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, opstack.conductor contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""What to do with a node directory given the state it should start from: the decision behind raft_state.
+
+Kept free of AnsibleModule so every branch is unit-tested directly. Equality is decided on decoded content
+(term, vote, entries, configuration), never on bytes or mtimes: a file op-conductor-init wrote for the same
+cluster is equal to ours.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any, Dict, List, Optional, Sequence
+
+from ansible_collections.opstack.conductor.plugins.module_utils import _cluster as cluster
+from ansible_collections.opstack.conductor.plugins.module_utils import _fs as fs
+from ansible_collections.opstack.conductor.plugins.module_utils import _node_state as node_state
+from ansible_collections.opstack.conductor.plugins.module_utils import _raft as raft
+
+CREATE = "create"  # nothing there: write it
+UNCHANGED = "unchanged"  # already exactly the state we would write
+LIVE = "live"  # the node has run and its membership is the one asked for: leave it alone
+REPAIR = "repair"  # half-written (one file missing) and consistent with the spec: write it whole
+REPLACE = "replace"  # different or damaged, and force was given: back up and replace the whole node
+REFUSE = "refuse"  # different or damaged, no force
+
+
+@dataclass
+class Plan:
+    action: str
+    reason: str
+    before: Optional[Dict[str, Any]]
+    after: Dict[str, Any]
+    current: node_state.NodeState
+    files: Dict[str, bytes]
+
+    @property
+    def writes(self) -> bool:
+        return self.action in (CREATE, REPAIR, REPLACE)
+
+
+def membership(servers: Sequence[raft.Server]) -> frozenset:
+    return frozenset((server.id, server.address, server.suffrage) for server in servers)
+
+
+def describe(state: Optional[node_state.NodeState]) -> Optional[Dict[str, Any]]:
+    """The decoded, human-readable view used for diffs and messages (never bytes)."""
+    if state is None or not state.exists:
+        return None
+    configuration = state.latest_configuration
+    return {
+        "current_term": state.current_term,
+        "last_vote": None if state.last_vote_candidate is None else
+        {"term": state.last_vote_term, "candidate": state.last_vote_candidate},
+        "first_index": state.first_index,
+        "last_index": state.last_index,
+        "configuration_index": configuration.index if configuration else None,
+        "servers": ["%s %s (%s)" % (s.id, s.address, s.suffrage) for s in configuration.configuration.servers]
+        if configuration else None,
+        "snapshots": [snap.id for snap in state.snapshots],
+        "integrity": "ok" if state.integrity.ok else state.integrity.problems,
+    }
+
+
+def desired_view(spec: cluster.ClusterSpec, server_id: str) -> Dict[str, Any]:
+    leader = spec.initial_leader == server_id
+    return {
+        "current_term": spec.term,
+        "last_vote": {"term": spec.term, "candidate": server_id} if leader else None,
+        "first_index": 1,
+        "last_index": 1,
+        "configuration_index": 1,
+        "servers": ["%s %s (%s)" % (s.id, s.address, s.suffrage) for s in spec.servers],
+        "snapshots": [],
+        "integrity": "ok",
+    }
+
+
+def _pristine(state: node_state.NodeState) -> bool:
+    """Exactly one configuration entry at index 1 and nothing since: the node has never run."""
+    configuration = state.latest_configuration
+    return (state.first_index == state.last_index == 1 and not state.snapshots and configuration is not None
+            and configuration.index == 1 and configuration.source == "log"
+            and state.current_term == configuration.term)
+
+
+def _equal(state: node_state.NodeState, spec: cluster.ClusterSpec, server_id: str) -> bool:
+    if not (state.integrity.ok and _pristine(state)):
+        return False
+    configuration = state.latest_configuration
+    return (configuration.configuration.servers == spec.servers and configuration.term == spec.term
+            and describe(state) == desired_view(spec, server_id))
+
+
+def _lone_file_matches(state: node_state.NodeState, spec: cluster.ClusterSpec, server_id: str) -> bool:
+    """One of the two files is missing; does the other hold exactly its part of the desired state?"""
+    present = [name for name, db in state.files.items() if db.exists]
+    if len(present) != 1 or state.snapshots:
+        return False
+    problems = [p for p in state.integrity.problems if not p.endswith(": missing") and "CurrentTerm" not in p
+                and "no cluster configuration" not in p]
+    if problems:
+        return False
+    if present == [raft.LOG_FILE]:
+        configuration = state.latest_configuration
+        return (_pristine_log(state) and configuration is not None
+                and configuration.configuration.servers == spec.servers and configuration.term == spec.term)
+    desired_vote = spec.initial_leader == server_id
+    return (state.current_term == spec.term and state.last_index == 0
+            and (state.last_vote_candidate == server_id if desired_vote else state.last_vote_candidate is None)
+            and (state.last_vote_term == spec.term if desired_vote else state.last_vote_term is None))
+
+
+def _pristine_log(state: node_state.NodeState) -> bool:
+    configuration = state.latest_configuration
+    return state.first_index == state.last_index == 1 and configuration is not None and configuration.index == 1
+
+
+def plan(path: str, spec: cluster.ClusterSpec, server_id: str, page_size: int, force: bool) -> Plan:
+    """The decision for the node directory at ``path`` (the caller has already put back any moved-aside state
+    of an interrupted run, or, in check mode, passes the path it would put back)."""
+    spec.server(server_id)
+    fs.check_node_path(path)
+    files = cluster.node_databases(spec, server_id, page_size)
+    after = desired_view(spec, server_id)
+    current = node_state.read_node_state(path, verify=True) if os.path.isdir(path) else \
+        node_state.NodeState(path=path, files={name: node_state.DatabaseFile(name) for name in files})
+    before = describe(current)
+
+    def decide(action: str, reason: str) -> Plan:
+        return Plan(action, reason, before, after, current, files)
+
+    stray = _stray_entries(path)
+    if not current.exists and not current.snapshots:
+        if stray:
+            return decide(REPLACE if force else REFUSE,
+                          "%s holds %s but no Raft databases" % (path, ", ".join(stray)))
+        return decide(CREATE, "no Raft state at %s" % path)
+    if _equal(current, spec, server_id):
+        return decide(UNCHANGED, "the node already holds exactly this state")
+    if _lone_file_matches(current, spec, server_id):
+        missing = [name for name, db in current.files.items() if not db.exists]
+        return decide(REPAIR, "half-written state: %s missing, the other file matches" % ", ".join(missing))
+    if current.integrity.ok and current.latest_configuration is not None and not _pristine(current) and \
+            membership(current.latest_configuration.configuration.servers) == membership(spec.servers):
+        return decide(LIVE, "the node is already initialised and has run (term %s, last index %d); its "
+                            "membership matches, so its running state was left alone"
+                      % (current.current_term, current.last_index))
+    if not current.integrity.ok:
+        reason = "the existing state is damaged: %s" % "; ".join(current.integrity.problems[:5])
+    elif current.latest_configuration is not None and \
+            membership(current.latest_configuration.configuration.servers) != membership(spec.servers):
+        reason = "the existing state belongs to a different membership"
+    else:
+        reason = "the existing state differs from the requested one"
+    return decide(REPLACE if force else REFUSE, reason)
+
+
+def _stray_entries(path: str) -> List[str]:
+    """Entries other than the databases; an empty snapshots/ (op-conductor creates it at start) is not one."""
+    try:
+        entries = os.listdir(path)
+    except OSError:
+        return []
+    snapshots = os.path.join(path, raft.SNAPSHOT_DIR)
+    return sorted(entry for entry in entries if entry not in (raft.LOG_FILE, raft.STABLE_FILE) and not (
+        entry == raft.SNAPSHOT_DIR and os.path.isdir(snapshots) and not os.listdir(snapshots)))

@@ -1,0 +1,311 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, opstack.conductor contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: raft_state
+short_description: Ensure the pre-generated Raft state of one op-conductor node
+version_added: 0.1.0
+description:
+  - Writes C(raft-log.db) and C(raft-stable.db) into an op-conductor node directory
+    (C(<raft.storage.dir>/<server id>)) so that every node of a sequencer cluster starts as an equal member of
+    the given configuration, without a bootstrap node. The content is what C(op-conductor-init) and
+    C(raft.BootstrapCluster) write, with all servers listed.
+  - Absent state is created. State that already holds exactly this content, and state of a node that has run
+    with the same membership, are left alone. Anything else (another membership, another cluster, damaged or
+    unreadable files) is refused unless O(force=true), which first keeps the whole old node directory as a
+    backup and then replaces it, so no stale log entries or snapshots survive.
+  - The new state is built complete beside the node directory and swapped in with one atomic rename, so the
+    node directory holds either the complete old or the complete new state at every instant.
+  - Never writes while another process (a running op-conductor) holds the bbolt lock, and never waits for it.
+author:
+  - opstack.conductor developers
+requirements:
+  - msgpack >= 1.0 on the managed host
+options:
+  path:
+    description:
+      - The node directory, C(<raft.storage.dir>/<server id>). It is created, with its parents, when missing.
+      - It may not be a symlink or a mount point (the state is replaced by renaming the directory).
+    type: path
+    required: true
+  server_id:
+    description: The ID of the server this node directory belongs to; one of O(servers[].id).
+    type: str
+    required: true
+  initial_leader:
+    description:
+      - A voter whose node records a vote for itself in the initial term, as C(op-conductor-init --initial-leader)
+        does. It does not decide who leads: Raft elects a leader when the nodes start.
+    type: str
+  term:
+    description: The initial term (C(CurrentTerm) and the term of the configuration entry).
+    type: int
+    default: 1
+  page_size:
+    description:
+      - The bbolt page size of newly written files. Existing files keep theirs.
+    type: int
+    default: 4096
+    choices: [4096, 8192, 16384, 32768, 65536]
+  force:
+    description:
+      - Replace state that differs from the requested one or is damaged. The old node directory is kept as a
+        backup first when O(backup=true).
+      - Never overrides the lock check: a running node is never written.
+    type: bool
+    default: false
+  backup:
+    description: Keep the whole node directory that O(force=true) replaces as C(<path>.<pid>.<timestamp>~).
+    type: bool
+    default: true
+  mode:
+    description:
+      - Permissions of the two database files; bbolt itself uses V(0600).
+      - O(owner) and O(group) default to those of the node directory, or of its parent when it is created, so
+        the user op-conductor runs as keeps access.
+    type: raw
+    default: "0600"
+  directory_mode:
+    description: Permissions of a node directory this module creates or replaces.
+    type: str
+    default: "0750"
+extends_documentation_fragment:
+  - ansible.builtin.files
+  - opstack.conductor.servers
+  - opstack.conductor._attributes
+  - opstack.conductor._attributes.FILES
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: full
+    details:
+      - The diff shows the decoded state (term, vote, servers, last index), never bytes.
+  safe_file_operations:
+    support: full
+seealso:
+  - module: opstack.conductor.raft_state_info
+notes:
+  - Does not follow a symlinked node directory and creates files with O_EXCL|O_NOFOLLOW.
+  - O(servers) is required.
+"""
+
+EXAMPLES = r"""
+- name: Pre-generate the Raft state of this sequencer's op-conductor
+  opstack.conductor.raft_state:
+    path: /var/lib/op-conductor/raft/sequencer-1
+    server_id: sequencer-1
+    initial_leader: sequencer-1
+    servers:
+      - {id: sequencer-1, address: "sequencer-1.internal:50050"}
+      - {id: sequencer-2, address: "sequencer-2.internal:50050"}
+      - {id: sequencer-3, address: "sequencer-3.internal:50050"}
+    owner: op-conductor
+    group: op-conductor
+
+- name: Re-seed a node of a rebuilt cluster (keeps the old directory as a backup)
+  opstack.conductor.raft_state:
+    path: /var/lib/op-conductor/raft/sequencer-2
+    server_id: sequencer-2
+    servers: "{{ conductor_servers }}"
+    force: true
+"""
+
+RETURN = r"""
+action:
+  description: What was (or, in check mode, would be) done.
+  returned: always
+  type: str
+  sample: create
+  choices: [create, unchanged, live, repair, replace]
+msg:
+  description: Why.
+  returned: always
+  type: str
+  sample: no Raft state at /var/lib/op-conductor/raft/sequencer-1
+state:
+  description: The decoded node state after the task (before it, in check mode), as raft_state_info returns it.
+  returned: always
+  type: dict
+backup_dir:
+  description: Where the replaced node directory was kept.
+  returned: when O(force=true) replaced existing state and O(backup=true)
+  type: str
+  sample: /var/lib/op-conductor/raft/sequencer-2.4242.2026-11-26@09:30:00~
+locked:
+  description: Whether a running process held the lock on the node's files.
+  returned: always
+  type: bool
+recovered:
+  description: Leftovers of an interrupted earlier run that were cleaned up or put back.
+  returned: always
+  type: dict
+"""
+
+import os
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.opstack.conductor.plugins.module_utils import _cluster as cluster
+from ansible_collections.opstack.conductor.plugins.module_utils import _fs as fs
+from ansible_collections.opstack.conductor.plugins.module_utils import _module_common as common
+from ansible_collections.opstack.conductor.plugins.module_utils import _node_state as node_state
+from ansible_collections.opstack.conductor.plugins.module_utils import _raft as raft
+from ansible_collections.opstack.conductor.plugins.module_utils import _state_plan as state_plan
+
+
+def argument_spec():
+    return dict(
+        path=dict(type="path", required=True),
+        server_id=dict(type="str", required=True),
+        servers=common.server_list_spec(required=True),
+        initial_leader=dict(type="str"),
+        term=dict(type="int", default=1),
+        page_size=dict(type="int", default=4096, choices=[4096, 8192, 16384, 32768, 65536]),
+        force=dict(type="bool", default=False),
+        backup=dict(type="bool", default=True),
+        mode=dict(type="raw", default="0600"),
+        directory_mode=dict(type="str", default="0750"),
+    )
+
+
+def _octal(module, value, name):
+    try:
+        return int(str(value), 8)
+    except ValueError:
+        module.fail_json(msg="%s=%r: must be an octal mode such as 0750" % (name, value))
+
+
+def _file_args(module, path):
+    args = module.load_file_common_arguments(module.params, path=path)
+    return args
+
+
+def _apply_file_attributes(module, node_dir, diff):
+    changed = False
+    for name in (raft.LOG_FILE, raft.STABLE_FILE):
+        target = os.path.join(node_dir, name)
+        attr_diff = dict(before=dict(path=target), after=dict(path=target))
+        changed = module.set_fs_attributes_if_different(_file_args(module, target), changed, diff=attr_diff) \
+            or changed
+        if len(attr_diff["before"]) > 1:
+            diff.append(attr_diff)
+    return changed
+
+
+def _ownership(module, node_dir):
+    """Explicit owner/group, else those of the node directory (or of its parent when it is created), so the
+    user op-conductor runs as keeps access to what we write."""
+    ownership = fs.Ownership.resolve(module.params["owner"], module.params["group"])
+    reference = node_dir if os.path.isdir(node_dir) else os.path.dirname(os.path.abspath(node_dir))
+    if os.path.isdir(reference):
+        info = os.stat(reference)
+        ownership.uid = info.st_uid if ownership.uid == -1 else ownership.uid
+        ownership.gid = info.st_gid if ownership.gid == -1 else ownership.gid
+    return ownership
+
+
+def _write(module, plan, node_dir, result):
+    parent = os.path.dirname(os.path.abspath(node_dir))
+    if not os.path.isdir(parent):
+        os.makedirs(parent, 0o755)
+    staging = fs.build_directory(node_dir, plan.files, 0o600, _octal(module, module.params["directory_mode"],
+                                                                      "directory_mode"), _ownership(module, node_dir))
+    try:
+        for name in plan.files:
+            module.set_fs_attributes_if_different(_file_args(module, os.path.join(staging, name)), False)
+        with fs.ExclusiveLocks([os.path.join(node_dir, name) for name in (raft.LOG_FILE, raft.STABLE_FILE)]):
+            # Only an explicit force with backup=false may drop what was there; anything else is kept.
+            keep_old = not (plan.action == state_plan.REPLACE and not module.params["backup"])
+            backup = fs.replace_directory(node_dir, staging, keep_old=keep_old)
+    finally:
+        if os.path.lexists(staging):
+            fs.remove_tree(staging)
+    if backup:
+        result["backup_dir"] = backup
+
+
+def _recover(module, node_dir, result):
+    """Leftovers of an interrupted run go first, so the decision sees the node as it really is. In check mode
+    nothing moves: the decision reads the moved-aside state that a real run would put back."""
+    found = fs.leftovers(node_dir)
+    if not (found["new"] or found["old"]):
+        return node_dir
+    result["changed"] = True
+    if module.check_mode:
+        result["recovered"] = dict(removed=found["new"], restored=None, kept_as_backup=[])
+        if found["old"] and not os.path.lexists(node_dir):
+            result["recovered"]["restored"] = found["old"][0]
+            return found["old"][0]
+        result["recovered"]["kept_as_backup"] = found["old"]
+        return node_dir
+    recovery = fs.recover_leftovers(node_dir)
+    result["recovered"] = dict(removed=recovery.removed, restored=recovery.restored,
+                               kept_as_backup=recovery.kept_as_backup)
+    return node_dir
+
+
+def main():
+    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True, add_file_common_args=True)
+    common.require_msgpack(module)
+    params = module.params
+    node_dir = params["path"]
+    result = dict(changed=False, locked=False, recovered=dict(removed=[], restored=None, kept_as_backup=[]))
+    try:
+        cluster.validate_server_id(params["server_id"])
+        spec, warnings = cluster.validate_cluster(params["servers"], params["initial_leader"], params["term"])
+        spec.server(params["server_id"])
+        fs.check_node_path(node_dir)
+        read_from = _recover(module, node_dir, result)
+        plan = state_plan.plan(read_from, spec, params["server_id"], params["page_size"], params["force"])
+    except (cluster.SpecError, fs.UnsafePath) as exc:
+        module.fail_json(msg=str(exc), **result)
+    except OSError as exc:
+        module.fail_json(msg="%s: could not inspect the node directory: %s" % (node_dir, exc), **result)
+    for warning in warnings:
+        module.warn(warning)
+
+    result["locked"] = any(fs.lock_holder(os.path.join(node_dir, name)) for name in (raft.LOG_FILE,
+                                                                                      raft.STABLE_FILE))
+    result.update(action=plan.action, msg=plan.reason, state=plan.current.summary())
+    diff = []
+    if plan.writes or plan.action == state_plan.REFUSE:
+        diff.append(dict(before=plan.before or {}, after=plan.after,
+                         before_header="%s (decoded Raft state)" % node_dir,
+                         after_header="%s (decoded Raft state)" % node_dir))
+    if result["locked"] and plan.action not in (state_plan.UNCHANGED, state_plan.LIVE):
+        result["msg"] = ("%s: op-conductor is running on this node (its database lock is held); nothing was "
+                         "written. Stop it first. What was read while it runs: %s" % (node_dir, plan.reason))
+        module.fail_json(**result)
+    if plan.action == state_plan.REFUSE:
+        result.update(before=plan.before, after=plan.after,
+                      msg="%s: %s; refusing to replace it without force=true. Existing: %s. Requested: %s"
+                      % (node_dir, plan.reason, plan.before, plan.after))
+        module.fail_json(**result)
+
+    if plan.writes:
+        result["changed"] = True
+        if not module.check_mode:
+            try:
+                _write(module, plan, node_dir, result)
+            except fs.NodeBusy as exc:
+                result["msg"] = "%s; nothing was written" % exc
+                module.fail_json(**result)
+            except (OSError, ValueError) as exc:
+                result["msg"] = ("%s: writing the Raft state failed, the previous state is in place: %s"
+                                 % (node_dir, exc))
+                module.fail_json(**result)
+            result["state"] = node_state.read_node_state(node_dir).summary()
+    elif plan.action == state_plan.UNCHANGED:
+        result["changed"] = _apply_file_attributes(module, node_dir, diff) or result["changed"]
+    if module._diff and diff:
+        result["diff"] = diff if len(diff) > 1 else diff[0]
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()

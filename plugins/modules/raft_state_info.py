@@ -1,0 +1,243 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, opstack.conductor contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: raft_state_info
+short_description: Read and verify the Raft state of one op-conductor node
+version_added: 0.1.0
+description:
+  - Reads C(raft-log.db), C(raft-stable.db) and C(snapshots/) of an op-conductor node directory the way
+    hashicorp/raft reads them at start-up, and reports term, vote, log range, the newest cluster configuration
+    and snapshots.
+  - With O(verify=true) it also checks everything that would make bbolt's check fail, raft-boltdb fail to
+    decode an entry, or raft panic at start (missing entries after the newest snapshot, undecodable
+    configurations, a term below the log's).
+  - Never writes, never creates a file and never takes a lock that could make a starting op-conductor wait.
+    Files locked by a running op-conductor are read anyway and reported with RV(locked=true); such a read is
+    best effort, because the files may change while they are read.
+author:
+  - opstack.conductor developers
+requirements:
+  - msgpack >= 1.0 on the managed host
+options:
+  path:
+    description: The node directory, C(<raft.storage.dir>/<server id>). It must exist.
+    type: path
+    required: true
+  verify:
+    description:
+      - Walk every page and every log entry (full integrity check). Without it only the ends of the log are
+        read, which stays fast on multi-GiB files.
+    type: bool
+    default: true
+  expected_servers:
+    description:
+      - The membership the node should have; RV(drift) compares it with the newest configuration.
+      - Same shape as O(ignore:opstack.conductor.raft_state#module:servers).
+    type: list
+    elements: dict
+    suboptions:
+      id:
+        description: Server ID.
+        type: str
+        required: true
+      address:
+        description: Raft address, C(host:port).
+        type: str
+        required: true
+      suffrage:
+        description: Whether the server votes.
+        type: str
+        choices: [voter, nonvoter]
+        default: voter
+extends_documentation_fragment:
+  - opstack.conductor._attributes
+  - opstack.conductor._attributes.INFO_MODULE
+seealso:
+  - module: opstack.conductor.raft_state
+"""
+
+EXAMPLES = r"""
+- name: Verify a node and compare it with the inventory
+  opstack.conductor.raft_state_info:
+    path: /var/lib/op-conductor/raft/sequencer-1
+    expected_servers: "{{ conductor_servers }}"
+  register: raft
+
+- name: Fail on damage or drift
+  ansible.builtin.assert:
+    that:
+      - raft.integrity.ok
+      - raft.drift.in_sync
+"""
+
+RETURN = r"""
+exists:
+  description: Whether any Raft database exists in the directory.
+  returned: always
+  type: bool
+locked:
+  description: Whether a running process (op-conductor) holds the lock on the node's files.
+  returned: always
+  type: bool
+page_size:
+  description: bbolt page size of C(raft-log.db).
+  returned: always
+  type: int
+  sample: 4096
+files:
+  description: Per database file, whether it exists, its size, page size and transaction id.
+  returned: always
+  type: dict
+current_term:
+  description: C(CurrentTerm) from the stable store.
+  returned: always
+  type: int
+last_vote_term:
+  description: C(LastVoteTerm) from the stable store.
+  returned: always
+  type: int
+last_vote_candidate:
+  description: C(LastVoteCand) from the stable store.
+  returned: always
+  type: str
+first_index:
+  description: The first log index.
+  returned: always
+  type: int
+last_index:
+  description: The last log index.
+  returned: always
+  type: int
+last_log_term:
+  description: The term of the last log entry.
+  returned: always
+  type: int
+entries:
+  description: Number of log entries (counted with O(verify=true), else last minus first plus one).
+  returned: always
+  type: int
+latest_configuration:
+  description: The newest cluster configuration, from the log or from the newest snapshot.
+  returned: always
+  type: dict
+  contains:
+    index:
+      description: Log index of the configuration.
+      type: int
+    term:
+      description: Its term.
+      type: int
+    source:
+      description: V(log) or V(snapshot).
+      type: str
+    servers:
+      description: Members with id, address and suffrage.
+      type: list
+      elements: dict
+snapshots:
+  description: Snapshots, newest first, with term, index, size and whether the CRC matched.
+  returned: always
+  type: list
+  elements: dict
+integrity:
+  description: The verdict; RV(integrity.problems) name pages, entries or files.
+  returned: always
+  type: dict
+  contains:
+    ok:
+      description: No problem found.
+      type: bool
+    checked:
+      description: Whether the full check ran (O(verify)).
+      type: bool
+    problems:
+      description: Defects that make bbolt, raft-boltdb or raft refuse the state.
+      type: list
+      elements: str
+    warnings:
+      description: Oddities that do not stop op-conductor.
+      type: list
+      elements: str
+drift:
+  description: Differences from O(expected_servers).
+  returned: when O(expected_servers) is given
+  type: dict
+  contains:
+    in_sync:
+      description: No difference.
+      type: bool
+    missing:
+      description: Expected IDs not in the configuration.
+      type: list
+      elements: str
+    extra:
+      description: Configured IDs not expected.
+      type: list
+      elements: str
+    changed:
+      description: IDs whose address or suffrage differ, with both values.
+      type: list
+      elements: dict
+"""
+
+import os
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.opstack.conductor.plugins.module_utils import _cluster as cluster
+from ansible_collections.opstack.conductor.plugins.module_utils import _fs as fs
+from ansible_collections.opstack.conductor.plugins.module_utils import _module_common as common
+from ansible_collections.opstack.conductor.plugins.module_utils import _node_state as node_state
+from ansible_collections.opstack.conductor.plugins.module_utils import _raft as raft
+
+
+def drift(expected, configuration):
+    have = {server.id: server for server in (configuration.servers if configuration else ())}
+    want = {server.id: server for server in expected}
+    changed = [dict(id=server_id, expected=want[server_id].to_dict(), actual=have[server_id].to_dict())
+               for server_id in want if server_id in have and want[server_id] != have[server_id]]
+    missing = [server_id for server_id in want if server_id not in have]
+    extra = [server_id for server_id in have if server_id not in want]
+    return dict(in_sync=not (changed or missing or extra), missing=missing, extra=extra, changed=changed)
+
+
+def main():
+    module = AnsibleModule(argument_spec=dict(
+        path=dict(type="path", required=True),
+        verify=dict(type="bool", default=True),
+        expected_servers=common.server_list_spec(),
+    ), supports_check_mode=True)
+    common.require_msgpack(module)
+    path = module.params["path"]
+    if not os.path.isdir(path):
+        module.fail_json(msg="%s does not exist or is not a directory" % path)
+    expected = None
+    if module.params["expected_servers"] is not None:
+        try:
+            expected = cluster.parse_servers(module.params["expected_servers"], "expected_servers")
+        except cluster.SpecError as exc:
+            module.fail_json(msg=str(exc))
+
+    locked = any(fs.lock_holder(os.path.join(path, name)) for name in (raft.LOG_FILE, raft.STABLE_FILE))
+    state = node_state.read_node_state(path, verify=module.params["verify"])
+    result = state.summary()
+    result.update(changed=False, locked=locked)
+    if locked:
+        note = "read while op-conductor holds the lock: best effort, the files may change during the read"
+        result["integrity"]["warnings"].insert(0, note)
+        if not state.integrity.ok:
+            result["integrity"]["problems"].append("these problems may be an inconsistent read of a running node; "
+                                                   "verify again with op-conductor stopped")
+    if expected is not None:
+        configuration = state.latest_configuration.configuration if state.latest_configuration else None
+        result["drift"] = drift(expected, configuration)
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()
