@@ -12,7 +12,7 @@ export GOTOOLCHAIN := local
 export GOFLAGS := -mod=readonly
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help venv oracle compat test test-unit test-interop demo clean
+.PHONY: help venv oracle compat test test-unit test-interop test-sanity test-ansible-units demo clean
 
 help:
 	@echo "make demo  - generate, deploy and verify Raft state for the example inventory"
@@ -39,8 +39,17 @@ test-unit: $(STAMP)
 test-interop: oracle
 	$(VPY) -m pytest -p no:cacheprovider tests/interop
 
+# ansible-test without docker (tests/ansible_test.sh): sanity (incl. validate-modules, pylint, import) and units.
+test-sanity: $(STAMP)
+	command -v shellcheck >/dev/null || { apt-get update -qq && apt-get install -y -qq shellcheck >/dev/null; }
+	tests/ansible_test.sh sanity
+
+test-ansible-units: $(STAMP)
+	tests/ansible_test.sh units
+
 test: compat oracle
 	$(VPY) -m pytest -p no:cacheprovider tests/unit tests/interop
+	$(MAKE) test-sanity test-ansible-units
 
 demo: $(STAMP)
 	$(VPY) tests/interop/oracle.py build >/dev/null

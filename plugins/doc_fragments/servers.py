@@ -17,6 +17,7 @@ options:
       - IDs may not repeat (also not in a different case), nor may addresses.
     type: list
     elements: dict
+    required: true
     suboptions:
       id:
         description: The server ID (op-conductor's C(--raft.server.id)).

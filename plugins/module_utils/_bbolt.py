@@ -174,7 +174,7 @@ class Node:
     def __init__(self, pgid: int, buf: memoryview, where: str):
         if len(buf) < PAGE_HEADER_SIZE:
             raise BoltError("%s: %d bytes, shorter than a page header" % (where, len(buf)))
-        _, flags, count, _ = PAGE_HEADER.unpack_from(buf, 0)
+        flags, count = PAGE_HEADER.unpack_from(buf, 0)[1:3]
         if flags not in (BRANCH_PAGE, LEAF_PAGE):
             raise BoltError("%s: invalid type %s, expected branch or leaf" % (where, _type_name(flags)))
         if PAGE_HEADER_SIZE + count * ELEMENT_SIZE > len(buf):
@@ -200,7 +200,7 @@ class Node:
         return 0, off + pos, ksize, child
 
     def _key(self, index: int) -> bytes:
-        _, start, ksize, vsize = self._element(index)
+        start, ksize, vsize = self._element(index)[1:]
         end = start + ksize + (vsize if self.flags == LEAF_PAGE else 0)
         if end > len(self.buf):
             raise BoltError("%s: element %d ends at byte %d, past the page end %d"
@@ -208,7 +208,7 @@ class Node:
         return bytes(self.buf[start:start + ksize])
 
     def value(self, index: int) -> memoryview:
-        _, start, ksize, vsize = self._element(index)
+        start, ksize, vsize = self._element(index)[1:]
         return self.buf[start + ksize:start + ksize + vsize]
 
     def element_flags(self, index: int) -> int:
@@ -756,9 +756,9 @@ def _leaf_elements(content: BucketContent, page_size: int, alloc: _PageAllocator
 
 def _inlineable(elements: List[Tuple[int, bytes, bytes]], page_size: int) -> bool:
     """bbolt Bucket.inlineable: no sub-buckets, and the leaf's size fits in a quarter page."""
-    if any(flags & BUCKET_LEAF_FLAG for flags, _, _ in elements):
+    if any(element[0] & BUCKET_LEAF_FLAG for element in elements):
         return False
-    size = PAGE_HEADER_SIZE + sum(ELEMENT_SIZE + len(key) + len(value) for _, key, value in elements)
+    size = PAGE_HEADER_SIZE + sum(ELEMENT_SIZE + len(element[1]) + len(element[2]) for element in elements)
     return size <= page_size // 4
 
 
@@ -821,7 +821,8 @@ def build_database(buckets: BucketContent, page_size: int = DEFAULT_PAGE_SIZE) -
     out += freelist
     for pgid in sorted(alloc.pages):
         out += alloc.pages[pgid]
-    assert len(out) == high_water * page_size
+    if len(out) != high_water * page_size:
+        raise AssertionError("page layout mismatch: %d bytes for %d pages" % (len(out), high_water))
     return bytes(out)
 
 

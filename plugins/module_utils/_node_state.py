@@ -188,8 +188,8 @@ def _uint64(state: NodeState, bucket: bolt.Bucket, key: bytes) -> Optional[int]:
         return None
     if len(value) != 8:
         # raft-boltdb's GetUint64 reads 8 bytes big-endian: a shorter value panics, a longer one is misread.
-        state.integrity.problems.append("%s: %s holds %d bytes, expected 8" % (raft.STABLE_FILE, key.decode(),
-                                                                              len(value)))
+        state.integrity.problems.append("%s: %s holds %d bytes, expected 8"
+                                        % (raft.STABLE_FILE, key.decode(), len(value)))
         return None
     return raft.U64.unpack(value)[0]
 
@@ -339,5 +339,5 @@ def iter_log_entries(path: str) -> Iterator[Tuple[int, raft.Log]]:
         logs = reader.bucket(raft.BUCKET_LOGS)
         if logs is None:
             return
-        for key, value, _ in logs.items():
+        for key, value, _is_bucket in logs.items():
             yield _index_of(key), raft.decode_log(bytes(value))

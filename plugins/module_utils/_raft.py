@@ -17,10 +17,8 @@ import datetime
 import json
 import os
 import struct
-from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional, Sequence, Tuple
-
-from ansible_collections.opstack.conductor.plugins.module_utils import _bbolt as bolt
+from dataclasses import dataclass
+from typing import Any, Dict, List, Optional, Tuple
 
 try:
     import msgpack
@@ -77,7 +75,7 @@ def go_time_to_text(raw: Optional[bytes]) -> Optional[str]:
     if raw is None or raw == GO_ZERO_TIME:
         return None
     if len(raw) in (15, 16) and raw[0] in (1, 2):
-        _, seconds, nanos, _zone = GO_TIME_V1.unpack_from(raw, 0)
+        seconds, nanos = GO_TIME_V1.unpack_from(raw, 0)[1:3]
         unix = seconds - UNIX_TO_GO_SECONDS
     elif len(raw) == 4:
         unix, nanos = struct.unpack(">I", raw)[0], 0
@@ -270,7 +268,7 @@ def _check_descriptors(raw: bytes) -> None:
     if raw[:1] and 0x90 <= raw[0] <= 0x9F or raw[:1] in (b"\xdc", b"\xdd"):
         return  # struct-as-array: both decoders accept it (fields in struct order)
     count = unpacker.read_map_header()
-    for _ in range(count):
+    for _entry in range(count):
         key_at = unpacker.tell()
         key = unpacker.unpack()
         if 0xC4 <= raw[key_at] <= 0xC6:
@@ -301,7 +299,7 @@ def _crc64_table() -> List[int]:
     if not _CRC64_TABLE:
         for byte in range(256):
             crc = byte
-            for _ in range(8):
+            for _bit in range(8):
                 crc = (crc >> 1) ^ _CRC64_XZ_POLY if crc & 1 else crc >> 1
             _CRC64_TABLE.append(crc)
     return _CRC64_TABLE

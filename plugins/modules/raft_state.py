@@ -22,7 +22,7 @@ description:
     node directory holds either the complete old or the complete new state at every instant.
   - Never writes while another process (a running op-conductor) holds the bbolt lock, and never waits for it.
 author:
-  - opstack.conductor developers
+  - opstack.conductor developers (@opstack)
 requirements:
   - msgpack >= 1.0 on the managed host
 options:
@@ -39,7 +39,7 @@ options:
   initial_leader:
     description:
       - A voter whose node records a vote for itself in the initial term, as C(op-conductor-init --initial-leader)
-        does. It does not decide who leads: Raft elects a leader when the nodes start.
+        does. It does not decide who leads; Raft elects a leader when the nodes start.
     type: str
   term:
     description: The initial term (C(CurrentTerm) and the term of the configuration entry).
@@ -55,7 +55,7 @@ options:
     description:
       - Replace state that differs from the requested one or is damaged. The old node directory is kept as a
         backup first when O(backup=true).
-      - Never overrides the lock check: a running node is never written.
+      - Never overrides the lock check; a running node is never written.
     type: bool
     default: false
   backup:
@@ -91,7 +91,6 @@ seealso:
   - module: opstack.conductor.raft_state_info
 notes:
   - Does not follow a symlinked node directory and creates files with O_EXCL|O_NOFOLLOW.
-  - O(servers) is required.
 """
 
 EXAMPLES = r"""
@@ -213,8 +212,8 @@ def _write(module, plan, node_dir, result):
     parent = os.path.dirname(os.path.abspath(node_dir))
     if not os.path.isdir(parent):
         os.makedirs(parent, 0o755)
-    staging = fs.build_directory(node_dir, plan.files, 0o600, _octal(module, module.params["directory_mode"],
-                                                                      "directory_mode"), _ownership(module, node_dir))
+    directory_mode = _octal(module, module.params["directory_mode"], "directory_mode")
+    staging = fs.build_directory(node_dir, plan.files, 0o600, directory_mode, _ownership(module, node_dir))
     try:
         for name in plan.files:
             module.set_fs_attributes_if_different(_file_args(module, os.path.join(staging, name)), False)
@@ -269,8 +268,8 @@ def main():
     for warning in warnings:
         module.warn(warning)
 
-    result["locked"] = any(fs.lock_holder(os.path.join(node_dir, name)) for name in (raft.LOG_FILE,
-                                                                                      raft.STABLE_FILE))
+    result["locked"] = any(fs.lock_holder(os.path.join(node_dir, name))
+                           for name in (raft.LOG_FILE, raft.STABLE_FILE))
     result.update(action=plan.action, msg=plan.reason, state=plan.current.summary())
     diff = []
     if plan.writes or plan.action == state_plan.REFUSE:

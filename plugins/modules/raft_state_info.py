@@ -20,7 +20,7 @@ description:
     Files locked by a running op-conductor are read anyway and reported with RV(locked=true); such a read is
     best effort, because the files may change while they are read.
 author:
-  - opstack.conductor developers
+  - opstack.conductor developers (@opstack)
 requirements:
   - msgpack >= 1.0 on the managed host
 options:
@@ -37,7 +37,7 @@ options:
   expected_servers:
     description:
       - The membership the node should have; RV(drift) compares it with the newest configuration.
-      - Same shape as O(ignore:opstack.conductor.raft_state#module:servers).
+      - Same shape as O(opstack.conductor.raft_state#module:servers).
     type: list
     elements: dict
     suboptions:

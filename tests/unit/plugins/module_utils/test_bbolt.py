@@ -1,5 +1,6 @@
 """The bbolt layer on its own: writer/reader round trips, cursors, and the structural check's verdicts."""
 
+import collections
 import os
 import struct
 
@@ -160,10 +161,13 @@ def test_freelist_count_overflow(tmp_path):
 
 def _leaf_page_of(path, bucket_name):
     with bolt.BoltReader(path) as reader:
-        for name, value, _ in reader.root().items():
+        for name, value, _is_bucket in reader.root().items():
             if name == bucket_name:
                 return bolt.BUCKET_HEADER.unpack_from(bytes(value))[0]
     raise AssertionError(bucket_name)
+
+
+Paged = collections.namedtuple("Paged", "path logs_root high_water")
 
 
 @pytest.fixture
@@ -171,14 +175,13 @@ def paged(tmp_path):
     content = {b"logs": {key(i): os.urandom(300) for i in range(1, 200)}}
     path = write(tmp_path, content)
     with bolt.BoltReader(path) as reader:
-        root_leaf = reader.meta.root
         logs_root = _leaf_page_of(path, b"logs")
         high_water = reader.meta.pgid
-    return path, root_leaf, logs_root, high_water
+    return Paged(path, logs_root, high_water)
 
 
 def test_check_finds_unreachable_unfreed(paged):
-    path, _, _, high_water = paged
+    path, high_water = paged.path, paged.high_water
     meta = bolt.Meta.unpack(open(path, "rb").read(4096))
     with open(path, "ab") as handle:
         handle.write(b"\0" * 4096)
@@ -188,14 +191,14 @@ def test_check_finds_unreachable_unfreed(paged):
 
 
 def test_check_finds_reachable_freed(paged):
-    path, _, logs_root, _ = paged
+    path, logs_root = paged.path, paged.logs_root
     patch(path, 2 * 4096, bolt.PAGE_HEADER.pack(2, bolt.FREELIST_PAGE, 1, 0) + struct.pack("<Q", logs_root + 1))
     problems = bolt.check_file(path).problems
     assert any("page %d: reachable freed" % (logs_root + 1) in problem for problem in problems)
 
 
 def test_check_finds_wrong_page_type_and_header_id(paged):
-    path, _, logs_root, _ = paged
+    path, logs_root = paged.path, paged.logs_root
     patch(path, logs_root * 4096 + 8, struct.pack("<H", bolt.FREELIST_PAGE))
     assert any("invalid type" in problem for problem in bolt.check_file(path).problems)
     patch(path, logs_root * 4096 + 8, struct.pack("<H", bolt.BRANCH_PAGE))
@@ -204,7 +207,7 @@ def test_check_finds_wrong_page_type_and_header_id(paged):
 
 
 def test_check_finds_unsorted_keys_and_multiple_references(paged, tmp_path):
-    path, _, logs_root, _ = paged
+    path, logs_root = paged.path, paged.logs_root
     # Swap the child pointers of the branch root: keys no longer match their children's ranges.
     with bolt.BoltReader(path) as reader:
         branch = reader.node(logs_root)
@@ -221,14 +224,14 @@ def test_check_finds_unsorted_keys_and_multiple_references(paged, tmp_path):
 
 
 def test_check_finds_out_of_bounds_child(paged):
-    path, _, logs_root, high_water = paged
+    path, logs_root, high_water = paged
     patch(path, logs_root * 4096 + 16 + 8, struct.pack("<Q", high_water + 5))
     problems = bolt.check_file(path).problems
     assert any("beyond the end of the file" in problem or "out of bounds" in problem for problem in problems)
 
 
 def test_cycle_does_not_hang(paged):
-    path, _, logs_root, _ = paged
+    path, logs_root = paged.path, paged.logs_root
     patch(path, logs_root * 4096 + 16 + 8, struct.pack("<Q", logs_root))  # branch points to itself
     assert not bolt.check_file(path).ok
     with bolt.BoltReader(path) as reader:

@@ -11,8 +11,8 @@ from ansible_collections.opstack.conductor.plugins.module_utils import _cluster 
 from ansible_collections.opstack.conductor.plugins.module_utils import _node_state as node_state
 from ansible_collections.opstack.conductor.plugins.module_utils import _raft as raft
 
-SPEC, _ = cluster.validate_cluster([{"id": "n%d" % i, "address": "127.0.0.1:%d" % (7000 + i)} for i in (1, 2, 3)],
-                                   "n1", 2)
+SPEC = cluster.validate_cluster(
+    [{"id": "n%d" % i, "address": "127.0.0.1:%d" % (7000 + i)} for i in (1, 2, 3)], "n1", 2)[0]
 
 
 def config_entry(index, term, spec=SPEC):
@@ -81,8 +81,9 @@ def test_summary_touches_only_a_few_pages(tmp_path, monkeypatch):
 
 
 def test_newest_configuration_in_the_log_wins(tmp_path):
-    grown, _ = cluster.validate_cluster([s.to_dict() for s in SPEC.servers] +
-                                        [{"id": "n4", "address": "127.0.0.1:7004", "suffrage": "nonvoter"}])
+    members = [s.to_dict() for s in SPEC.servers] + [{"id": "n4", "address": "127.0.0.1:7004",
+                                                     "suffrage": "nonvoter"}]
+    grown = cluster.validate_cluster(members)[0]
     entries = [config_entry(1, 1)] + commands(2, 50, 1) + [config_entry(51, 2, grown)] + commands(52, 60, 2)
     path = write_node(tmp_path / "n1", entries)
     for verify in (False, True):

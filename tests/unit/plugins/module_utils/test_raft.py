@@ -17,11 +17,11 @@ def descriptors(raw):
         byte = data[at]
         found.append(byte)
         if 0x80 <= byte <= 0x8F or byte in (0xDE, 0xDF):
-            for _ in range(unpacker.read_map_header()):
+            for _pair in range(unpacker.read_map_header()):
                 walk(unpacker, data)
                 walk(unpacker, data)
         elif 0x90 <= byte <= 0x9F or byte in (0xDC, 0xDD):
-            for _ in range(unpacker.read_array_header()):
+            for _item in range(unpacker.read_array_header()):
                 walk(unpacker, data)
         else:
             unpacker.skip()
