@@ -20,4 +20,3 @@ def _link_collection() -> None:
 _link_collection()
 if COLLECTIONS_ROOT not in sys.path:
     sys.path.insert(0, COLLECTIONS_ROOT)
-

@@ -138,6 +138,18 @@ class Ownership:
     def resolve(cls, owner: Optional[str], group: Optional[str]) -> "Ownership":
         return cls(_resolve_id(owner, pwd.getpwnam, "owner"), _resolve_id(group, grp.getgrnam, "group"))
 
+    @classmethod
+    def for_node(cls, owner: Optional[str], group: Optional[str], node_dir: str) -> "Ownership":
+        """Explicit owner/group, else those of the node directory (or of its parent when it is about to be
+        created), so the user op-conductor runs as keeps access to what we write."""
+        ownership = cls.resolve(owner, group)
+        reference = node_dir if os.path.isdir(node_dir) else os.path.dirname(os.path.abspath(node_dir))
+        if os.path.isdir(reference):
+            info = os.stat(reference)
+            ownership.uid = info.st_uid if ownership.uid == -1 else ownership.uid
+            ownership.gid = info.st_gid if ownership.gid == -1 else ownership.gid
+        return ownership
+
     def apply(self, path: str) -> None:
         if self.uid != -1 or self.gid != -1:
             os.chown(path, self.uid, self.gid, follow_symlinks=False)

@@ -196,24 +196,13 @@ def _apply_file_attributes(module, node_dir, diff):
     return changed
 
 
-def _ownership(module, node_dir):
-    """Explicit owner/group, else those of the node directory (or of its parent when it is created), so the
-    user op-conductor runs as keeps access to what we write."""
-    ownership = fs.Ownership.resolve(module.params["owner"], module.params["group"])
-    reference = node_dir if os.path.isdir(node_dir) else os.path.dirname(os.path.abspath(node_dir))
-    if os.path.isdir(reference):
-        info = os.stat(reference)
-        ownership.uid = info.st_uid if ownership.uid == -1 else ownership.uid
-        ownership.gid = info.st_gid if ownership.gid == -1 else ownership.gid
-    return ownership
-
-
 def _write(module, plan, node_dir, result):
     parent = os.path.dirname(os.path.abspath(node_dir))
     if not os.path.isdir(parent):
         os.makedirs(parent, 0o755)
     directory_mode = _octal(module, module.params["directory_mode"], "directory_mode")
-    staging = fs.build_directory(node_dir, plan.files, 0o600, directory_mode, _ownership(module, node_dir))
+    ownership = fs.Ownership.for_node(module.params["owner"], module.params["group"], node_dir)
+    staging = fs.build_directory(node_dir, plan.files, 0o600, directory_mode, ownership)
     try:
         for name in plan.files:
             module.set_fs_attributes_if_different(_file_args(module, os.path.join(staging, name)), False)

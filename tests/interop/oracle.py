@@ -130,6 +130,7 @@ def build(cell: str) -> Path:
             proc = subprocess.run(
                 [go, "build", "-trimpath", "-buildvcs=false", "-mod=readonly", "-o", str(tmp), "."],
                 cwd=ORACLE_SRC / "cells" / cell, env=_go_env(), capture_output=True, text=True, timeout=900,
+                check=False,  # the return code is examined below, with the compiler's output
             )
             if proc.returncode != 0:
                 raise OracleError(f"go build of oracle cell {cell} failed", returncode=proc.returncode,
@@ -152,7 +153,7 @@ def _run(binary: Path, args: list[str], stdin: Any, timeout: float) -> dict:
         stdin = stdin.encode()
     try:
         proc = subprocess.run([str(binary), *args], input=stdin if stdin is not None else b"",
-                              capture_output=True, timeout=timeout)
+                              capture_output=True, timeout=timeout, check=False)
     except subprocess.TimeoutExpired as exc:
         err = (exc.stderr or b"").decode(errors="replace")
         raise OracleError(f"oracle {' '.join(args)} timed out after {timeout}s", stderr=err) from None

@@ -108,9 +108,9 @@ def assert_go_reads_spec(go_read, spec, server_id):
 @pytest.mark.parametrize("page_size", [4096, 16384, 65536])
 @pytest.mark.parametrize("cell", CELLS)
 def test_our_files_check_clean_read_back_and_survive_a_write(oracle, tmp_path, cell, page_size):
-    spec = cluster.validate_cluster([{"id": "sequencer-%d" % i, "address": "10.1.0.%d:50050" % i,
-                                      "suffrage": "nonvoter" if i == 4 else "voter"} for i in range(1, 5)],
-                                     "sequencer-2", 3)[0]
+    members = [{"id": "sequencer-%d" % i, "address": "10.1.0.%d:50050" % i,
+                "suffrage": "nonvoter" if i == 4 else "voter"} for i in range(1, 5)]
+    spec = cluster.validate_cluster(members, "sequencer-2", 3)[0]
     nodes = write_state(tmp_path, spec, page_size)
     for server_id, node in nodes.items():
         for name in (raft.LOG_FILE, raft.STABLE_FILE):
@@ -163,12 +163,15 @@ def test_go_written_seed_state_reads_the_same_and_equals_ours(oracle, tmp_path, 
         theirs = node_state.read_node_state(go_node, verify=True)
         mine = node_state.read_node_state(str(ours_root / server.id), verify=True)
         assert theirs.integrity.ok, theirs.integrity.problems
-        strip = lambda summary: {k: v for k, v in summary.items() if k not in ("files",)}  # noqa: E731
-        assert strip(theirs.summary()) == strip(mine.summary())
+        assert without_files(theirs.summary()) == without_files(mine.summary())
         # Go grew its files to 32 KiB and wrote more transactions; the content is what counts.
         for name in (raft.LOG_FILE, raft.STABLE_FILE):
             assert bolt.read_database(os.path.join(go_node, name)) == \
                 bolt.read_database(str(ours_root / server.id / name))
+
+
+def without_files(summary):
+    return {key: value for key, value in summary.items() if key != "files"}
 
 
 @pytest.mark.parametrize("size", [3, 5, 7])

@@ -38,7 +38,7 @@ def free_ports(n: int) -> list[int]:
     """Ports the kernel just handed out on 127.0.0.1 (all bound at once, then released)."""
     socks = []
     try:
-        for _ in range(n):
+        for _index in range(n):
             s = socket.socket()
             s.bind(("127.0.0.1", 0))
             socks.append(s)
@@ -302,7 +302,7 @@ def test_every_cell_reads_every_cells_files(writer, reader, written, grown):
     assert_clean(reader, written[writer])
     for node_id, node_dir in written[writer].items():
         assert_read_matches_spec(oracle.run(reader, "read", node_dir), REFERENCE_SPEC, node_id)
-    nodes, _ = grown[writer]
+    nodes = grown[writer][0]
     assert_clean(reader, nodes)
     for node_dir in nodes.values():
         assert oracle.run(reader, "read", node_dir) == oracle.run(writer, "read", node_dir)

@@ -1,0 +1,157 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, opstack.conductor contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: raft_backup
+short_description: Back up the whole Raft state of one op-conductor node, verified and atomically
+version_added: 0.1.0
+description:
+  - Copies C(raft-log.db), C(raft-stable.db) and C(snapshots/) of a node directory into
+    C(<dest>/raft-backup-<UTC time>-<server id>-<suffix>/). Raft panics at start when the log after the newest
+    snapshot is incomplete, so the three are backed up as one unit.
+  - The copy is assembled in a C(.partial) directory, fsynced, verified with the full integrity check (both
+    databases, snapshot CRCs, log contiguity), described in a C(manifest.json) (server ID, membership and its
+    hash, term, last index, snapshots, sha256 and size of every file, UTC time, collection version), and only
+    then renamed to its final name. Files are C(0600), directories C(0700).
+  - A node whose files are locked by a running op-conductor is refused unless O(online=true).
+author:
+  - opstack.conductor developers (@opstack)
+requirements:
+  - msgpack >= 1.0 on the managed host
+options:
+  path:
+    description: The node directory, C(<raft.storage.dir>/<server id>).
+    type: path
+    required: true
+  dest:
+    description: The directory that holds the backups; created C(0700) when missing.
+    type: path
+    required: true
+  server_id:
+    description: The server ID recorded in the manifest. Defaults to the last component of O(path).
+    type: str
+  keep:
+    description:
+      - Keep this many finished backups of this server in O(dest) (newest by term and last index, never by name
+        or time), deleting older ones. The backup just made is never deleted. Unset keeps everything.
+    type: int
+  online:
+    description:
+      - Copy while op-conductor runs. The copy is retried (O(attempts) times) until no commit happened during it
+        and it verifies; the manifest records C(online=true). Stopping op-conductor for the backup is safer.
+    type: bool
+    default: false
+  attempts:
+    description: How many times an online copy is tried.
+    type: int
+    default: 5
+extends_documentation_fragment:
+  - opstack.conductor._attributes
+attributes:
+  check_mode:
+    support: full
+    details:
+      - Reports what would be backed up and writes nothing.
+  diff_mode:
+    support: none
+seealso:
+  - module: opstack.conductor.raft_restore
+"""
+
+EXAMPLES = r"""
+- name: Back up a stopped node, keeping the 5 newest backups
+  opstack.conductor.raft_backup:
+    path: /var/lib/op-conductor/raft/sequencer-1
+    dest: /var/backups/op-conductor
+    keep: 5
+  register: backup
+
+- name: Show where it went
+  ansible.builtin.debug:
+    msg: "{{ backup.backup_path }} (term {{ backup.manifest.current_term }}, index {{ backup.manifest.last_index }})"
+"""
+
+RETURN = r"""
+backup_path:
+  description: The finished backup directory.
+  returned: when a backup was made
+  type: str
+  sample: /var/backups/op-conductor/raft-backup-20261126T093000.123456Z-sequencer-1-1a2b3c4d
+manifest:
+  description: The manifest written with the backup.
+  returned: when a backup was made
+  type: dict
+files:
+  description: The files that are (or, in check mode, would be) backed up, with their sizes.
+  returned: always
+  type: dict
+locked:
+  description: Whether op-conductor held the lock on the node's files.
+  returned: always
+  type: bool
+removed:
+  description: Older backups deleted by O(keep), and unfinished C(.partial) leftovers of this server.
+  returned: always
+  type: list
+  elements: str
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.opstack.conductor.plugins.module_utils import _backup as backups
+from ansible_collections.opstack.conductor.plugins.module_utils import _fs as fs
+from ansible_collections.opstack.conductor.plugins.module_utils import _module_common as common
+
+
+def main():
+    module = AnsibleModule(argument_spec=dict(
+        path=dict(type="path", required=True),
+        dest=dict(type="path", required=True),
+        server_id=dict(type="str"),
+        keep=dict(type="int"),
+        online=dict(type="bool", default=False),
+        attempts=dict(type="int", default=5),
+    ), supports_check_mode=True)
+    common.require_msgpack(module)
+    params = module.params
+    result = dict(changed=False, locked=False, removed=[], files={})
+    if params["keep"] is not None and params["keep"] < 1:
+        module.fail_json(msg="keep=%r: must be at least 1 (the backup just made is always kept)" % params["keep"])
+    if params["attempts"] < 1:
+        module.fail_json(msg="attempts=%r: must be at least 1" % params["attempts"])
+    try:
+        plan = backups.plan_backup(params["path"], params["server_id"])
+    except backups.BackupError as exc:
+        module.fail_json(msg=str(exc), **result)
+    result.update(locked=plan.locked, files=plan.sizes)
+    if plan.locked and not params["online"]:
+        module.fail_json(msg="%s: op-conductor is running (its database lock is held); stop it for a consistent "
+                             "backup, or set online=true for a verified best-effort copy" % params["path"], **result)
+    result["changed"] = True
+    if module.check_mode:
+        result["msg"] = "would back up %d files (%d bytes) of %s" % (
+            len(plan.files), sum(plan.sizes.values()), plan.server_id)
+        module.exit_json(**result)
+    try:
+        result["removed"] += backups.remove_partials(params["dest"], plan.server_id)
+        made = backups.make_backup(params["path"], params["dest"], plan, params["online"], params["attempts"])
+        if params["keep"] is not None:
+            result["removed"] += backups.prune(params["dest"], plan.server_id, params["keep"], made.path)
+    except (backups.BackupError, fs.NodeBusy) as exc:
+        result["changed"] = bool(result["removed"])
+        module.fail_json(msg=str(exc), **result)
+    except OSError as exc:
+        result["changed"] = bool(result["removed"])
+        module.fail_json(msg="%s: backup to %s failed, nothing was kept: %s" % (params["path"], params["dest"], exc),
+                         **result)
+    result.update(backup_path=made.path, manifest=made.manifest,
+                  msg="backed up %s to %s" % (plan.server_id, made.path))
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()

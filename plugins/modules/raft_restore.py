@@ -1,0 +1,191 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, opstack.conductor contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: raft_restore
+short_description: Restore the Raft state of one op-conductor node from a verified backup
+version_added: 0.1.0
+description:
+  - Verifies the backup first (every file against the manifest's sha256 and size, then the full integrity check);
+    a damaged, partial or lying backup is refused whatever O(force) says.
+  - Refuses, unless O(force=true), a backup of another server ID, of a different membership than
+    O(expected_servers) or than the node's current state, or one older (lower term or last index) than the
+    current state. Always refuses while the node's files are locked by a running op-conductor.
+  - Stages the full node state beside the node directory, fsyncs it, and swaps it in with one atomic rename, so
+    the node holds either its old or the restored complete state at every instant. The previous state is kept
+    as a pre-restore backup (RV(backup_dir)).
+  - Reports C(changed=false) when the node already holds exactly the backup's content.
+author:
+  - opstack.conductor developers (@opstack)
+requirements:
+  - msgpack >= 1.0 on the managed host
+options:
+  src:
+    description: A backup directory made by M(opstack.conductor.raft_backup), on the managed host.
+    type: path
+    required: true
+  path:
+    description: The node directory to restore, C(<raft.storage.dir>/<server id>).
+    type: path
+    required: true
+  server_id:
+    description: The node's server ID. Defaults to the last component of O(path).
+    type: str
+  force:
+    description: Restore past the refusals above (never past a damaged backup or a running node).
+    type: bool
+    default: false
+  expected_servers:
+    description: The membership the restored state must have (for example the inventory's).
+    type: list
+    elements: dict
+    suboptions:
+      id:
+        description: Server ID.
+        type: str
+        required: true
+      address:
+        description: Raft address, C(host:port).
+        type: str
+        required: true
+      suffrage:
+        description: Whether the server votes.
+        type: str
+        choices: [voter, nonvoter]
+        default: voter
+  owner:
+    description: Owner of the restored files; defaults to the owner of the node directory (or of its parent).
+    type: str
+  group:
+    description: Group of the restored files; defaults like O(owner).
+    type: str
+  directory_mode:
+    description: Permissions of the restored node directory.
+    type: str
+    default: "0750"
+extends_documentation_fragment:
+  - opstack.conductor._attributes
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: full
+    details:
+      - The diff shows the decoded state before and after (term, vote, last index, servers).
+seealso:
+  - module: opstack.conductor.raft_backup
+"""
+
+EXAMPLES = r"""
+- name: Restore a node from its newest backup (op-conductor stopped)
+  opstack.conductor.raft_restore:
+    src: "{{ backup.backup_path }}"
+    path: /var/lib/op-conductor/raft/sequencer-1
+    expected_servers: "{{ conductor_servers }}"
+"""
+
+RETURN = r"""
+action:
+  description: V(restore), V(unchanged), or, when refused, V(refuse).
+  returned: always
+  type: str
+msg:
+  description: What was done, or why it was refused (with both sides).
+  returned: always
+  type: str
+backup_dir:
+  description: The node's previous state, kept as a pre-restore backup.
+  returned: when a restore replaced existing state
+  type: str
+manifest:
+  description: The manifest of the restored backup.
+  returned: always
+  type: dict
+state:
+  description: The decoded node state after the task (before it, in check mode).
+  returned: always
+  type: dict
+locked:
+  description: Whether op-conductor held the lock on the node's files.
+  returned: always
+  type: bool
+"""
+
+import os
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.opstack.conductor.plugins.module_utils import _backup as backups
+from ansible_collections.opstack.conductor.plugins.module_utils import _cluster as cluster
+from ansible_collections.opstack.conductor.plugins.module_utils import _fs as fs
+from ansible_collections.opstack.conductor.plugins.module_utils import _module_common as common
+from ansible_collections.opstack.conductor.plugins.module_utils import _node_state as node_state
+from ansible_collections.opstack.conductor.plugins.module_utils import _raft as raft
+from ansible_collections.opstack.conductor.plugins.module_utils import _state_plan as state_plan
+
+
+def main():
+    module = AnsibleModule(argument_spec=dict(
+        src=dict(type="path", required=True),
+        path=dict(type="path", required=True),
+        server_id=dict(type="str"),
+        force=dict(type="bool", default=False),
+        expected_servers=common.server_list_spec(),
+        owner=dict(type="str"),
+        group=dict(type="str"),
+        directory_mode=dict(type="str", default="0750"),
+    ), supports_check_mode=True)
+    common.require_msgpack(module)
+    params = module.params
+    node_dir = params["path"]
+    result = dict(changed=False, locked=False)
+    try:
+        directory_mode = int(params["directory_mode"], 8)
+    except ValueError:
+        module.fail_json(msg="directory_mode=%r: must be an octal mode such as 0750" % params["directory_mode"])
+    try:
+        fs.check_node_path(node_dir)
+        server_id = cluster.validate_server_id(params["server_id"] or os.path.basename(os.path.abspath(node_dir)))
+        expected = None
+        if params["expected_servers"] is not None:
+            expected = [s.to_dict() for s in cluster.parse_servers(params["expected_servers"], "expected_servers")]
+        plan = backups.plan_restore(params["src"], node_dir, server_id, expected, params["force"])
+    except (backups.BackupError, cluster.SpecError, fs.UnsafePath) as exc:
+        module.fail_json(msg=str(exc), **result)
+
+    result["locked"] = any(fs.lock_holder(os.path.join(node_dir, n)) for n in (raft.LOG_FILE, raft.STABLE_FILE))
+    result.update(action=plan.action, msg=plan.reason, manifest=plan.backup.manifest,
+                  state=plan.current.summary() if plan.current else None)
+    before, after = state_plan.describe(plan.current), state_plan.describe(plan.backup_state)
+    if module._diff and plan.action != backups.RESTORE_UNCHANGED:
+        result["diff"] = dict(before=before or {}, after=after, before_header="%s (decoded Raft state)" % node_dir,
+                              after_header="%s (from %s)" % (node_dir, plan.backup.path))
+    if result["locked"]:
+        result["msg"] = ("%s: op-conductor is running on this node (its database lock is held); nothing was "
+                         "restored. Stop it first." % node_dir)
+        module.fail_json(**result)
+    if plan.action == backups.RESTORE_REFUSED:
+        result["msg"] = "%s: refusing to restore %s without force=true: %s" % (
+            node_dir, plan.backup.path, plan.reason)
+        module.fail_json(**result)
+    if plan.action == backups.RESTORE:
+        result["changed"] = True
+        if not module.check_mode:
+            try:
+                ownership = fs.Ownership.for_node(params["owner"], params["group"], node_dir)
+                previous = backups.restore(plan, node_dir, directory_mode, ownership)
+            except (backups.BackupError, fs.NodeBusy, ValueError, OSError) as exc:
+                result["msg"] = "%s: restore failed, the previous state is in place: %s" % (node_dir, exc)
+                module.fail_json(**result)
+            if previous:
+                result["backup_dir"] = previous
+            result["state"] = node_state.read_node_state(node_dir).summary()
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()
