@@ -11,6 +11,7 @@ STAMP := $(VENV)/.installed
 export GOTOOLCHAIN := local
 export GOFLAGS := -mod=readonly
 export PYTHONDONTWRITEBYTECODE := 1
+TEST_SUITES :=
 
 .PHONY: help venv oracle compat test test-unit test-interop test-sanity test-ansible-units demo clean
 
@@ -47,13 +48,13 @@ test-sanity: $(STAMP)
 test-ansible-units: $(STAMP)
 	tests/ansible_test.sh units
 
+# Every suite; the included mk/*.mk files add theirs to TEST_SUITES.
 test: compat oracle
 	$(VPY) -m pytest -p no:cacheprovider tests/unit tests/interop
-	$(MAKE) test-sanity test-ansible-units
-
-demo: $(STAMP)
-	$(VPY) tests/interop/oracle.py build >/dev/null
-	$(VPY) examples/demo.py
+	$(MAKE) test-sanity test-ansible-units $(TEST_SUITES)
 
 clean:
 	rm -rf $(VENV) .cache tests/output
+
+# Roles/playbooks/molecule/lint/packaging (ansible.mk), reliability, e2e: each file adds its suites.
+include $(sort $(wildcard mk/*.mk))
