@@ -19,7 +19,7 @@ import mmap
 import os
 import struct
 from dataclasses import dataclass, field
-from typing import Dict, Iterator, List, Optional, Set, Tuple, Union
+from typing import Callable, Dict, Iterator, List, Optional, Set, Tuple, Union
 
 # --- page header (bbolt page.go `type page`) -------------------------------------------------------------------
 # id u64 | flags u16 | count u16 | overflow u32; element data starts right after it.
@@ -166,10 +166,11 @@ class Node:
     """A leaf or branch page (or an inline bucket's fake page) with bounds-checked element access.
 
     ``buf`` is a memoryview that starts at the page header and ends at the end of the page's last overflow
-    page (or of the inline bucket value), so no element can reach past what its page owns.
+    page (or of the inline bucket value), so no element can reach past what its page owns. All element headers
+    are decoded at once (one struct call per page, not per element): this is the hot path of a full verify.
     """
 
-    __slots__ = ("pgid", "buf", "flags", "count", "keys", "_where")
+    __slots__ = ("pgid", "buf", "flags", "count", "keys", "_starts", "_third", "_fourth", "_where")
 
     def __init__(self, pgid: int, buf: memoryview, where: str):
         if len(buf) < PAGE_HEADER_SIZE:
@@ -184,38 +185,44 @@ class Node:
         self.flags = flags
         self.count = count
         self._where = where
-        self.keys = [self._key(i) for i in range(count)]
+        # Leaf element: flags, pos, ksize, vsize. Branch element: pos, ksize, pgid (two u32 halves).
+        words = struct.unpack_from("<%dI" % (4 * count), buf, PAGE_HEADER_SIZE)
+        offsets = range(PAGE_HEADER_SIZE, PAGE_HEADER_SIZE + count * ELEMENT_SIZE, ELEMENT_SIZE)
+        if flags == LEAF_PAGE:
+            self._third, self._fourth = words[0::4], words[3::4]  # element flags, value sizes
+            starts = [offset + pos for offset, pos in zip(offsets, words[1::4])]
+            sizes = words[2::4]
+            ends = [start + ksize + vsize for start, ksize, vsize in zip(starts, sizes, self._fourth)]
+        else:
+            self._third = words[2::4]
+            self._fourth = [low | high << 32 for low, high in zip(words[2::4], words[3::4])]  # child ids
+            starts = [offset + pos for offset, pos in zip(offsets, words[0::4])]
+            sizes = words[1::4]
+            ends = [start + ksize for start, ksize in zip(starts, sizes)]
+        if count and max(ends) > len(buf):
+            index = next(i for i, end in enumerate(ends) if end > len(buf))
+            raise BoltError("%s: element %d ends at byte %d, past the page end %d"
+                            % (where, index, ends[index], len(buf)))
+        self._starts = starts
+        self.keys = [bytes(buf[start:start + ksize]) for start, ksize in zip(starts, sizes)]
 
     @property
     def is_leaf(self) -> bool:
         return self.flags == LEAF_PAGE
 
-    def _element(self, index: int) -> Tuple[int, int, int, int]:
-        """(flags, key offset, key size, value size) for leaves; (0, key offset, key size, child) for branches."""
-        off = PAGE_HEADER_SIZE + index * ELEMENT_SIZE
-        if self.flags == LEAF_PAGE:
-            flags, pos, ksize, vsize = LEAF_ELEMENT.unpack_from(self.buf, off)
-            return flags, off + pos, ksize, vsize
-        pos, ksize, child = BRANCH_ELEMENT.unpack_from(self.buf, off)
-        return 0, off + pos, ksize, child
-
-    def _key(self, index: int) -> bytes:
-        start, ksize, vsize = self._element(index)[1:]
-        end = start + ksize + (vsize if self.flags == LEAF_PAGE else 0)
-        if end > len(self.buf):
-            raise BoltError("%s: element %d ends at byte %d, past the page end %d"
-                            % (self._where, index, end, len(self.buf)))
-        return bytes(self.buf[start:start + ksize])
-
     def value(self, index: int) -> memoryview:
-        start, ksize, vsize = self._element(index)[1:]
-        return self.buf[start + ksize:start + ksize + vsize]
+        start = self._starts[index] + len(self.keys[index])
+        return self.buf[start:start + self._fourth[index]]
+
+    def has_flagged_elements(self) -> bool:
+        """Whether any leaf element carries flags (a sub-bucket, or garbage)."""
+        return self.flags == LEAF_PAGE and any(self._third)
 
     def element_flags(self, index: int) -> int:
-        return self._element(index)[0]
+        return self._third[index] if self.flags == LEAF_PAGE else 0
 
     def child(self, index: int) -> int:
-        return self._element(index)[3]
+        return self._fourth[index]
 
     def search(self, key: bytes) -> int:
         """bbolt's sort.Search: the first index whose key is >= key (count when none)."""
@@ -374,20 +381,23 @@ class BoltReader:
 class Bucket:
     """A bucket's B+tree: either rooted at a page, or inline (a fake page inside the parent's value)."""
 
-    def __init__(self, reader: BoltReader, root: int, inline: Optional[memoryview], where: str):
+    def __init__(self, reader: BoltReader, root: int, inline: Optional[memoryview], where: str,
+                 path: Tuple[bytes, ...] = ()):
         self.reader = reader
         self.root_pgid = root
         self.inline = inline
         self.where = where
+        self.path = path  # bucket names from the root, () for the root bucket
 
     @classmethod
-    def from_value(cls, reader: BoltReader, value: memoryview, where: str) -> "Bucket":
+    def from_value(cls, reader: BoltReader, value: memoryview, where: str,
+                   path: Tuple[bytes, ...] = ()) -> "Bucket":
         if len(value) < BUCKET_HEADER_SIZE:
             raise BoltError("%s: bucket value of %d bytes is shorter than its header" % (where, len(value)))
         root, _sequence = BUCKET_HEADER.unpack_from(value, 0)
         if root == 0:
-            return cls(reader, 0, value[BUCKET_HEADER_SIZE:], where + " (inline)")
-        return cls(reader, root, None, where)
+            return cls(reader, 0, value[BUCKET_HEADER_SIZE:], where + " (inline)", path)
+        return cls(reader, root, None, where, path)
 
     def node(self, pgid: int) -> Node:
         if self.inline is not None:
@@ -411,7 +421,8 @@ class Bucket:
         found = self.cursor().seek(name)
         if found is None or found[0] != name or not found[2]:
             return None
-        return Bucket.from_value(self.reader, found[1], "bucket %r" % name.decode("utf-8", "replace"))
+        return Bucket.from_value(self.reader, found[1], "bucket %r" % name.decode("utf-8", "replace"),
+                                 self.path + (name,))
 
     def items(self) -> Iterator[Tuple[bytes, memoryview, bool]]:
         """(key, value, is_bucket) in key order."""
@@ -543,19 +554,25 @@ def check_file(path: str) -> CheckReport:
         return report
 
 
-def check_reader(reader: BoltReader) -> CheckReport:
+LeafVisitor = Callable[[Tuple[bytes, ...], Node], None]
+
+
+def check_reader(reader: BoltReader, visit: Optional[LeafVisitor] = None) -> CheckReport:
+    """The structural check. ``visit(bucket path, leaf node)`` sees every leaf of every bucket in key order
+    as the check walks it, so a caller can inspect values without walking the tree a second time."""
     report = CheckReport()
     try:
-        _Checker(reader, report).run()
+        _Checker(reader, report, visit).run()
     except BoltError as exc:
         report.fail(str(exc))
     return report
 
 
 class _Checker:
-    def __init__(self, reader: BoltReader, report: CheckReport):
+    def __init__(self, reader: BoltReader, report: CheckReport, visit: Optional[LeafVisitor] = None):
         self.reader = reader
         self.report = report
+        self.visit = visit
         self.high_water = reader.meta.pgid
         self.reachable = {0: "meta", 1: "meta"}  # type: Dict[int, str]
         self.freed = set()  # type: Set[int]
@@ -656,20 +673,19 @@ class _Checker:
         if bucket.inline is None and pgid == bucket.root_pgid and node.count == 0 and not node.is_leaf:
             self.report.fail("%s: empty branch page" % where)
         self._check_keys(node, where, low, high)
+        if node.is_leaf:
+            self._check_leaf_elements(bucket, node, where, bucket_depth)
+            return
         for index in range(node.count):
-            if node.is_leaf:
-                self._check_leaf_element(node, index, where, bucket_depth)
-            else:
-                child_low = node.keys[index]
-                child_high = node.keys[index + 1] if index + 1 < node.count else high
-                self._check_node(bucket, node.child(index), child_low, child_high, bucket_depth, tree_depth + 1)
+            child_high = node.keys[index + 1] if index + 1 < node.count else high
+            self._check_node(bucket, node.child(index), node.keys[index], child_high, bucket_depth, tree_depth + 1)
 
     def _check_keys(self, node: Node, where: str, low: Optional[bytes], high: Optional[bytes]) -> None:
         keys = node.keys
-        for index, key in enumerate(keys):
-            if node.is_leaf and not key:
-                self.report.fail("%s: element %d has an empty key" % (where, index))
-            if index and keys[index - 1] >= key:
+        if node.is_leaf and not all(keys):
+            self.report.fail("%s: element %d has an empty key" % (where, keys.index(b"")))
+        for index in range(1, len(keys)):
+            if keys[index - 1] >= keys[index]:
                 self.report.fail("%s: keys out of order at element %d" % (where, index))
                 break
         if keys and low is not None and keys[0] < low:
@@ -677,19 +693,25 @@ class _Checker:
         if keys and high is not None and keys[-1] >= high:
             self.report.fail("%s: last key is not below the next sibling's first key" % where)
 
-    def _check_leaf_element(self, node: Node, index: int, where: str, bucket_depth: int) -> None:
-        flags = node.element_flags(index)
-        if flags & ~BUCKET_LEAF_FLAG:
-            self.report.fail("%s: element %d has unknown flags 0x%x" % (where, index, flags))
-        if not flags & BUCKET_LEAF_FLAG:
-            return
-        name = node.keys[index].decode("utf-8", "replace")
-        try:
-            child = Bucket.from_value(self.reader, node.value(index), "bucket %r" % name)
-        except BoltError as exc:
-            self.report.fail(str(exc))
-            return
-        self._check_bucket(child, bucket_depth + 1)
+    def _check_leaf_elements(self, bucket: Bucket, node: Node, where: str, bucket_depth: int) -> None:
+        if self.visit is not None:
+            self.visit(bucket.path, node)
+        if not node.has_flagged_elements():
+            return  # plain key/value pairs only: the common case of a log leaf
+        for index in range(node.count):
+            flags = node.element_flags(index)
+            if flags & ~BUCKET_LEAF_FLAG:
+                self.report.fail("%s: element %d has unknown flags 0x%x" % (where, index, flags))
+            if not flags & BUCKET_LEAF_FLAG:
+                continue
+            name = node.keys[index]
+            try:
+                child = Bucket.from_value(self.reader, node.value(index),
+                                          "bucket %r" % name.decode("utf-8", "replace"), bucket.path + (name,))
+            except BoltError as exc:
+                self.report.fail(str(exc))
+                continue
+            self._check_bucket(child, bucket_depth + 1)
 
 
 # ================================================================================================================

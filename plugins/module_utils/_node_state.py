@@ -126,7 +126,8 @@ def read_node_state(path: str, verify: bool = False) -> NodeState:
     return state
 
 
-def _open(state: NodeState, name: str, verify: bool) -> Optional[bolt.BoltReader]:
+def _open(state: NodeState, name: str, verify: bool, visit: Optional[bolt.LeafVisitor] = None
+          ) -> Optional[bolt.BoltReader]:
     db = state.files[name]
     path = os.path.join(state.path, name)
     try:
@@ -143,7 +144,7 @@ def _open(state: NodeState, name: str, verify: bool) -> Optional[bolt.BoltReader
     db.exists, db.size = True, reader.file_size
     db.page_size, db.txid = reader.page_size, reader.meta.txid
     if verify:
-        reader_report = bolt.check_reader(reader)
+        reader_report = bolt.check_reader(reader, visit)
         state.integrity.problems.extend("%s: %s" % (name, problem) for problem in reader_report.problems)
         state.integrity.warnings.extend("%s: %s" % (name, warning) for warning in reader_report.warnings)
     return reader
@@ -202,7 +203,8 @@ def _expect_empty(reader: bolt.BoltReader, state: NodeState, name: str, bucket_n
 
 
 def _read_log(state: NodeState, verify: bool) -> None:
-    reader = _open(state, raft.LOG_FILE, verify)
+    walker = _LogWalker(state) if verify else None
+    reader = _open(state, raft.LOG_FILE, verify, walker.visit if walker else None)
     if reader is None:
         return
     with reader:
@@ -210,11 +212,15 @@ def _read_log(state: NodeState, verify: bool) -> None:
         if logs is None:
             return
         try:
-            if verify:
-                _expect_empty(reader, state, raft.LOG_FILE, raft.BUCKET_CONF)
-                _walk_log(state, logs)
-            else:
+            if walker is None:
                 _summarise_log(state, logs)
+            else:
+                _expect_empty(reader, state, raft.LOG_FILE, raft.BUCKET_CONF)
+                if not walker.visited:
+                    # The check stopped before the logs tree (a damaged meta or root): walk it with a cursor.
+                    for key, value, is_bucket in logs.items():
+                        walker.entry(key, value, is_bucket)
+                walker.finish()
         except bolt.BoltError as exc:
             state.integrity.problems.append("%s: %s" % (raft.LOG_FILE, exc))
     if state.latest_configuration is None:
@@ -281,40 +287,61 @@ def _configuration_from_snapshot(state: NodeState) -> None:
             return
 
 
-def _walk_log(state: NodeState, logs: bolt.Bucket) -> None:
-    """Every entry: decodes, its Index equals its key, the log is contiguous where raft will read it."""
-    snapshot_index = state.snapshot_index
-    previous = None  # type: Optional[int]
-    for key, value, is_bucket in logs.items():
+class _LogWalker:
+    """Every entry, in key order, as the structural check passes the leaves of ``logs``: each decodes, its
+    Index equals its key, and the log is contiguous where raft will read it at start."""
+
+    def __init__(self, state: NodeState):
+        self.state = state
+        self.snapshot_index = state.snapshot_index
+        self.previous = None  # type: Optional[int]
+        self.visited = False
+
+    def visit(self, path: Tuple[bytes, ...], node: bolt.Node) -> None:
+        if path != (raft.BUCKET_LOGS,):
+            return
+        self.visited = True
+        for index, key in enumerate(node.keys):
+            self.entry(key, node.value(index), bool(node.element_flags(index) & bolt.BUCKET_LEAF_FLAG))
+
+    def entry(self, key: bytes, value: memoryview, is_bucket: bool) -> None:
+        state, problems = self.state, self.state.integrity.problems
         if is_bucket:
-            state.integrity.problems.append("%s: key %s is a bucket, not a log entry" % (raft.LOG_FILE, key.hex()))
-            continue
-        index = _index_of(key)
-        if previous is None:
+            problems.append("%s: key %s is a bucket, not a log entry" % (raft.LOG_FILE, key.hex()))
+            return
+        try:
+            index = _index_of(key)
+        except bolt.BoltError as exc:
+            problems.append("%s: %s" % (raft.LOG_FILE, exc))
+            return
+        if self.previous is None:
             state.first_index = index
-        elif index != previous + 1:
-            message = "%s: entries %d..%d are missing" % (raft.LOG_FILE, previous + 1, index - 1)
-            if index - 1 > snapshot_index:
-                state.integrity.problems.append(message + " (raft panics when it reads them at start)")
+        elif index != self.previous + 1:
+            message = "%s: entries %d..%d are missing" % (raft.LOG_FILE, self.previous + 1, index - 1)
+            if index - 1 > self.snapshot_index:
+                problems.append(message + " (raft panics when it reads them at start)")
             else:
                 state.integrity.warnings.append(message + " (before the snapshot, raft does not read them)")
-        previous = index
+        self.previous = index
         state.entries += 1
         try:
             log = raft.decode_log(bytes(value))
         except raft.DecodeError as exc:
-            state.integrity.problems.append("%s: entry %d: %s" % (raft.LOG_FILE, index, exc))
-            continue
+            problems.append("%s: entry %d: %s" % (raft.LOG_FILE, index, exc))
+            return
         if log.index != index:
-            state.integrity.problems.append("%s: entry under key %d says Index %d" % (raft.LOG_FILE, index, log.index))
+            problems.append("%s: entry under key %d says Index %d" % (raft.LOG_FILE, index, log.index))
         state.last_log_term = log.term
         if log.type == raft.LOG_CONFIGURATION:
             _set_configuration(state, log)
-    state.last_index = previous or 0
-    if state.first_index > snapshot_index + 1:
-        state.integrity.problems.append(
-            "%s: log starts at %d but the newest snapshot covers only up to %d; raft panics on the missing "
-            "entries" % (raft.LOG_FILE, state.first_index, snapshot_index))
+
+    def finish(self) -> None:
+        state = self.state
+        state.last_index = self.previous or 0
+        if state.first_index > self.snapshot_index + 1:
+            state.integrity.problems.append(
+                "%s: log starts at %d but the newest snapshot covers only up to %d; raft panics on the missing "
+                "entries" % (raft.LOG_FILE, state.first_index, self.snapshot_index))
 
 
 def _cross_checks(state: NodeState) -> None:

@@ -18,7 +18,7 @@ import json
 import os
 import struct
 from dataclasses import dataclass
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, NamedTuple, Optional, Tuple
 
 try:
     import msgpack
@@ -192,8 +192,9 @@ def decode_configuration(raw: bytes) -> Configuration:
 # ================================================================================================================
 
 
-@dataclass(frozen=True)
-class Log:
+class Log(NamedTuple):
+    """A raft.Log. A named tuple, not a dataclass: a full verify builds one per entry, millions on a live node."""
+
     index: int
     term: int
     type: int
@@ -219,7 +220,6 @@ def encode_log(log: Log) -> bytes:
 
 
 _LOG_FIELDS_IN_STRUCT_ORDER = (b"Index", b"Term", b"Type", b"Data", b"Extensions", b"AppendedAt")
-_UINT64_MAX = (1 << 64) - 1
 
 
 def decode_log(raw: bytes) -> Log:
@@ -230,35 +230,47 @@ def decode_log(raw: bytes) -> Log:
     v2's new format breaks v1; mis-cased or missing fields would silently give Go a zero Log.
     """
     document = _unpack(raw)
-    if isinstance(document, list):
+    if type(document) is list:
         if len(document) != len(_LOG_FIELDS_IN_STRUCT_ORDER):
             raise DecodeError("log entry is an array of %d, expected 6 fields" % len(document))
         document = dict(zip(_LOG_FIELDS_IN_STRUCT_ORDER, document))
-    if not isinstance(document, dict):
+    if type(document) is not dict:
         raise DecodeError("log entry is %s, expected a map" % type(document).__name__)
-    for name in (b"Index", b"Term", b"Type"):
-        value = document.get(name)
-        if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= _UINT64_MAX:
-            raise DecodeError("log field %s is %r, expected an unsigned integer" % (name.decode(), value))
-    if document[b"Type"] > 0xFF:
-        raise DecodeError("log Type %d does not fit a uint8" % document[b"Type"])
-    for name in (b"Data", b"Extensions"):
-        if document.get(name) is not None and not isinstance(document[name], bytes):
-            raise DecodeError("log field %s is %s, expected bytes" % (name.decode(), type(document[name]).__name__))
-    appended_at = document.get(b"AppendedAt")
+    get = document.get
+    index, term, log_type, data, extensions, appended_at = (
+        get(b"Index"), get(b"Term"), get(b"Type"), get(b"Data"), get(b"Extensions"), get(b"AppendedAt"))
+    # One cheap test for the common case; the detailed messages below only run when it fails.
+    if not (type(index) is int and type(term) is int and type(log_type) is int and index >= 0 and term >= 0
+            and 0 <= log_type <= 0xFF and (data is None or type(data) is bytes)
+            and (extensions is None or type(extensions) is bytes)):
+        _explain_fields(index, term, log_type, data, extensions)
     if appended_at is None:
         appended_at = GO_ZERO_TIME
+    elif type(appended_at) is not bytes or len(appended_at) not in (15, 16) or appended_at[0] not in (1, 2):
+        _explain_time(appended_at)
+    log = Log(index, term, log_type, data, extensions, appended_at)
+    if encode_log(log) != raw:
+        _check_descriptors(raw)
+    return log
+
+
+def _explain_fields(index: Any, term: Any, log_type: Any, data: Any, extensions: Any) -> None:
+    for name, value in (("Index", index), ("Term", term), ("Type", log_type)):
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            raise DecodeError("log field %s is %r, expected an unsigned integer" % (name, value))
+    if log_type > 0xFF:
+        raise DecodeError("log Type %d does not fit a uint8" % log_type)
+    for name, value in (("Data", data), ("Extensions", extensions)):
+        if value is not None and not isinstance(value, bytes):
+            raise DecodeError("log field %s is %s, expected bytes" % (name, type(value).__name__))
+
+
+def _explain_time(appended_at: Any) -> None:
     if not isinstance(appended_at, bytes):
         raise DecodeError("log AppendedAt is %s, which raft-boltdb v1 cannot decode" % type(appended_at).__name__)
     if len(appended_at) in (4, 8, 12):
         raise DecodeError("log AppendedAt uses raft-boltdb v2's new time format, which raft-boltdb v1 rejects")
-    if not (len(appended_at) in (15, 16) and appended_at[0] in (1, 2)):
-        raise DecodeError("log AppendedAt holds %d bytes that are no Go time" % len(appended_at))
-    log = Log(index=document[b"Index"], term=document[b"Term"], type=document[b"Type"],
-              data=document.get(b"Data"), extensions=document.get(b"Extensions"), appended_at=appended_at)
-    if encode_log(log) != raw:
-        _check_descriptors(raw)
-    return log
+    raise DecodeError("log AppendedAt holds %d bytes that are no Go time" % len(appended_at))
 
 
 def _check_descriptors(raw: bytes) -> None:
