@@ -1,0 +1,358 @@
+"""make bench: the collection against real baselines measured in the same run, as ratios.
+
+B1 info summary, B2 full verify, B3 backup + verify, B4 deploy playbook, B5 generate (see benchmarks/README.md).
+Data (live-like raft-log.db files grown by a real Go Raft cluster) is made once under benchmarks/data/.
+Writes benchmarks/RESULTS.md and benchmarks/results.json.
+"""
+
+import json
+import os
+import platform
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(HERE)
+DATA = os.path.join(HERE, "data")
+sys.path.insert(0, os.path.join(REPO, "tests", "interop"))
+
+import oracle  # noqa: E402  (tests/interop/oracle.py)
+from conftest import free_ports  # noqa: E402
+
+PYTHON = sys.executable
+OURS = [PYTHON, os.path.join(HERE, "ours.py")]
+CELL = "v2_3_1"
+ENTRY_SIZE = 48 * 1024  # an unsafe payload of a busy chain; a few KiB on a quiet one
+SIZES_MIB = [int(size) for size in os.environ.get("BENCH_SIZES_MIB", "64,256,1024").split(",")]
+REPEAT = int(os.environ.get("BENCH_REPEAT", "5"))
+# Bytecode caching on, as for an installed tool (make exports PYTHONDONTWRITEBYTECODE for the tests).
+ENV = {key: value for key, value in os.environ.items() if key != "PYTHONDONTWRITEBYTECODE"}
+
+
+def timed(command, repeat=REPEAT, before=None, env=None):
+    """Wall times (s) of ``command`` run ``repeat`` times; ``before()`` runs untimed before each."""
+    times, outputs = [], []
+    for _round in range(repeat):
+        if before:
+            before()
+        started = time.perf_counter()
+        proc = subprocess.run(command, capture_output=True, text=True, env=env or ENV, check=False)
+        times.append(time.perf_counter() - started)
+        if proc.returncode != 0:
+            raise RuntimeError("%s failed: %s %s" % (" ".join(command), proc.stdout[-2000:], proc.stderr[-2000:]))
+        outputs.append(proc.stdout)
+    return times, outputs
+
+
+def peak_rss_mib(command):
+    """Peak resident memory of one run of ``command`` (its own process, measured by a fresh parent)."""
+    probe = ("import resource, subprocess, sys; subprocess.run(sys.argv[1:], check=True, capture_output=True); "
+             "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")
+    out = subprocess.run([PYTHON, "-c", probe] + command, capture_output=True, text=True, check=True, env=ENV)
+    return int(out.stdout.strip()) / 1024
+
+
+def stats(times):
+    return {"median": statistics.median(times), "min": min(times), "max": max(times), "runs": len(times)}
+
+
+# ================================================================================================================
+# Data
+# ================================================================================================================
+
+
+def grown_node(size_mib):
+    """A node directory whose raft-log.db is about ``size_mib`` MiB, grown by a real 3-node Go Raft cluster
+    with snapshots and compaction (trailing logs and snapshot interval scaled to the size)."""
+    root = os.path.join(DATA, "grown-%dmib" % size_mib)
+    node = os.path.join(root, "n1")
+    if os.path.exists(os.path.join(root, "done")):
+        return node
+    shutil.rmtree(root, ignore_errors=True)
+    live = max(64, size_mib * 1024 * 1024 // ENTRY_SIZE)
+    spec = [{"id": "n%d" % i, "address": "127.0.0.1:%d" % port} for i, port in enumerate(free_ports(3), 1)]
+    nodes = {}
+    for server in spec:
+        path = os.path.join(root, server["id"])
+        out = subprocess.run(OURS[:1] + ["-c", _WRITE_NODE, path, server["id"], json.dumps(spec)],
+                             capture_output=True, text=True, env=ENV, check=False)
+        if out.returncode:
+            raise RuntimeError(out.stderr)
+        nodes[server["id"]] = path
+    print("growing %d MiB (%d entries of %d KiB)..." % (size_mib, live * 3 // 2, ENTRY_SIZE // 1024), flush=True)
+    result = oracle.run(CELL, "grow", *oracle.node_args(nodes), "--entries", str(live * 3 // 2), "--size",
+                        str(ENTRY_SIZE), "--snapshot-every", str(live // 2), "--trailing-logs", str(live // 2),
+                        "--timeout", "1800", timeout=3600)
+    if not result.get("ok"):
+        raise RuntimeError("grow failed: %s" % result)
+    with open(os.path.join(root, "done"), "w") as handle:
+        json.dump(result, handle)
+    return node
+
+
+_WRITE_NODE = """
+import json, os, sys
+sys.path.insert(0, os.path.join(%r, ".cache", "collections"))
+from ansible_collections.opstack.conductor.plugins.module_utils import _cluster as cluster
+path, server_id, servers = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
+spec = cluster.validate_cluster(servers)[0]
+os.makedirs(path)
+for name, data in cluster.node_databases(spec, server_id).items():
+    with open(os.path.join(path, name), "wb") as handle:
+        handle.write(data)
+""" % REPO
+
+
+def log_size(node):
+    return os.path.getsize(os.path.join(node, "raft-log.db"))
+
+
+def tree_size(node):
+    return sum(os.path.getsize(os.path.join(d, f)) for d, _dirs, files in os.walk(node) for f in files)
+
+
+# ================================================================================================================
+# Benchmarks
+# ================================================================================================================
+
+
+def b1_summary(node):
+    ours, outputs = timed(OURS + ["summary", node])
+    in_process = [json.loads(out)["ms"] / 1000 for out in outputs]
+    go, _ = timed([str(oracle.build(CELL)), "read", node, "--summary"])
+    return {"ours_process": stats(ours), "ours_in_process": stats(in_process), "go_process": stats(go),
+            "ratio": statistics.median(ours) / statistics.median(go),
+            "goal": "in-process <= 50 ms at 1 GiB and flat in file size; ratio reported"}
+
+
+def b2_verify(node):
+    ours, outputs = timed(OURS + ["verify", node])
+    assert json.loads(outputs[0])["ok"], outputs[0]
+    go, _ = timed([str(oracle.build(CELL)), "verify", node])
+    return {"ours_process": stats(ours), "go_process": stats(go),
+            "ratio": statistics.median(ours) / statistics.median(go), "goal": "ratio <= 1.5"}
+
+
+def b3_backup(node):
+    dest = os.path.join(DATA, "backups")
+    copy_to = os.path.join(DATA, "cp-copy")
+
+    def clean():
+        shutil.rmtree(dest, ignore_errors=True)
+        shutil.rmtree(copy_to, ignore_errors=True)
+
+    ours, _ = timed(OURS + ["backup", node, dest], repeat=max(3, REPEAT // 2), before=clean)
+    baseline_cmd = ["sh", "-c", 'cp -r "$0" "$1" && cd "$1" && find . -type f -exec sha256sum {} + >/dev/null',
+                    node, copy_to]
+    base, _ = timed(baseline_cmd, repeat=max(3, REPEAT // 2), before=clean)
+    clean()
+    memory = peak_rss_mib(OURS + ["backup", node, dest])
+    clean()
+    size = tree_size(node)
+    return {"bytes": size, "ours": stats(ours), "baseline": stats(base),
+            "ours_mib_s": size / statistics.median(ours) / 2 ** 20,
+            "baseline_mib_s": size / statistics.median(base) / 2 ** 20,
+            "ratio": statistics.median(base) / statistics.median(ours), "peak_rss_mib": memory,
+            "goal": "throughput ratio >= 0.8; peak memory flat in file size"}
+
+
+def b5_generate(count):
+    spec_file = os.path.join(DATA, "spec-%d.json" % count)
+    servers = [{"id": "sequencer-%03d" % i, "address": "sequencer-%03d.example:50050" % i, "suffrage": "voter"}
+               for i in range(1, count + 1)]
+    with open(spec_file, "w") as handle:
+        json.dump({"servers": servers, "initial_leader": "sequencer-001", "term": 1}, handle)
+    out = os.path.join(DATA, "generated")
+    clean = lambda: shutil.rmtree(out, ignore_errors=True)  # noqa: E731
+    ours, _ = timed(OURS + ["generate", spec_file, out], before=clean)
+    go, _ = timed([str(oracle.build(CELL)), "write", "--spec", spec_file, "--out", out], before=clean)
+    clean()
+    return {"ours_process": stats(ours), "go_process": stats(go),
+            "ratio": statistics.median(ours) / statistics.median(go), "goal": "ratio <= 1.0"}
+
+
+def b4_deploy(hosts):
+    root = os.path.join(DATA, "deploy-%d" % hosts)
+    shutil.rmtree(root, ignore_errors=True)
+    os.makedirs(root)
+    ports = free_ports(hosts)
+    inventory = os.path.join(root, "hosts.yml")
+    lines = ["all:", "  children:", "    sequencers:", "      hosts:"]
+    for i in range(1, hosts + 1):
+        lines.append("        seq-%d: {conductor_raft_address: '127.0.0.1:%d'}" % (i, ports[i - 1]))
+    lines += ["      vars:", "        ansible_connection: local",
+              "        ansible_python_interpreter: %s" % PYTHON,
+              "        conductor_storage_dir: '%s/{{ inventory_hostname }}/raft'" % root]
+    with open(inventory, "w") as handle:
+        handle.write("\n".join(lines) + "\n")
+    env = dict(ENV, ANSIBLE_COLLECTIONS_PATH=os.path.join(REPO, ".cache", "collections"),
+               ANSIBLE_STDOUT_CALLBACK="ansible.builtin.null", ANSIBLE_LOAD_CALLBACK_PLUGINS="0")
+    playbook = os.path.join(os.path.dirname(PYTHON), "ansible-playbook")
+    wipe = lambda: [shutil.rmtree(os.path.join(root, "seq-%d" % i), ignore_errors=True)  # noqa: E731
+                    for i in range(1, hosts + 1)]
+    repeat = max(3, REPEAT // 2)
+    first, _ = timed([playbook, "-i", inventory, "opstack.conductor.deploy"], repeat=repeat, before=wipe, env=env)
+    rerun, _ = timed([playbook, "-i", inventory, "opstack.conductor.deploy"], repeat=repeat, env=env)
+    # Baseline: the same files, made beforehand, pushed with ansible.builtin.copy.
+    premade = os.path.join(root, "premade")
+    shutil.rmtree(premade, ignore_errors=True)
+    shutil.copytree(root, premade, ignore=shutil.ignore_patterns("hosts.yml", "premade"))
+    baseline = os.path.join(root, "copy.yml")
+    with open(baseline, "w") as handle:
+        handle.write(_COPY_PLAYBOOK % premade)
+    base_first, _ = timed([playbook, "-i", inventory, baseline], repeat=repeat, before=wipe, env=env)
+    base_rerun, _ = timed([playbook, "-i", inventory, baseline], repeat=repeat, env=env)
+    return {"first": stats(first), "rerun": stats(rerun), "copy_first": stats(base_first),
+            "copy_rerun": stats(base_rerun),
+            "ratio_first": statistics.median(first) / statistics.median(base_first),
+            "ratio_rerun": statistics.median(rerun) / statistics.median(base_rerun),
+            "goal": "first <= 1.2, rerun <= 1.1"}
+
+
+_COPY_PLAYBOOK = """- name: Baseline, push pre-made Raft state files
+  hosts: sequencers
+  gather_facts: false
+  tasks:
+    - name: Node directory
+      ansible.builtin.file:
+        path: "{{ conductor_storage_dir }}/{{ inventory_hostname }}"
+        state: directory
+        mode: "0750"
+    - name: Files
+      ansible.builtin.copy:
+        src: "%s/{{ inventory_hostname }}/raft/{{ inventory_hostname }}/{{ item }}"
+        dest: "{{ conductor_storage_dir }}/{{ inventory_hostname }}/{{ item }}"
+        mode: "0600"
+      loop: [raft-log.db, raft-stable.db]
+"""
+
+
+# ================================================================================================================
+# Report
+# ================================================================================================================
+
+
+def machine():
+    cpu = "unknown"
+    try:
+        with open("/proc/cpuinfo") as handle:
+            cpu = next(line.split(":", 1)[1].strip() for line in handle if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    go = subprocess.run(["go", "version"], capture_output=True, text=True, check=False).stdout.strip()
+    ansible = subprocess.run([os.path.join(os.path.dirname(PYTHON), "ansible"), "--version"], capture_output=True,
+                             text=True, check=False).stdout.splitlines()[:1]
+    import msgpack
+    return {"cpu": cpu, "cores": os.cpu_count(), "memory_gib": round(os.sysconf("SC_PAGE_SIZE") *
+                                                                    os.sysconf("SC_PHYS_PAGES") / 2 ** 30, 1),
+            "kernel": platform.release(), "python": platform.python_version(), "go": go,
+            "ansible": ansible[0] if ansible else "?", "msgpack": ".".join(map(str, msgpack.version)),
+            "go_cell": CELL, "go_modules": oracle.run(CELL, "info")["modules"],
+            "load_average_at_start": os.getloadavg()}
+
+
+def ms(value):
+    return "%.1f" % (value * 1000)
+
+
+def span(s):
+    return "%s (%s–%s)" % (ms(s["median"]), ms(s["min"]), ms(s["max"]))
+
+
+def verdict(ok):
+    return "met" if ok else "**missed**"
+
+
+def write_report(results):
+    with open(os.path.join(HERE, "results.json"), "w") as handle:
+        json.dump(results, handle, indent=2, sort_keys=True)
+    m = results["machine"]
+    out = ["# Benchmark results", "",
+           "Produced by `make bench` (benchmarks/bench.py) on %s. Times are wall-clock milliseconds, median "
+           "(min–max) of the runs given; every ratio compares with a baseline measured in the same run." %
+           results["date"], "",
+           "Machine: %s, %d cores, %s GiB, Linux %s; Python %s, msgpack %s; %s; %s; Go cell %s (%s)." % (
+               m["cpu"], m["cores"], m["memory_gib"], m["kernel"], m["python"], m["msgpack"], m["go"],
+               m["ansible"], m["go_cell"], ", ".join("%s %s" % kv for kv in sorted(m["go_modules"].items()))),
+           "Load average at start: %s (the machine is shared; ratios are the figures to trust)." %
+           ", ".join("%.2f" % x for x in m["load_average_at_start"]), ""]
+    out += ["## B1 info summary (term, vote, first/last index, newest configuration)", "",
+            "| raft-log.db | ours in-process | ours whole process | Go read --summary (process) | ratio | goal |",
+            "|---|---|---|---|---|---|"]
+    for label, r in results["b1"].items():
+        out.append("| %s | %s | %s | %s | %.2f | in-process ≤ 50 ms: %s |" % (
+            label, span(r["ours_in_process"]), span(r["ours_process"]), span(r["go_process"]), r["ratio"],
+            verdict(r["ours_in_process"]["median"] <= 0.05)))
+    out += ["", "## B2 full verify", "",
+            "Ours: bbolt structural check of both files, every entry decoded and checked, snapshot CRCs. Go: the "
+            "oracle's `verify` (tx.Check on both files, every entry through raft-boltdb GetLog, snapshots opened).",
+            "", "| raft-log.db | ours (process) | Go (process) | ratio | goal ≤ 1.5 |", "|---|---|---|---|---|"]
+    for label, r in results["b2"].items():
+        out.append("| %s | %s | %s | %.2f | %s |" % (label, span(r["ours_process"]), span(r["go_process"]),
+                                                      r["ratio"], verdict(r["ratio"] <= 1.5)))
+    out += ["", "## B3 backup + verify", "",
+            "Ours: raft_backup's copy (fsync), full verify of the copy, manifest, rename. Baseline: `cp -r` plus "
+            "`sha256sum` of the same files (no fsync, no verify). Ratio = baseline time / our time.", "",
+            "| node state | ours | baseline | ours MiB/s | baseline MiB/s | ratio | goal ≥ 0.8 | peak RSS |",
+            "|---|---|---|---|---|---|---|---|"]
+    for label, r in results["b3"].items():
+        out.append("| %s (%.0f MiB) | %s | %s | %.0f | %.0f | %.2f | %s | %.1f MiB |" % (
+            label, r["bytes"] / 2 ** 20, span(r["ours"]), span(r["baseline"]), r["ours_mib_s"],
+            r["baseline_mib_s"], r["ratio"], verdict(r["ratio"] >= 0.8), r["peak_rss_mib"]))
+    out += ["", "## B4 deploy playbook", "",
+            "`ansible-playbook opstack.conductor.deploy` over N local hosts (fresh, then a no-op rerun) against a "
+            "baseline playbook that pushes the same pre-made files with `ansible.builtin.copy`.", "",
+            "| hosts | deploy first | copy first | ratio (≤ 1.2) | deploy rerun | copy rerun | ratio (≤ 1.1) |",
+            "|---|---|---|---|---|---|---|"]
+    for label, r in results["b4"].items():
+        out.append("| %s | %s | %s | %.2f %s | %s | %s | %.2f %s |" % (
+            label, span(r["first"]), span(r["copy_first"]), r["ratio_first"], verdict(r["ratio_first"] <= 1.2),
+            span(r["rerun"]), span(r["copy_rerun"]), r["ratio_rerun"], verdict(r["ratio_rerun"] <= 1.1)))
+    out += ["", "## B5 generate", "",
+            "Whole process: our module_utils (validate, build both databases per node, fsync, atomic rename) "
+            "against the Go oracle's `write` (raft-boltdb NewBoltStore + StoreLog/SetUint64, what "
+            "op-conductor-init does).", "",
+            "| nodes | ours | Go | ratio | goal ≤ 1.0 |", "|---|---|---|---|---|"]
+    for label, r in results["b5"].items():
+        out.append("| %s | %s | %s | %.2f | %s |" % (label, span(r["ours_process"]), span(r["go_process"]),
+                                                      r["ratio"], verdict(r["ratio"] <= 1.0)))
+    notes = results.get("notes")
+    if notes:
+        out += ["", "## Notes", ""] + ["* " + note for note in notes]
+    with open(os.path.join(HERE, "RESULTS.md"), "w") as handle:
+        handle.write("\n".join(out) + "\n")
+
+
+def main():
+    os.makedirs(DATA, exist_ok=True)
+    only = set(os.environ.get("BENCH_ONLY", "b1,b2,b3,b4,b5").split(","))
+    previous = {}
+    if os.path.exists(os.path.join(HERE, "results.json")):
+        with open(os.path.join(HERE, "results.json")) as handle:
+            previous = json.load(handle)
+    results = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "machine": machine(),
+               "notes": previous.get("notes", [])}
+    nodes = {}
+    for size in SIZES_MIB:
+        node = grown_node(size)
+        nodes["%d MiB" % round(log_size(node) / 2 ** 20)] = node
+    for key, function, cases in (("b1", b1_summary, nodes), ("b2", b2_verify, nodes), ("b3", b3_backup, nodes),
+                                 ("b5", b5_generate, {"%d" % n: n for n in (3, 9, 101)}),
+                                 ("b4", b4_deploy, {"%d" % n: n for n in (3, 5, 7)})):
+        if key not in only:
+            results[key] = previous.get(key, {})
+            continue
+        results[key] = {}
+        for label, case in cases.items():
+            print("%s %s..." % (key, label), flush=True)
+            results[key][label] = function(case)
+    write_report(results)
+    print(open(os.path.join(HERE, "RESULTS.md")).read())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,67 @@
+"""One operation of the collection's module_utils per process, for the benchmarks (whole-process timing).
+
+    ours.py summary NODEDIR          term, vote, first/last index, newest configuration (raft_state_info verify=false)
+    ours.py verify NODEDIR           the full integrity check (raft_state_info verify=true)
+    ours.py backup NODEDIR DEST      copy, fsync, verify, manifest, rename (raft_backup)
+    ours.py generate SPEC.json OUT   every node's two files, written as raft_state writes them (fsync, rename)
+
+Prints one JSON line: the operation's own time in milliseconds (in-process) and its result.
+"""
+
+import json
+import os
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(os.path.dirname(HERE), ".cache", "collections"))
+
+# Each operation imports only what it uses, as a module would.
+
+
+def summary(node_dir):
+    from ansible_collections.opstack.conductor.plugins.module_utils import _node_state as node_state
+
+    state = node_state.read_node_state(node_dir)
+    return {"last_index": state.last_index, "ok": state.integrity.ok}
+
+
+def verify(node_dir):
+    from ansible_collections.opstack.conductor.plugins.module_utils import _node_state as node_state
+
+    state = node_state.read_node_state(node_dir, verify=True)
+    return {"entries": state.entries, "ok": state.integrity.ok, "problems": state.integrity.problems[:3]}
+
+
+def backup(node_dir, dest):
+    from ansible_collections.opstack.conductor.plugins.module_utils import _backup as backups
+
+    made = backups.make_backup(node_dir, dest, backups.plan_backup(node_dir), online=False)
+    return {"path": made.path}
+
+
+def generate(spec_file, out):
+    from ansible_collections.opstack.conductor.plugins.module_utils import _cluster as cluster
+    from ansible_collections.opstack.conductor.plugins.module_utils import _fs as fs
+
+    with open(spec_file) as handle:
+        spec_doc = json.load(handle)
+    spec = cluster.validate_cluster(spec_doc["servers"], spec_doc.get("initial_leader"), spec_doc.get("term", 1))[0]
+    os.makedirs(out, exist_ok=True)
+    for server in spec.servers:
+        staging = fs.build_directory(os.path.join(out, server.id), cluster.node_databases(spec, server.id), 0o600,
+                                     0o750, fs.Ownership())
+        fs.replace_directory(os.path.join(out, server.id), staging, keep_old=True)
+    return {"nodes": len(spec.servers)}
+
+
+def main():
+    operation = {"summary": summary, "verify": verify, "backup": backup, "generate": generate}[sys.argv[1]]
+    started = time.perf_counter()
+    result = operation(*sys.argv[2:])
+    result["ms"] = (time.perf_counter() - started) * 1000
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
