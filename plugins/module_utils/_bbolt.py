@@ -532,15 +532,28 @@ class Cursor:
 # ================================================================================================================
 
 
+MAX_PROBLEMS = 200  # a badly damaged file can yield one problem per page; the first ones say enough
+
+
 @dataclass
 class CheckReport:
     ok: bool = True
     problems: List[str] = field(default_factory=list)
     warnings: List[str] = field(default_factory=list)
+    omitted: int = 0
 
     def fail(self, message: str) -> None:
         self.ok = False
-        self.problems.append(message)
+        if len(self.problems) < MAX_PROBLEMS:
+            self.problems.append(message)
+        else:
+            self.omitted += 1
+
+    def close(self) -> "CheckReport":
+        if self.omitted:
+            self.problems.append("... and %d more problems" % self.omitted)
+            self.omitted = 0
+        return self
 
 
 def check_file(path: str) -> CheckReport:
@@ -565,7 +578,21 @@ def check_reader(reader: BoltReader, visit: Optional[LeafVisitor] = None) -> Che
         _Checker(reader, report, visit).run()
     except BoltError as exc:
         report.fail(str(exc))
-    return report
+    return report.close()
+
+
+def _runs(pages: List[int]) -> Iterator[Tuple[int, int]]:
+    """Consecutive runs of sorted page ids, as (first, last)."""
+    start = previous = None
+    for page in pages:
+        if previous is not None and page == previous + 1:
+            previous = page
+            continue
+        if start is not None:
+            yield start, previous
+        start = previous = page
+    if start is not None:
+        yield start, previous
 
 
 class _Checker:
@@ -599,9 +626,10 @@ class _Checker:
         self._check_bucket(Bucket(reader, meta.root, None, "root bucket"), depth=0)
         if meta.freelist == NO_FREELIST:
             return  # bbolt rebuilds the freelist from unreachable pages; nothing can be "unfreed"
-        for pgid in range(meta.pgid):
-            if pgid not in self.reachable and pgid not in self.freed:
-                report.fail("page %d: unreachable unfreed" % pgid)
+        unreachable = [pgid for pgid in range(meta.pgid) if pgid not in self.reachable and pgid not in self.freed]
+        for first, last in _runs(unreachable):
+            report.fail("page %d: unreachable unfreed" % first if first == last else
+                        "pages %d..%d: unreachable unfreed" % (first, last))
 
     def _check_freelist(self) -> None:
         try:
@@ -620,11 +648,14 @@ class _Checker:
 
     def _mark(self, pgid: int, overflow: int, what: str) -> bool:
         ok = True
-        for page in range(pgid, pgid + overflow + 1):
-            if page >= self.high_water:
-                self.report.fail("page %d: out of bounds: %d (%s)" % (page, self.high_water, what))
-                ok = False
-            elif page in self.reachable:
+        last = pgid + overflow
+        if last >= self.high_water:
+            # One message, and no loop over a damaged overflow count (it can claim billions of pages).
+            self.report.fail("page %d: out of bounds: %d overflow pages run past the high water mark %d (%s)"
+                             % (pgid, overflow, self.high_water, what))
+            return False
+        for page in range(pgid, last + 1):
+            if page in self.reachable:
                 self.report.fail("page %d: multiple references (%s and %s)" % (page, self.reachable[page], what))
                 ok = False
             elif page in self.freed:
@@ -657,10 +688,10 @@ class _Checker:
             if header.id != pgid:
                 self.report.fail("page %d: header says id %d" % (pgid, header.id))
                 return
+            if not self._mark(pgid, header.overflow, bucket.where):
+                return
             if header.flags not in (BRANCH_PAGE, LEAF_PAGE):
                 self.report.fail("page %d: invalid type: %s (%s)" % (pgid, header.type_name, bucket.where))
-                return
-            if not self._mark(pgid, header.overflow, bucket.where):
                 return
         try:
             node = bucket.node(pgid)

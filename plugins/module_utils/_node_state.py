@@ -44,8 +44,15 @@ class Integrity:
         return not self.problems
 
     def summary(self) -> Dict[str, Any]:
-        return {"ok": self.ok, "checked": self.checked, "problems": list(self.problems),
-                "warnings": list(self.warnings)}
+        return {"ok": self.ok, "checked": self.checked, "problems": _capped(self.problems),
+                "warnings": _capped(self.warnings)}
+
+
+def _capped(messages: List[str]) -> List[str]:
+    """At most bolt.MAX_PROBLEMS messages (every entry of a damaged log could add one), then a count."""
+    if len(messages) <= bolt.MAX_PROBLEMS:
+        return list(messages)
+    return messages[:bolt.MAX_PROBLEMS] + ["... and %d more" % (len(messages) - bolt.MAX_PROBLEMS)]
 
 
 @dataclass

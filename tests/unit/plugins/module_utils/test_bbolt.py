@@ -276,3 +276,23 @@ def test_fnv1a64_reference_values():
     assert bolt.fnv1a64(b"") == 0xCBF29CE484222325
     assert bolt.fnv1a64(b"a") == 0xAF63DC4C8601EC8C
     assert bolt.fnv1a64(b"foobar") == 0x85944171F73967E8
+
+
+def test_a_damaged_overflow_count_is_one_problem_not_a_hang(paged):
+    path, logs_root = paged.path, paged.logs_root
+    with bolt.BoltReader(path) as reader:
+        child = reader.node(logs_root).child(1)
+    patch(path, child * 4096 + 12, struct.pack("<I", 0xFFFFFFFF))
+    report = bolt.check_file(path)
+    assert any("page %d: out of bounds: 4294967295 overflow pages" % child in p for p in report.problems)
+    assert len(report.problems) < 10, report.problems
+
+
+def test_problem_lists_are_capped_and_runs_grouped(paged):
+    path, high_water = paged.path, paged.high_water
+    meta = bolt.Meta.unpack(open(path, "rb").read(4096))
+    with open(path, "ab") as handle:
+        handle.write(b"\0" * 4096 * 500)
+    patch(path, 4096, bolt.Meta(*(meta._fields()[:7] + (high_water + 500, 3, 0))).to_page(4096))
+    report = bolt.check_file(path)
+    assert report.problems == ["pages %d..%d: unreachable unfreed" % (high_water, high_water + 499)]
