@@ -8,7 +8,6 @@ Writes benchmarks/RESULTS.md and benchmarks/results.json.
 import json
 import os
 import platform
-import resource
 import shutil
 import statistics
 import subprocess
@@ -123,7 +122,7 @@ def tree_size(node):
 def b1_summary(node):
     ours, outputs = timed(OURS + ["summary", node])
     in_process = [json.loads(out)["ms"] / 1000 for out in outputs]
-    go, _ = timed([str(oracle.build(CELL)), "read", node, "--summary"])
+    go = timed([str(oracle.build(CELL)), "read", node, "--summary"])[0]
     return {"ours_process": stats(ours), "ours_in_process": stats(in_process), "go_process": stats(go),
             "ratio": statistics.median(ours) / statistics.median(go),
             "goal": "in-process <= 50 ms at 1 GiB and flat in file size; ratio reported"}
@@ -132,7 +131,7 @@ def b1_summary(node):
 def b2_verify(node):
     ours, outputs = timed(OURS + ["verify", node])
     assert json.loads(outputs[0])["ok"], outputs[0]
-    go, _ = timed([str(oracle.build(CELL)), "verify", node])
+    go = timed([str(oracle.build(CELL)), "verify", node])[0]
     return {"ours_process": stats(ours), "go_process": stats(go),
             "ratio": statistics.median(ours) / statistics.median(go), "goal": "ratio <= 1.5"}
 
@@ -145,10 +144,10 @@ def b3_backup(node):
         shutil.rmtree(dest, ignore_errors=True)
         shutil.rmtree(copy_to, ignore_errors=True)
 
-    ours, _ = timed(OURS + ["backup", node, dest], repeat=max(3, REPEAT // 2), before=clean)
+    ours = timed(OURS + ["backup", node, dest], repeat=max(3, REPEAT // 2), before=clean)[0]
     baseline_cmd = ["sh", "-c", 'cp -r "$0" "$1" && cd "$1" && find . -type f -exec sha256sum {} + >/dev/null',
                     node, copy_to]
-    base, _ = timed(baseline_cmd, repeat=max(3, REPEAT // 2), before=clean)
+    base = timed(baseline_cmd, repeat=max(3, REPEAT // 2), before=clean)[0]
     clean()
     memory = peak_rss_mib(OURS + ["backup", node, dest])
     clean()
@@ -167,9 +166,12 @@ def b5_generate(count):
     with open(spec_file, "w") as handle:
         json.dump({"servers": servers, "initial_leader": "sequencer-001", "term": 1}, handle)
     out = os.path.join(DATA, "generated")
-    clean = lambda: shutil.rmtree(out, ignore_errors=True)  # noqa: E731
-    ours, _ = timed(OURS + ["generate", spec_file, out], before=clean)
-    go, _ = timed([str(oracle.build(CELL)), "write", "--spec", spec_file, "--out", out], before=clean)
+
+    def clean():
+        shutil.rmtree(out, ignore_errors=True)
+
+    ours = timed(OURS + ["generate", spec_file, out], before=clean)[0]
+    go = timed([str(oracle.build(CELL)), "write", "--spec", spec_file, "--out", out], before=clean)[0]
     clean()
     return {"ours_process": stats(ours), "go_process": stats(go),
             "ratio": statistics.median(ours) / statistics.median(go), "goal": "ratio <= 1.0"}
@@ -192,11 +194,14 @@ def b4_deploy(hosts):
     env = dict(ENV, ANSIBLE_COLLECTIONS_PATH=os.path.join(REPO, ".cache", "collections"),
                ANSIBLE_STDOUT_CALLBACK="ansible.builtin.null", ANSIBLE_LOAD_CALLBACK_PLUGINS="0")
     playbook = os.path.join(os.path.dirname(PYTHON), "ansible-playbook")
-    wipe = lambda: [shutil.rmtree(os.path.join(root, "seq-%d" % i), ignore_errors=True)  # noqa: E731
-                    for i in range(1, hosts + 1)]
+
+    def wipe():
+        for i in range(1, hosts + 1):
+            shutil.rmtree(os.path.join(root, "seq-%d" % i), ignore_errors=True)
+
     repeat = max(3, REPEAT // 2)
-    first, _ = timed([playbook, "-i", inventory, "opstack.conductor.deploy"], repeat=repeat, before=wipe, env=env)
-    rerun, _ = timed([playbook, "-i", inventory, "opstack.conductor.deploy"], repeat=repeat, env=env)
+    first = timed([playbook, "-i", inventory, "opstack.conductor.deploy"], repeat=repeat, before=wipe, env=env)[0]
+    rerun = timed([playbook, "-i", inventory, "opstack.conductor.deploy"], repeat=repeat, env=env)[0]
     # Baseline: the same files, made beforehand, pushed with ansible.builtin.copy.
     premade = os.path.join(root, "premade")
     shutil.rmtree(premade, ignore_errors=True)
@@ -204,8 +209,8 @@ def b4_deploy(hosts):
     baseline = os.path.join(root, "copy.yml")
     with open(baseline, "w") as handle:
         handle.write(_COPY_PLAYBOOK % premade)
-    base_first, _ = timed([playbook, "-i", inventory, baseline], repeat=repeat, before=wipe, env=env)
-    base_rerun, _ = timed([playbook, "-i", inventory, baseline], repeat=repeat, env=env)
+    base_first = timed([playbook, "-i", inventory, baseline], repeat=repeat, before=wipe, env=env)[0]
+    base_rerun = timed([playbook, "-i", inventory, baseline], repeat=repeat, env=env)[0]
     return {"first": stats(first), "rerun": stats(rerun), "copy_first": stats(base_first),
             "copy_rerun": stats(base_rerun),
             "ratio_first": statistics.median(first) / statistics.median(base_first),
@@ -247,8 +252,8 @@ def machine():
     ansible = subprocess.run([os.path.join(os.path.dirname(PYTHON), "ansible"), "--version"], capture_output=True,
                              text=True, check=False).stdout.splitlines()[:1]
     import msgpack
-    return {"cpu": cpu, "cores": os.cpu_count(), "memory_gib": round(os.sysconf("SC_PAGE_SIZE") *
-                                                                    os.sysconf("SC_PHYS_PAGES") / 2 ** 30, 1),
+    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2 ** 30
+    return {"cpu": cpu, "cores": os.cpu_count(), "memory_gib": round(memory, 1),
             "kernel": platform.release(), "python": platform.python_version(), "go": go,
             "ansible": ansible[0] if ansible else "?", "msgpack": ".".join(map(str, msgpack.version)),
             "go_cell": CELL, "go_modules": oracle.run(CELL, "info")["modules"],
@@ -292,8 +297,8 @@ def write_report(results):
             "oracle's `verify` (tx.Check on both files, every entry through raft-boltdb GetLog, snapshots opened).",
             "", "| raft-log.db | ours (process) | Go (process) | ratio | goal ≤ 1.5 |", "|---|---|---|---|---|"]
     for label, r in results["b2"].items():
-        out.append("| %s | %s | %s | %.2f | %s |" % (label, span(r["ours_process"]), span(r["go_process"]),
-                                                      r["ratio"], verdict(r["ratio"] <= 1.5)))
+        out.append("| %s | %s | %s | %.2f | %s |" % (
+            label, span(r["ours_process"]), span(r["go_process"]), r["ratio"], verdict(r["ratio"] <= 1.5)))
     out += ["", "## B3 backup + verify", "",
             "Ours: raft_backup's copy (fsync), full verify of the copy, manifest, rename. Baseline: `cp -r` plus "
             "`sha256sum` of the same files (no fsync, no verify). Ratio = baseline time / our time.", "",
@@ -318,8 +323,8 @@ def write_report(results):
             "op-conductor-init does).", "",
             "| nodes | ours | Go | ratio | goal ≤ 1.0 |", "|---|---|---|---|---|"]
     for label, r in results["b5"].items():
-        out.append("| %s | %s | %s | %.2f | %s |" % (label, span(r["ours_process"]), span(r["go_process"]),
-                                                      r["ratio"], verdict(r["ratio"] <= 1.0)))
+        out.append("| %s | %s | %s | %.2f | %s |" % (
+            label, span(r["ours_process"]), span(r["go_process"]), r["ratio"], verdict(r["ratio"] <= 1.0)))
     notes = results.get("notes")
     if notes:
         out += ["", "## Notes", ""] + ["* " + note for note in notes]

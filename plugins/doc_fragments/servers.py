@@ -36,3 +36,35 @@ options:
         choices: [voter, nonvoter]
         default: voter
 """
+
+    # The membership a node's state is compared with (raft_state_info, raft_restore).
+    EXPECTED = r"""
+options:
+  expected_servers:
+    description:
+      - The membership the node's state should have, for example the inventory's; same shape as the
+        O(opstack.conductor.raft_state#module:servers) option.
+    type: list
+    elements: dict
+    suboptions:
+      id:
+        description: Server ID.
+        type: str
+        required: true
+      address:
+        description: Raft address, C(host:port).
+        type: str
+        required: true
+      suffrage:
+        description: Whether the server votes.
+        type: str
+        choices: [voter, nonvoter]
+        default: voter
+"""
+
+    # Every module reads or writes Raft state on the managed host.
+    MSGPACK = r"""
+options: {}
+requirements:
+  - msgpack >= 1.0 (Python library) on the managed host
+"""

@@ -269,7 +269,7 @@ def plan_backup(node_dir: str, server_id: Optional[str] = None) -> BackupPlan:
     if raft.LOG_FILE not in files or raft.STABLE_FILE not in files:
         raise BackupError("%s holds no complete Raft state (%s missing)"
                           % (node_dir, ", ".join(n for n in (raft.LOG_FILE, raft.STABLE_FILE) if n not in files)))
-    locked = any(fs.lock_holder(os.path.join(node_dir, name)) for name in (raft.LOG_FILE, raft.STABLE_FILE))
+    locked = fs.node_locked(node_dir)
     sizes = {rel: os.path.getsize(os.path.join(node_dir, rel)) for rel in files}
     server_id = server_id or os.path.basename(os.path.abspath(node_dir))
     return BackupPlan(server_id, files, sizes, locked, node_state.read_node_state(node_dir))
@@ -450,7 +450,7 @@ def restore(plan: RestorePlan, node_dir: str, dir_mode: int, ownership: fs.Owner
             ownership.apply(directory)
             for file_name in files:
                 ownership.apply(os.path.join(directory, file_name))
-        with fs.ExclusiveLocks([os.path.join(node_dir, n) for n in (raft.LOG_FILE, raft.STABLE_FILE)]):
+        with fs.ExclusiveLocks([os.path.join(node_dir, name) for name in raft.DATABASE_FILES]):
             return fs.replace_directory(node_dir, staging, keep_old=True)
     finally:
         if os.path.lexists(staging):

@@ -602,7 +602,7 @@ class _Checker:
         self.visit = visit
         self.high_water = reader.meta.pgid
         self.reachable = {0: "meta", 1: "meta"}  # type: Dict[int, str]
-        self.freed = set()  # type: Set[int]
+        self.freed: Set[int] = set()
 
     def run(self) -> None:
         reader, report = self.reader, self.report

@@ -29,6 +29,8 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional
 
+from ansible_collections.opstack.conductor.plugins.module_utils import _raft as raft
+
 NEW_MARK = ".opstack-new-"
 OLD_MARK = ".opstack-old-"
 _RENAME_EXCHANGE = 2
@@ -67,6 +69,11 @@ def lock_holder(path: str) -> bool:
     finally:
         os.close(fd)
     return False
+
+
+def node_locked(node_dir: str) -> bool:
+    """Whether a running op-conductor holds the lock on either database of the node directory."""
+    return any(lock_holder(os.path.join(node_dir, name)) for name in raft.DATABASE_FILES)
 
 
 class ExclusiveLocks:

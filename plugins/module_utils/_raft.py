@@ -41,6 +41,7 @@ SUFFRAGE_VALUES = {name: value for value, name in SUFFRAGES.items()}
 # --- raft-boltdb layout -----------------------------------------------------------------------------------------
 LOG_FILE = "raft-log.db"
 STABLE_FILE = "raft-stable.db"
+DATABASE_FILES = (LOG_FILE, STABLE_FILE)
 SNAPSHOT_DIR = "snapshots"
 BUCKET_LOGS = b"logs"
 BUCKET_CONF = b"conf"
@@ -230,23 +231,25 @@ def decode_log(raw: bytes) -> Log:
     v2's new format breaks v1; mis-cased or missing fields would silently give Go a zero Log.
     """
     document = _unpack(raw)
-    if type(document) is list:
+    if isinstance(document, list):
         if len(document) != len(_LOG_FIELDS_IN_STRUCT_ORDER):
             raise DecodeError("log entry is an array of %d, expected 6 fields" % len(document))
         document = dict(zip(_LOG_FIELDS_IN_STRUCT_ORDER, document))
-    if type(document) is not dict:
+    if not isinstance(document, dict):
         raise DecodeError("log entry is %s, expected a map" % type(document).__name__)
     get = document.get
     index, term, log_type, data, extensions, appended_at = (
         get(b"Index"), get(b"Term"), get(b"Type"), get(b"Data"), get(b"Extensions"), get(b"AppendedAt"))
-    # One cheap test for the common case; the detailed messages below only run when it fails.
-    if not (type(index) is int and type(term) is int and type(log_type) is int and index >= 0 and term >= 0
-            and 0 <= log_type <= 0xFF and (data is None or type(data) is bytes)
-            and (extensions is None or type(extensions) is bytes)):
+    # One cheap test for the common case; the detailed messages below only run when it fails. (msgpack gives
+    # bool only for true/false, which Go would not take as an integer either.)
+    if not (isinstance(index, int) and isinstance(term, int) and isinstance(log_type, int)
+            and not isinstance(index, bool) and not isinstance(term, bool) and not isinstance(log_type, bool)
+            and index >= 0 and term >= 0 and 0 <= log_type <= 0xFF
+            and (data is None or isinstance(data, bytes)) and (extensions is None or isinstance(extensions, bytes))):
         _explain_fields(index, term, log_type, data, extensions)
     if appended_at is None:
         appended_at = GO_ZERO_TIME
-    elif type(appended_at) is not bytes or len(appended_at) not in (15, 16) or appended_at[0] not in (1, 2):
+    elif not isinstance(appended_at, bytes) or len(appended_at) not in (15, 16) or appended_at[0] not in (1, 2):
         _explain_time(appended_at)
     log = Log(index, term, log_type, data, extensions, appended_at)
     if encode_log(log) != raw:

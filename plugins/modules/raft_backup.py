@@ -20,8 +20,6 @@ description:
   - A node whose files are locked by a running op-conductor is refused unless O(online=true).
 author:
   - opstack.conductor developers (@opstack)
-requirements:
-  - msgpack >= 1.0 on the managed host
 options:
   path:
     description: The node directory, C(<raft.storage.dir>/<server id>).
@@ -50,6 +48,7 @@ options:
     type: int
     default: 5
 extends_documentation_fragment:
+  - opstack.conductor.servers.MSGPACK
   - opstack.conductor._attributes
 attributes:
   check_mode:

@@ -21,8 +21,6 @@ description:
   - Reports C(changed=false) when the node already holds exactly the backup's content.
 author:
   - opstack.conductor developers (@opstack)
-requirements:
-  - msgpack >= 1.0 on the managed host
 options:
   src:
     description: A backup directory made by M(opstack.conductor.raft_backup), on the managed host.
@@ -39,24 +37,6 @@ options:
     description: Restore past the refusals above (never past a damaged backup or a running node).
     type: bool
     default: false
-  expected_servers:
-    description: The membership the restored state must have (for example the inventory's).
-    type: list
-    elements: dict
-    suboptions:
-      id:
-        description: Server ID.
-        type: str
-        required: true
-      address:
-        description: Raft address, C(host:port).
-        type: str
-        required: true
-      suffrage:
-        description: Whether the server votes.
-        type: str
-        choices: [voter, nonvoter]
-        default: voter
   owner:
     description: Owner of the restored files; defaults to the owner of the node directory (or of its parent).
     type: str
@@ -68,6 +48,8 @@ options:
     type: str
     default: "0750"
 extends_documentation_fragment:
+  - opstack.conductor.servers.EXPECTED
+  - opstack.conductor.servers.MSGPACK
   - opstack.conductor._attributes
 attributes:
   check_mode:
@@ -124,7 +106,6 @@ from ansible_collections.opstack.conductor.plugins.module_utils import _cluster 
 from ansible_collections.opstack.conductor.plugins.module_utils import _fs as fs
 from ansible_collections.opstack.conductor.plugins.module_utils import _module_common as common
 from ansible_collections.opstack.conductor.plugins.module_utils import _node_state as node_state
-from ansible_collections.opstack.conductor.plugins.module_utils import _raft as raft
 from ansible_collections.opstack.conductor.plugins.module_utils import _state_plan as state_plan
 
 
@@ -157,7 +138,7 @@ def main():
     except (backups.BackupError, cluster.SpecError, fs.UnsafePath) as exc:
         module.fail_json(msg=str(exc), **result)
 
-    result["locked"] = any(fs.lock_holder(os.path.join(node_dir, n)) for n in (raft.LOG_FILE, raft.STABLE_FILE))
+    result["locked"] = fs.node_locked(node_dir)
     result.update(action=plan.action, msg=plan.reason, manifest=plan.backup.manifest,
                   state=plan.current.summary() if plan.current else None)
     before, after = state_plan.describe(plan.current), state_plan.describe(plan.backup_state)

@@ -23,8 +23,6 @@ description:
   - Never writes while another process (a running op-conductor) holds the bbolt lock, and never waits for it.
 author:
   - opstack.conductor developers (@opstack)
-requirements:
-  - msgpack >= 1.0 on the managed host
 options:
   path:
     description:
@@ -74,6 +72,7 @@ options:
     type: str
     default: "0750"
 extends_documentation_fragment:
+  - opstack.conductor.servers.MSGPACK
   - ansible.builtin.files
   - opstack.conductor.servers
   - opstack.conductor._attributes
@@ -206,7 +205,7 @@ def _write(module, plan, node_dir, result):
     try:
         for name in plan.files:
             module.set_fs_attributes_if_different(_file_args(module, os.path.join(staging, name)), False)
-        with fs.ExclusiveLocks([os.path.join(node_dir, name) for name in (raft.LOG_FILE, raft.STABLE_FILE)]):
+        with fs.ExclusiveLocks([os.path.join(node_dir, name) for name in raft.DATABASE_FILES]):
             # Only an explicit force with backup=false may drop what was there; anything else is kept.
             keep_old = not (plan.action == state_plan.REPLACE and not module.params["backup"])
             backup = fs.replace_directory(node_dir, staging, keep_old=keep_old)
@@ -257,8 +256,7 @@ def main():
     for warning in warnings:
         module.warn(warning)
 
-    result["locked"] = any(fs.lock_holder(os.path.join(node_dir, name))
-                           for name in (raft.LOG_FILE, raft.STABLE_FILE))
+    result["locked"] = fs.node_locked(node_dir)
     result.update(action=plan.action, msg=plan.reason, state=plan.current.summary())
     diff = []
     if plan.writes or plan.action == state_plan.REFUSE:

@@ -21,8 +21,6 @@ description:
     best effort, because the files may change while they are read.
 author:
   - opstack.conductor developers (@opstack)
-requirements:
-  - msgpack >= 1.0 on the managed host
 options:
   path:
     description: The node directory, C(<raft.storage.dir>/<server id>). It must exist.
@@ -34,27 +32,9 @@ options:
         read, which stays fast on multi-GiB files.
     type: bool
     default: true
-  expected_servers:
-    description:
-      - The membership the node should have; RV(drift) compares it with the newest configuration.
-      - Same shape as O(opstack.conductor.raft_state#module:servers).
-    type: list
-    elements: dict
-    suboptions:
-      id:
-        description: Server ID.
-        type: str
-        required: true
-      address:
-        description: Raft address, C(host:port).
-        type: str
-        required: true
-      suffrage:
-        description: Whether the server votes.
-        type: str
-        choices: [voter, nonvoter]
-        default: voter
 extends_documentation_fragment:
+  - opstack.conductor.servers.EXPECTED
+  - opstack.conductor.servers.MSGPACK
   - opstack.conductor._attributes
   - opstack.conductor._attributes.INFO_MODULE
 seealso:
@@ -193,7 +173,6 @@ from ansible_collections.opstack.conductor.plugins.module_utils import _cluster 
 from ansible_collections.opstack.conductor.plugins.module_utils import _fs as fs
 from ansible_collections.opstack.conductor.plugins.module_utils import _module_common as common
 from ansible_collections.opstack.conductor.plugins.module_utils import _node_state as node_state
-from ansible_collections.opstack.conductor.plugins.module_utils import _raft as raft
 
 
 def drift(expected, configuration):
@@ -223,7 +202,7 @@ def main():
         except cluster.SpecError as exc:
             module.fail_json(msg=str(exc))
 
-    locked = any(fs.lock_holder(os.path.join(path, name)) for name in (raft.LOG_FILE, raft.STABLE_FILE))
+    locked = fs.node_locked(path)
     state = node_state.read_node_state(path, verify=module.params["verify"])
     result = state.summary()
     result.update(changed=False, locked=locked)
