@@ -161,6 +161,7 @@ type node struct {
 	trans        *raft.NetworkTransport
 	fsm          *countFSM
 	r            *raft.Raft
+	openMS       float64 // time NewBoltStore took on both files: bbolt waits for a held flock (50 ms retries)
 }
 
 // loopbackOnly refuses addresses this test tool must not bind or dial.
@@ -222,12 +223,14 @@ func startNode(e Engine, o *clusterOpts, spec nodeSpec, bind string) (*node, err
 			n.close()
 		}
 	}()
+	opening := time.Now()
 	if n.logs, err = e.NewStore(filepath.Join(spec.dir, logDB)); err != nil {
 		return nil, err
 	}
 	if n.stable, err = e.NewStore(filepath.Join(spec.dir, stableDB)); err != nil {
 		return nil, err
 	}
+	n.openMS = float64(time.Since(opening).Microseconds()) / 1000
 	verbose := strings.EqualFold(o.logLevel, "INFO") || strings.EqualFold(o.logLevel, "DEBUG") || strings.EqualFold(o.logLevel, "TRACE")
 	logw := levelFilter{os.Stderr, verbose}
 	if n.snaps, err = raft.NewFileSnapshotStore(spec.dir, 1, logw); err != nil {
@@ -366,6 +369,28 @@ func applyBatch(leader *node, seed string, start, count uint64, size int, timeou
 	return last, nil
 }
 
+// applyOnLeader is applyBatch that survives a change of leader: on a loaded
+// machine (2 cores shared with other tests) a stall past the 1 s heartbeat
+// timeout starts an election mid-batch. The batch is then re-applied on the
+// new leader, so some commands may be applied twice; callers count ">=".
+func applyOnLeader(nodes []*node, leader *node, seed string, start, count uint64, size int, timeout time.Duration) (*node, uint64, error) {
+	const attempts = 5
+	for attempt := 1; ; attempt++ {
+		last, err := applyBatch(leader, seed, start, count, size, timeout)
+		if err == nil || attempt == attempts || !leadershipChanged(err) {
+			return leader, last, err
+		}
+		if leader, err = waitLeader(nodes, timeout); err != nil {
+			return nil, 0, err
+		}
+	}
+}
+
+func leadershipChanged(err error) bool {
+	return errors.Is(err, raft.ErrLeadershipLost) || errors.Is(err, raft.ErrNotLeader) ||
+		errors.Is(err, raft.ErrLeadershipTransferInProgress)
+}
+
 // waitApplied waits until every FSM has applied as many commands as the leader's.
 func waitApplied(nodes []*node, target uint64, timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
@@ -420,10 +445,11 @@ func leaderTerm(n *node) uint64 {
 // ---------------------------------------------------------------- cluster
 
 type nodeResult struct {
-	ID           string `json:"id"`
-	LastIndex    uint64 `json:"last_index"`
-	Applied      uint64 `json:"applied"`       // commands applied by this node's FSM (restored snapshot included)
-	AppliedIndex uint64 `json:"applied_index"` // raft's AppliedIndex()
+	ID           string  `json:"id"`
+	LastIndex    uint64  `json:"last_index"`
+	Applied      uint64  `json:"applied"`       // commands applied by this node's FSM (restored snapshot included)
+	AppliedIndex uint64  `json:"applied_index"` // raft's AppliedIndex()
+	OpenMS       float64 `json:"open_ms"`       // NewBoltStore of both files (includes any wait for a lock)
 }
 
 type phaseResult struct {
@@ -460,7 +486,8 @@ func clusterPhase(e Engine, o *clusterOpts, k uint64, seed string, hold time.Dur
 	leader, err := waitLeader(nodes, o.timeout)
 	if err == nil {
 		res.Leader, res.Term = leader.id, leaderTerm(leader)
-		if committed, err = applyBatch(leader, seed, 0, k, 64, o.timeout); err == nil {
+		if leader, committed, err = applyOnLeader(nodes, leader, seed, 0, k, 64, o.timeout); err == nil {
+			res.Leader, res.Term = leader.id, leaderTerm(leader)
 			err = waitApplied(nodes, leader.fsm.applied(), o.timeout)
 		}
 	}
@@ -470,7 +497,7 @@ func clusterPhase(e Engine, o *clusterOpts, k uint64, seed string, hold time.Dur
 	for _, n := range nodes {
 		// LastIndex is raft's view here (for the --hold ready line); it is
 		// replaced by the log store's own LastIndex after shutdown.
-		res.Nodes = append(res.Nodes, nodeResult{ID: n.id, LastIndex: n.r.LastIndex(), Applied: n.fsm.applied(), AppliedIndex: n.r.AppliedIndex()})
+		res.Nodes = append(res.Nodes, nodeResult{ID: n.id, LastIndex: n.r.LastIndex(), Applied: n.fsm.applied(), AppliedIndex: n.r.AppliedIndex(), OpenMS: n.openMS})
 	}
 	if hold > 0 {
 		if err := emit(map[string]any{"ready": err == nil, "leader": res.Leader, "term": res.Term, "nodes": res.Nodes}); err != nil {
@@ -588,7 +615,7 @@ func runGrow(e Engine, _ string, args []string) error {
 		if *every > 0 {
 			n = min(n, *every-done%*every)
 		}
-		if committed, err = applyBatch(leader, "grow", done, n, *size, o.timeout); err != nil {
+		if leader, committed, err = applyOnLeader(nodes, leader, "grow", done, n, *size, o.timeout); err != nil {
 			break
 		}
 		done += n

@@ -12,6 +12,7 @@
 //	append NODEDIR --count K    K LogCommand entries through a read-write NewBoltStore
 //	cluster --node ID=DIR ...   real raft nodes on the state; elect, apply, verify (--restart, --hold)
 //	grow --node ID=DIR ...      real cluster driven to large, compacted state files
+//	checkmany < CASES           check + compact read of many files, one JSON line each (checkmany.go)
 
 package core
 
@@ -44,15 +45,17 @@ type verb struct {
 }
 
 var verbs = map[string]verb{
-	"info":    {runInfo, "info"},
-	"check":   {runCheck, "check FILE"},
-	"dump":    {runDump, "dump FILE"},
-	"read":    {runRead, "read NODEDIR [--summary]"},
-	"encode":  {runEncode, "encode < {\"logs\": [...], \"configurations\": [...]}"},
-	"write":   {runWrite, "write --spec SPEC.json --out DIR"},
-	"append":  {runAppend, "append NODEDIR --count K [--size BYTES]"},
-	"cluster": {runCluster, "cluster --node ID=DIR ... [--apply K] [--restart] [--timeout S] [--hold S] [--snapshot-threshold N] [--snapshot-interval DUR] [--trailing-logs N] [--log-level L]"},
-	"grow":    {runGrow, "grow --node ID=DIR ... --entries N --size BYTES [--snapshot-every N] [--snapshot-threshold N] [--trailing-logs N] [--timeout S] [--log-level L]"},
+	"info":      {runInfo, "info"},
+	"check":     {runCheck, "check FILE"},
+	"dump":      {runDump, "dump FILE"},
+	"read":      {runRead, "read NODEDIR [--summary]"},
+	"verify":    {runVerify, "verify NODEDIR"},
+	"encode":    {runEncode, "encode < {\"logs\": [...], \"configurations\": [...]}"},
+	"write":     {runWrite, "write --spec SPEC.json --out DIR"},
+	"append":    {runAppend, "append NODEDIR --count K [--size BYTES]"},
+	"cluster":   {runCluster, "cluster --node ID=DIR ... [--apply K] [--restart] [--timeout S] [--hold S] [--snapshot-threshold N] [--snapshot-interval DUR] [--trailing-logs N] [--log-level L]"},
+	"checkmany": {runCheckMany, "checkmany < lines of FILE[<TAB>NODEDIR]"},
+	"grow":      {runGrow, "grow --node ID=DIR ... --entries N --size BYTES [--snapshot-every N] [--snapshot-threshold N] [--trailing-logs N] [--timeout S] [--log-level L]"},
 }
 
 // Main runs the oracle CLI for one matrix cell and exits.
