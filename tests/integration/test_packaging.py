@@ -20,12 +20,14 @@ DEV_ONLY = [".venv", ".cache", ".ci", ".git", ".gitignore", "Makefile", "require
             "tests/interop/oracle/cells/*/oracle",
             # suggested additions to build_ignore
             ".ansible", ".ansible-lint", "examples/state", "raft-state", "mk", "requirements-ansible.txt",
-            ".pytest_cache"]
+            ".pytest_cache", "raft-backups"]
 SHIPPED = ["MANIFEST.json", "FILES.json", "meta/runtime.yml", "meta/execution-environment.yml", "requirements.txt",
            "bindep.txt", "changelogs/changelog.yaml", "plugins/modules/raft_state.py",
            "plugins/modules/raft_state_info.py", "roles/raft_state/meta/argument_specs.yml",
            "roles/raft_info/meta/argument_specs.yml", "playbooks/deploy.yml", "playbooks/info.yml",
-           "playbooks/generate.yml", "examples/inventory/hosts.yml"]
+           "playbooks/generate.yml", "playbooks/backup.yml", "playbooks/restore.yml",
+           "roles/raft_backup/meta/argument_specs.yml", "roles/raft_restore/meta/argument_specs.yml",
+           "examples/inventory/hosts.yml"]
 
 
 @pytest.fixture(scope="module")
