@@ -1,0 +1,659 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, opstack.conductor contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# PRIVATE to this collection: may change at any time; do not use from other collections.
+"""op-conductor's JSON-RPC API (namespace ``conductor``) and op-node's admin API, for the live modules.
+
+No AnsibleModule here: the modules pass options in and turn results and exceptions into results.
+
+* JSON-RPC errors arrive with HTTP 200 and an ``error`` member; they raise :class:`RPCError` with the
+  server's message. ``-32601`` (method not found) raises :class:`MethodMissing`, whose message names the
+  op-conductor feature (and the version that added it) the server lacks.
+* Every wait is bounded in time and in iterations (:func:`poll`).
+* Membership planning (:func:`plan_membership`) and quorum checks are pure functions, unit-testable.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+from urllib import request as urllib_request
+from urllib.error import HTTPError, URLError
+
+try:
+    from ansible.module_utils.urls import open_url
+except ImportError:  # pragma: no cover - outside Ansible (plain scripts)
+    open_url = None
+
+_OPENER = []
+
+
+class _NoRedirect(urllib_request.HTTPRedirectHandler):
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        return None
+
+
+def _plain_opener():
+    """One urllib opener for plain-HTTP endpoints (honours the *_proxy environment; never follows redirects)."""
+    if not _OPENER:
+        _OPENER.append(urllib_request.build_opener(_NoRedirect()))
+    return _OPENER[0]
+
+
+VOTER = "voter"
+NONVOTER = "nonvoter"
+SUFFRAGE_NAMES = {0: VOTER, 1: NONVOTER, 2: "staging"}
+
+#: What a missing method means: the op-conductor feature and when it appeared.
+FEATURES = {
+    "conductor_leader": "the conductor RPC API itself (op-conductor >= v0.0.1-rc.1, 2024-05)",
+    "conductor_leaderWithID": "conductor_leaderWithID (op-conductor >= v0.0.1-rc.1, 2024-05)",
+    "conductor_clusterMembership": "conductor_clusterMembership (op-conductor >= v0.0.1-rc.1, 2024-05)",
+    "conductor_paused": "conductor_paused (op-conductor >= v0.0.1-rc.1)",
+    "conductor_stopped": "conductor_stopped (added with conductor_stop, 2024)",
+    "conductor_active": "conductor_active (op-conductor >= v0.0.1-rc.1)",
+    "conductor_sequencerHealthy": "conductor_sequencerHealthy (op-conductor >= v0.0.1-rc.1)",
+    "conductor_pause": "conductor_pause (op-conductor >= v0.0.1-rc.1)",
+    "conductor_resume": "conductor_resume (op-conductor >= v0.0.1-rc.1)",
+    "conductor_overrideLeader": "conductor_overrideLeader (leader override, added 2024; missing in early-2024 builds)",
+    "conductor_leaderOverridden": "conductor_leaderOverridden (leader override, added 2024; missing in early-2024 builds)",
+    "conductor_transferLeaderToServer": "conductor_transferLeaderToServer (op-conductor >= v0.0.1-rc.1)",
+    "conductor_addServerAsVoter": "conductor_addServerAsVoter (op-conductor >= v0.0.1-rc.1)",
+    "conductor_addServerAsNonvoter": "conductor_addServerAsNonvoter (op-conductor >= v0.0.1-rc.1)",
+    "conductor_removeServer": "conductor_removeServer (op-conductor >= v0.0.1-rc.1)",
+    "conductor_demoteVoter": "conductor_demoteVoter (optimism PR #18700, 2026; older builds demote by remove and re-add)",
+    "admin_sequencerActive": "op-node's admin API (enable it with --rpc.enable-admin on op-node)",
+    "admin_startSequencer": "op-node's admin API (enable it with --rpc.enable-admin on op-node)",
+    "admin_stopSequencer": "op-node's admin API (enable it with --rpc.enable-admin on op-node)",
+    "optimism_syncStatus": "op-node's optimism_syncStatus",
+}
+
+TRANSFER_MAYBE = ("leadership transfer timeout", "timed out", "i/o timeout", "context deadline exceeded")
+
+
+class ConductorError(Exception):
+    """Any failure talking to a node; ``url`` and ``method`` say where."""
+
+    def __init__(self, message, url=None, method=None):
+        super(ConductorError, self).__init__(message)
+        self.message = message
+        self.url = url
+        self.method = method
+
+
+class Unreachable(ConductorError):
+    """No HTTP answer (refused, timeout, DNS, non-200 status)."""
+
+
+class RPCError(ConductorError):
+    """A JSON-RPC error object in an HTTP 200 reply."""
+
+    def __init__(self, message, code=None, data=None, url=None, method=None):
+        super(RPCError, self).__init__(message, url=url, method=method)
+        self.code = code
+        self.data = data
+
+
+class MethodMissing(RPCError):
+    """-32601: the server does not have this method (older or newer op-conductor than expected)."""
+
+
+class Unsupported(ConductorError):
+    """The server answers, but with a shape or signature this collection cannot use safely."""
+
+
+def _feature(method):
+    return FEATURES.get(method, method)
+
+
+class Endpoint(object):
+    """A JSON-RPC 2.0 endpoint over HTTP(S) POST."""
+
+    def __init__(self, url, timeout=10.0, validate_certs=True, headers=None, ca_path=None,
+                 client_cert=None, client_key=None, transport=None):
+        self.url = url
+        self.timeout = timeout
+        self.validate_certs = validate_certs
+        self.headers = dict(headers or {})
+        self.ca_path = ca_path
+        self.client_cert = client_cert
+        self.client_key = client_key
+        self._transport = transport
+        self._id = 0
+
+    def _post(self, body):
+        """Return the raw reply bytes; raise Unreachable."""
+        if self._transport is not None:
+            return self._transport(self.url, body, self.timeout)
+        headers = {"Content-Type": "application/json", "Accept": "application/json"}
+        headers.update(self.headers)
+        try:
+            if self.url.startswith("http://") or open_url is None:
+                # Plain HTTP through the standard library: open_url builds a TLS context on every call, which
+                # costs ~50 ms a request; polling loops make hundreds of requests.
+                req = urllib_request.Request(self.url, data=body, headers=headers)
+                resp = _plain_opener().open(req, timeout=self.timeout)
+            else:
+                resp = open_url(self.url, data=body, method="POST", headers=headers, timeout=self.timeout,
+                                validate_certs=self.validate_certs, ca_path=self.ca_path,
+                                client_cert=self.client_cert, client_key=self.client_key,
+                                follow_redirects="none", use_proxy=True)
+            try:
+                return resp.read()
+            finally:
+                resp.close()
+        except HTTPError as exc:
+            try:
+                detail = exc.read()[:300].decode("utf-8", "replace")
+            except Exception:  # pylint: disable=broad-except
+                detail = ""
+            raise Unreachable("HTTP %s from %s%s" % (exc.code, self.url, (": " + detail) if detail else ""),
+                              url=self.url)
+        except (URLError, socket.timeout, socket.error, OSError) as exc:
+            reason = getattr(exc, "reason", exc)
+            raise Unreachable("cannot reach %s: %s" % (self.url, reason), url=self.url)
+
+    def call(self, method, params=None):
+        self._id += 1
+        body = json.dumps({"jsonrpc": "2.0", "id": self._id, "method": method,
+                           "params": list(params or [])}).encode("utf-8")
+        raw = self._post(body)
+        try:
+            reply = json.loads(raw.decode("utf-8") if isinstance(raw, bytes) else raw)
+        except ValueError:
+            raise Unreachable("%s answered %s with something that is not JSON: %r" % (self.url, method, raw[:200]),
+                              url=self.url, method=method)
+        if not isinstance(reply, dict):
+            raise Unsupported("%s answered %s with %r, not a JSON-RPC object" % (self.url, method, reply),
+                              url=self.url, method=method)
+        err = reply.get("error")
+        if err is not None:
+            code = err.get("code") if isinstance(err, dict) else None
+            msg = err.get("message", "") if isinstance(err, dict) else str(err)
+            data = err.get("data") if isinstance(err, dict) else None
+            if code == -32601 or "does not exist/is not available" in msg or "method not found" in msg.lower():
+                raise MethodMissing("%s does not have %s: it lacks %s (server said: %s)"
+                                    % (self.url, method, _feature(method), msg),
+                                    code=code, data=data, url=self.url, method=method)
+            raise RPCError("%s failed on %s: %s" % (method, self.url, msg), code=code, data=data,
+                           url=self.url, method=method)
+        if "result" not in reply:
+            raise Unsupported("%s answered %s without result or error" % (self.url, method),
+                              url=self.url, method=method)
+        return reply["result"]
+
+
+def _bool(value, method, url):
+    if not isinstance(value, bool):
+        raise Unsupported("%s returned %r from %s, expected a boolean" % (method, value, url), url=url, method=method)
+    return value
+
+
+def suffrage_name(value):
+    if isinstance(value, str):
+        low = value.lower()
+        if low in (VOTER, NONVOTER, "staging"):
+            return low
+    return SUFFRAGE_NAMES.get(value, "unknown(%r)" % (value,))
+
+
+def normalize_membership(result, url=None):
+    """``{"servers": [...], "version": N}`` (or the pre-2024-06 bare list) as a plain dict."""
+    if isinstance(result, list):
+        servers, version = result, None
+    elif isinstance(result, dict):
+        servers, version = result.get("servers") or [], result.get("version")
+    else:
+        raise Unsupported("conductor_clusterMembership returned %r from %s" % (result, url), url=url,
+                          method="conductor_clusterMembership")
+    out = []
+    for server in servers:
+        out.append(dict(id=server.get("id", ""), address=server.get("addr", ""),
+                        suffrage=suffrage_name(server.get("suffrage", 0))))
+    return dict(servers=out, version=version)
+
+
+class Conductor(object):
+    """One op-conductor node's RPC."""
+
+    def __init__(self, node_id, url, **endpoint_args):
+        self.id = node_id
+        self.url = url
+        self.rpc = Endpoint(url, **endpoint_args)
+
+    def call(self, method, *params):
+        return self.rpc.call(method, list(params))
+
+    def leader(self):
+        return _bool(self.call("conductor_leader"), "conductor_leader", self.url)
+
+    def leader_with_id(self):
+        info = self.call("conductor_leaderWithID") or {}
+        return dict(id=info.get("id", "") or "", address=info.get("addr", "") or "")
+
+    def membership(self):
+        return normalize_membership(self.call("conductor_clusterMembership"), self.url)
+
+    def paused(self):
+        return _bool(self.call("conductor_paused"), "conductor_paused", self.url)
+
+    def stopped(self):
+        return _bool(self.call("conductor_stopped"), "conductor_stopped", self.url)
+
+    def active(self):
+        return _bool(self.call("conductor_active"), "conductor_active", self.url)
+
+    def sequencer_healthy(self):
+        return _bool(self.call("conductor_sequencerHealthy"), "conductor_sequencerHealthy", self.url)
+
+    def leader_overridden(self):
+        return _bool(self.call("conductor_leaderOverridden"), "conductor_leaderOverridden", self.url)
+
+    def pause(self):
+        self.call("conductor_pause")
+
+    def resume(self):
+        self.call("conductor_resume")
+
+    def override_leader(self, override):
+        self.call("conductor_overrideLeader", bool(override))
+
+    def transfer_leader_to(self, server_id, address):
+        self.call("conductor_transferLeaderToServer", server_id, address)
+
+    def _versioned(self, method, *params):
+        try:
+            return self.call(method, *params)
+        except RPCError as exc:
+            if exc.code == -32602 and "too many arguments" in exc.message:
+                raise Unsupported(
+                    "%s on %s takes no membership version: this op-conductor predates optimistic concurrency for "
+                    "membership changes (optimism PR #10823, 2024-06); refusing to change membership without it "
+                    "(server said: %s)" % (method, self.url, exc.message), url=self.url, method=method)
+            raise
+
+    def add_voter(self, server_id, address, version):
+        self._versioned("conductor_addServerAsVoter", server_id, address, version)
+
+    def add_nonvoter(self, server_id, address, version):
+        self._versioned("conductor_addServerAsNonvoter", server_id, address, version)
+
+    def remove_server(self, server_id, version):
+        self._versioned("conductor_removeServer", server_id, version)
+
+    def demote_voter(self, server_id, version):
+        self._versioned("conductor_demoteVoter", server_id, version)
+
+    def status(self, members=True):
+        """Everything one node reports. A node that cannot be reached gets ``reachable: false`` and ``error``.
+
+        Methods a version lacks come back as None, with the reason in ``missing``.
+        """
+        out = dict(id=self.id, url=self.url, reachable=True, error=None, missing=[])
+        try:
+            out["leader"] = self.leader()
+        except ConductorError as exc:
+            out.update(reachable=not isinstance(exc, Unreachable), error=exc.message)
+            if isinstance(exc, Unreachable):
+                return out
+        probes = [("leader_with_id", self.leader_with_id), ("paused", self.paused), ("stopped", self.stopped),
+                  ("active", self.active), ("sequencer_healthy", self.sequencer_healthy),
+                  ("leader_overridden", self.leader_overridden)]
+        if members:
+            probes.insert(1, ("membership", self.membership))
+        for key, probe in probes:
+            try:
+                out[key] = probe()
+            except MethodMissing as exc:
+                out[key] = None
+                out["missing"].append(exc.message)
+            except Unreachable as exc:
+                out.update(reachable=False, error=exc.message)
+                return out
+            except ConductorError as exc:
+                out[key] = None
+                out["error"] = (out["error"] + "; " if out["error"] else "") + exc.message
+        return out
+
+
+class OpNode(object):
+    """The admin and optimism namespaces of a sequencer's op-node."""
+
+    def __init__(self, url, **endpoint_args):
+        self.url = url
+        self.rpc = Endpoint(url, **endpoint_args)
+
+    def sequencer_active(self):
+        return _bool(self.rpc.call("admin_sequencerActive"), "admin_sequencerActive", self.url)
+
+    def start_sequencer(self, block_hash):
+        self.rpc.call("admin_startSequencer", [block_hash])
+
+    def stop_sequencer(self):
+        return self.rpc.call("admin_stopSequencer")
+
+    def unsafe_head(self):
+        status = self.rpc.call("optimism_syncStatus") or {}
+        head = status.get("unsafe_l2") or {}
+        if not head.get("hash"):
+            raise Unsupported("optimism_syncStatus on %s has no unsafe_l2.hash" % self.url, url=self.url,
+                              method="optimism_syncStatus")
+        return dict(hash=head["hash"], number=head.get("number"), timestamp=head.get("timestamp"))
+
+
+def poll(probe, timeout, interval=0.5, clock=time.monotonic, sleep=time.sleep, max_iterations=None):
+    """Call ``probe()`` until it returns a truthy value; bounded by ``timeout`` seconds and an iteration cap.
+
+    Returns ``(value, elapsed)``; the value is the last falsy one when the time is up.
+    """
+    start = clock()
+    cap = max_iterations if max_iterations is not None else max(1, int(timeout / max(interval, 0.01)) + 2)
+    value = None
+    for _i in range(cap):
+        value = probe()
+        if value:
+            return value, clock() - start
+        if clock() - start >= timeout:
+            break
+        sleep(min(interval, max(0.0, timeout - (clock() - start))))
+    return value, clock() - start
+
+
+# --- cluster views ----------------------------------------------------------------------------------------
+
+
+def _member_key(servers):
+    return tuple(sorted((s["id"], s["address"], s["suffrage"]) for s in servers or []))
+
+
+def is_member(status):
+    """Whether a node counts itself in its own configuration (a fresh node that was never added does not)."""
+    m = status.get("membership")
+    if m is None:
+        return True  # unknown (older API or error): treat as a member
+    return any(s["id"] == status["id"] for s in m["servers"])
+
+
+def settled_leader(statuses, require_all=True):
+    """The leader id when exactly one reachable member claims leadership and every reachable member of its
+    configuration names it; else None. Nodes outside the leader's configuration are ignored."""
+    reachable = [s for s in statuses if s.get("reachable")]
+    if require_all and len(reachable) != len(statuses):
+        return None
+    claimed = [s for s in reachable if s.get("leader") and not s.get("leader_overridden")]
+    if len(claimed) != 1:
+        return None
+    leader = claimed[0]
+    members = None
+    if leader.get("membership") is not None:
+        members = set(x["id"] for x in leader["membership"]["servers"])
+    for s in reachable:
+        if members is not None and s["id"] not in members:
+            continue
+        if members is None and not is_member(s):
+            continue
+        if (s.get("leader_with_id") or {}).get("id") != leader["id"]:
+            return None
+    return leader["id"]
+
+
+def cluster_view(statuses, expected_servers=None):
+    """Summarise per-node statuses: the leader, agreement, membership, disagreements."""
+    outsiders = [s["id"] for s in statuses if s.get("reachable") and not is_member(s)]
+    reachable = [s for s in statuses if s.get("reachable") and s["id"] not in outsiders]
+    leaders_claimed = [s["id"] for s in reachable if s.get("leader") and not s.get("leader_overridden")]
+    overridden = [s["id"] for s in reachable if s.get("leader_overridden")]
+    seen_leaders = {}
+    for s in reachable:
+        lw = s.get("leader_with_id")
+        if lw is not None:
+            seen_leaders.setdefault(lw.get("id", ""), []).append(s["id"])
+    memberships = {}
+    for s in reachable:
+        m = s.get("membership")
+        if m is not None:
+            memberships.setdefault((m.get("version"), _member_key(m["servers"])), []).append(s["id"])
+    disagreements = []
+    unreachable = [s["id"] for s in statuses if not s.get("reachable")]
+    if unreachable:
+        disagreements.append("unreachable: %s" % ", ".join(unreachable))
+    real_leader_ids = [k for k in seen_leaders if k and not k.startswith("N/A")]
+    if len(leaders_claimed) > 1:
+        disagreements.append("more than one node claims leadership: %s" % ", ".join(leaders_claimed))
+    if len(seen_leaders) > 1:
+        disagreements.append("nodes disagree on the leader: %s" % "; ".join(
+            "%s -> %s" % (", ".join(ids), leader or "(none)") for leader, ids in sorted(seen_leaders.items())))
+    elif seen_leaders and "" in seen_leaders:
+        disagreements.append("no leader elected")
+    if len(memberships) > 1:
+        disagreements.append("nodes disagree on membership: %s" % "; ".join(
+            "%s see version %s with %s" % (", ".join(ids), key[0], ", ".join(
+                "%s(%s)" % (m[0], m[2]) for m in key[1])) for key, ids in sorted(
+                memberships.items(), key=lambda kv: str(kv[0]))))
+    leader_id = real_leader_ids[0] if len(real_leader_ids) == 1 and len(seen_leaders) == 1 else None
+    leader_addr = None
+    leader_status = None
+    for s in reachable:
+        if leader_id and s.get("leader_with_id", {}) and s["leader_with_id"].get("id") == leader_id:
+            leader_addr = s["leader_with_id"].get("address")
+        if leader_id and s["id"] == leader_id:
+            leader_status = s
+    # membership as the leader sees it, else the most common view
+    membership = None
+    if leader_status is not None and leader_status.get("membership") is not None:
+        membership = leader_status["membership"]
+    elif memberships:
+        key = max(memberships, key=lambda k: len(memberships[k]))
+        membership = next(s["membership"] for s in reachable if s["id"] == memberships[key][0])
+    drift = None
+    if expected_servers is not None and membership is not None:
+        drift = membership_drift(membership["servers"], expected_servers)
+        if not drift["in_sync"]:
+            disagreements.append("membership differs from the expected servers: %s" % drift_text(drift))
+    if outsiders and expected_servers is not None:
+        wanted = set(x["id"] for x in expected_servers)
+        for sid in outsiders:
+            if sid in wanted:
+                disagreements.append("%s runs but is not a member of the cluster" % sid)
+    return dict(
+        leader=dict(id=leader_id, address=leader_addr) if leader_id else None,
+        not_members=outsiders,
+        leaders_claimed=leaders_claimed,
+        leader_overridden=overridden,
+        membership=membership,
+        agree=not disagreements,
+        disagreements=disagreements,
+        unreachable=unreachable,
+        drift=drift,
+        paused=[s["id"] for s in reachable if s.get("paused")],
+        stopped=[s["id"] for s in reachable if s.get("stopped")],
+        active=[s["id"] for s in reachable if s.get("active")],
+        unhealthy=[s["id"] for s in reachable if s.get("sequencer_healthy") is False],
+    )
+
+
+def membership_drift(have_servers, want_servers):
+    have = dict((s["id"], s) for s in have_servers)
+    want = dict((s["id"], s) for s in want_servers)
+    missing = [i for i in want if i not in have]
+    extra = [i for i in have if i not in want]
+    changed = []
+    for i in want:
+        if i in have and (have[i]["address"], have[i]["suffrage"]) != (want[i]["address"], want[i]["suffrage"]):
+            changed.append(dict(id=i, have=dict(address=have[i]["address"], suffrage=have[i]["suffrage"]),
+                                want=dict(address=want[i]["address"], suffrage=want[i]["suffrage"])))
+    return dict(in_sync=not (missing or extra or changed), missing=missing, extra=extra, changed=changed)
+
+
+def drift_text(drift):
+    parts = []
+    if drift["missing"]:
+        parts.append("missing " + ", ".join(drift["missing"]))
+    if drift["extra"]:
+        parts.append("extra " + ", ".join(drift["extra"]))
+    for c in drift["changed"]:
+        have, want = c["have"], c["want"]
+        values = (c["id"], have["suffrage"], have["address"], want["suffrage"], want["address"])
+        parts.append("%s is %s %s, want %s %s" % values)
+    return "; ".join(parts) or "none"
+
+
+# --- membership planning ----------------------------------------------------------------------------------
+
+
+def quorum(voters):
+    return voters // 2 + 1
+
+
+def plan_membership(current, desired, leader_id):
+    """The steps that turn ``current`` servers into ``desired``, one Raft configuration change each.
+
+    Order: additions first (the cluster only grows while members are missing), then address and suffrage
+    changes, then removals; a step touching the leader goes last. Returns a list of dicts with ``op`` in
+    add_voter / add_nonvoter / demote / remove, plus ``id``, ``address`` and ``reason``.
+    """
+    have = dict((s["id"], s) for s in current)
+    want = dict((s["id"], s) for s in desired)
+    adds, changes, removes = [], [], []
+    for s in desired:
+        if s["id"] not in have:
+            adds.append(dict(op="add_voter" if s["suffrage"] == VOTER else "add_nonvoter", id=s["id"],
+                             address=s["address"], reason="not a member"))
+    for s in desired:
+        h = have.get(s["id"])
+        if h is None:
+            continue
+        if h["suffrage"] != s["suffrage"] or h["address"] != s["address"]:
+            if s["suffrage"] == VOTER:
+                changes.append(dict(op="add_voter", id=s["id"], address=s["address"],
+                                    reason="is %s at %s" % (h["suffrage"], h["address"])))
+            elif h["suffrage"] == VOTER and h["address"] == s["address"]:
+                changes.append(dict(op="demote", id=s["id"], address=s["address"], reason="is a voter"))
+            else:
+                changes.append(dict(op="add_nonvoter", id=s["id"], address=s["address"],
+                                    reason="is %s at %s" % (h["suffrage"], h["address"])))
+    for s in current:
+        if s["id"] not in want:
+            removes.append(dict(op="remove", id=s["id"], address=s["address"], reason="not in the desired list"))
+    steps = adds + changes + removes
+    steps.sort(key=lambda st: st["id"] == leader_id and st["op"] in ("remove", "demote"))
+    return steps
+
+
+def apply_step(servers, step):
+    """The server list after ``step`` (as Raft applies it)."""
+    out = [dict(s) for s in servers]
+    ids = [s["id"] for s in out]
+    if step["op"] in ("add_voter", "add_nonvoter"):
+        suffrage = VOTER if step["op"] == "add_voter" else NONVOTER
+        if step["id"] in ids:
+            i = ids.index(step["id"])
+            if step["op"] == "add_nonvoter" and out[i]["suffrage"] == VOTER:
+                suffrage = VOTER  # hashicorp/raft: AddNonvoter leaves an existing voter a voter
+            out[i].update(address=step["address"], suffrage=suffrage)
+        else:
+            out.append(dict(id=step["id"], address=step["address"], suffrage=suffrage))
+    elif step["op"] == "demote":
+        out[ids.index(step["id"])]["suffrage"] = NONVOTER
+    elif step["op"] == "remove":
+        out = [s for s in out if s["id"] != step["id"]]
+    return out
+
+
+def check_step(servers, step, live, leader_id):
+    """Why ``step`` would be unsafe now (a string), or None.
+
+    ``live``: ids of voters known to be up (they answered RPC). A change must leave a voting majority of the new
+    configuration up; the leader is never removed or demoted by a step (transfer leadership first).
+    """
+    after = apply_step(servers, step)
+    voters_after = [s["id"] for s in after if s["suffrage"] == VOTER]
+    if step["id"] == leader_id and step["op"] in ("remove", "demote"):
+        return ("%s is the current leader: transfer leadership to another voter before %s it"
+                % (step["id"], "removing" if step["op"] == "remove" else "demoting"))
+    if not voters_after:
+        return "%s would leave the cluster without voters" % step["op"]
+    live_after = [i for i in voters_after if i in live]
+    if len(live_after) < quorum(len(voters_after)):
+        return ("%s %s would lose quorum: %d of the %d voters after the change are known to be up (%s), "
+                "a majority needs %d" % (step["op"], step["id"], len(live_after), len(voters_after),
+                                         ", ".join(live_after) or "none", quorum(len(voters_after))))
+    return None
+
+
+def is_transfer_maybe(exc):
+    """A transfer error after which the transfer may still complete (optimism PR #22925): keep polling."""
+    text = (getattr(exc, "message", None) or str(exc)).lower()
+    return any(t in text for t in TRANSFER_MAYBE) or isinstance(exc, Unreachable)
+
+
+def endpoint_args(params):
+    """Endpoint keyword arguments from the shared module options."""
+    return dict(timeout=params.get("request_timeout", 10), validate_certs=params.get("validate_certs", True),
+                headers=params.get("headers") or None, ca_path=params.get("ca_path"),
+                client_cert=params.get("client_cert"), client_key=params.get("client_key"))
+
+
+def make_conductors(nodes, params):
+    """``nodes``: [{id, url}] → {id: Conductor} (order kept)."""
+    args = endpoint_args(params)
+    out = {}
+    for node in nodes:
+        out[node["id"]] = Conductor(node["id"], node["url"], **args)
+    return out
+
+
+def gather(conductors, members=True):
+    return [c.status(members=members) for c in conductors.values()]
+
+
+def servers_from_params(servers):
+    return [dict(id=s["id"], address=s["address"], suffrage=s.get("suffrage") or VOTER) for s in servers]
+
+
+def rpc_argument_spec():
+    """The options documented in the ``opstack.conductor.conductor_rpc`` doc fragment."""
+    return dict(
+        nodes=dict(type="list", elements="dict", required=True, options=dict(
+            id=dict(type="str", required=True),
+            url=dict(type="str", required=True),
+            node_rpc_url=dict(type="str"),
+        )),
+        request_timeout=dict(type="float", default=10),
+        validate_certs=dict(type="bool", default=True),
+        ca_path=dict(type="path"),
+        client_cert=dict(type="path"),
+        client_key=dict(type="path", no_log=False),
+        headers=dict(type="dict"),
+    )
+
+
+def check_nodes(nodes):
+    """A problem with the ``nodes`` option (a string), or None."""
+    ids = [n["id"] for n in nodes]
+    if not ids:
+        return "nodes may not be empty"
+    dup = sorted(set(i for i in ids if ids.count(i) > 1))
+    if dup:
+        return "nodes lists these ids more than once: %s" % ", ".join(dup)
+    for n in nodes:
+        if not n["url"].startswith(("http://", "https://")):
+            return "nodes[%s].url must be an http:// or https:// URL, got %r" % (n["id"], n["url"])
+    return None
+
+
+def sequencer_states(nodes, params):
+    """``{id: True/False/None}`` from each node's op-node (None: no node_rpc_url), plus errors."""
+    args = endpoint_args(params)
+    states, errors = {}, {}
+    for n in nodes:
+        if not n.get("node_rpc_url"):
+            states[n["id"]] = None
+            continue
+        try:
+            states[n["id"]] = OpNode(n["node_rpc_url"], **args).sequencer_active()
+        except ConductorError as exc:
+            states[n["id"]] = None
+            errors[n["id"]] = exc.message
+    return states, errors

@@ -1,0 +1,179 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, opstack.conductor contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: conductor_control
+short_description: Pause, resume, or override the leader of op-conductor nodes
+version_added: 0.1.0
+description:
+  - Ensures, on every node in O(nodes), that the conductor is paused or resumed (C(conductor_pause),
+    C(conductor_resume)) and that the leader override is set or cleared (C(conductor_overrideLeader)).
+  - Reads the current state first (C(conductor_paused), C(conductor_leaderOverridden)) and changes only nodes
+    that differ, then reads it again to confirm; C(changed=false) when every node already is as asked.
+  - A paused conductor still takes part in leader election and health checks, but never starts or stops its
+    sequencer. Resuming makes op-conductor ask its op-node whether the sequencer is active
+    (C(admin_sequencerActive)) and fails when op-node does not answer.
+  - The leader override makes a node claim leadership to op-node and the batcher without Raft; it is for
+    disaster recovery only and does not change Raft.
+author:
+  - opstack.conductor developers (@opstack)
+options:
+  paused:
+    description: V(true) to pause, V(false) to resume; omit to leave as is.
+    type: bool
+  override_leader:
+    description: V(true) to set the leader override, V(false) to clear it; omit to leave as is.
+    type: bool
+  order:
+    description:
+      - The order in which nodes are changed. V(given) follows O(nodes); V(followers_first) changes the nodes
+        that do not lead first and the leader last (safest when resuming, so the leader starts sequencing when
+        everybody else already watches).
+    type: str
+    choices: [given, followers_first]
+    default: followers_first
+extends_documentation_fragment:
+  - opstack.conductor.conductor_rpc
+  - opstack.conductor._attributes
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: full
+    details:
+      - The diff shows paused and override per node, before and after.
+  idempotent:
+    description: Running it again with the same options changes nothing.
+    support: full
+seealso:
+  - module: opstack.conductor.conductor_info
+"""
+
+EXAMPLES = r"""
+- name: Resume every conductor, followers first
+  opstack.conductor.conductor_control:
+    nodes: "{{ conductor_nodes }}"
+    paused: false
+  run_once: true
+  delegate_to: localhost
+
+- name: Disaster recovery - pause all, then force sequencer-2 to act as leader
+  opstack.conductor.conductor_control:
+    nodes: "{{ conductor_nodes }}"
+    paused: true
+  run_once: true
+  delegate_to: localhost
+- name: Override on one node
+  opstack.conductor.conductor_control:
+    nodes: "{{ conductor_nodes | selectattr('id', 'eq', 'sequencer-2') | list }}"
+    override_leader: true
+  run_once: true
+  delegate_to: localhost
+"""
+
+RETURN = r"""
+nodes:
+  description: Per node, C(before) and C(after) (C(paused), C(override_leader)) and the calls made.
+  returned: always
+  type: dict
+  sample: {sequencer-1: {before: {paused: true, override_leader: false}, after: {paused: false,
+           override_leader: false}, calls: [conductor_resume]}}
+changed_nodes:
+  description: The nodes that were (or, in check mode, would be) changed.
+  returned: always
+  type: list
+  elements: str
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.opstack.conductor.plugins.module_utils import _conductor_rpc as rpc
+
+
+def read(c, want_paused, want_override):
+    state = {}
+    if want_paused is not None:
+        state["paused"] = c.paused()
+    if want_override is not None:
+        state["override_leader"] = c.leader_overridden()
+    return state
+
+
+def main():
+    spec = rpc.rpc_argument_spec()
+    spec.update(
+        paused=dict(type="bool"),
+        override_leader=dict(type="bool"),
+        order=dict(type="str", choices=["given", "followers_first"], default="followers_first"),
+    )
+    module = AnsibleModule(argument_spec=spec, supports_check_mode=True,
+                           required_one_of=[("paused", "override_leader")])
+    p = module.params
+    problem = rpc.check_nodes(p["nodes"])
+    if problem:
+        module.fail_json(msg=problem)
+    conductors = rpc.make_conductors(p["nodes"], p)
+    want_paused, want_override = p["paused"], p["override_leader"]
+    report = {}
+    try:
+        for sid, c in conductors.items():
+            report[sid] = dict(before=read(c, want_paused, want_override), calls=[])
+        order = list(conductors)
+        if p["order"] == "followers_first":
+            leaders = []
+            for sid, c in conductors.items():
+                if c.leader():
+                    leaders.append(sid)
+            order = [s for s in order if s not in leaders] + leaders
+    except rpc.ConductorError as exc:
+        module.fail_json(msg=exc.message, nodes=report)
+    changed_nodes = []
+    for sid in order:
+        c = conductors[sid]
+        before = report[sid]["before"]
+        calls = []
+        if want_override is not None and before["override_leader"] != want_override:
+            calls.append(("conductor_overrideLeader", lambda c=c: c.override_leader(want_override)))
+        if want_paused is not None and before["paused"] != want_paused:
+            calls.append(("conductor_pause", c.pause) if want_paused else ("conductor_resume", c.resume))
+        if not calls:
+            report[sid]["after"] = dict(before)
+            continue
+        changed_nodes.append(sid)
+        report[sid]["calls"] = [name for name, _fn in calls]
+        if module.check_mode:
+            after = dict(before)
+            if want_paused is not None:
+                after["paused"] = want_paused
+            if want_override is not None:
+                after["override_leader"] = want_override
+            report[sid]["after"] = after
+            continue
+        for index, (name, fn) in enumerate(calls):
+            try:
+                fn()
+            except rpc.ConductorError as exc:
+                module.fail_json(msg="%s on %s failed: %s" % (name, sid, exc.message), nodes=report,
+                                 changed=len(changed_nodes) > 1 or index > 0, changed_nodes=changed_nodes[:-1])
+        try:
+            report[sid]["after"] = read(c, want_paused, want_override)
+        except rpc.ConductorError as exc:
+            module.fail_json(msg="cannot confirm %s: %s" % (sid, exc.message), nodes=report, changed=True,
+                             changed_nodes=changed_nodes)
+        mismatch = [k for k, v in (("paused", want_paused), ("override_leader", want_override))
+                    if v is not None and report[sid]["after"][k] != v]
+        if mismatch:
+            module.fail_json(msg="%s still reports %s after the call" % (sid, ", ".join(
+                "%s=%s" % (k, report[sid]["after"][k]) for k in mismatch)), nodes=report, changed=True,
+                changed_nodes=changed_nodes)
+    diff = dict(before="".join("%s %s\n" % (sid, r["before"]) for sid, r in sorted(report.items())),
+                after="".join("%s %s\n" % (sid, r["after"]) for sid, r in sorted(report.items())))
+    module.exit_json(changed=bool(changed_nodes), nodes=report, changed_nodes=changed_nodes, diff=diff)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,257 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, opstack.conductor contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: conductor_info
+short_description: Report the live state of an op-conductor cluster over its RPC
+version_added: 0.1.0
+description:
+  - Asks every node of a running op-conductor cluster for its view (C(conductor_leader), C(conductor_leaderWithID),
+    C(conductor_clusterMembership), C(conductor_paused), C(conductor_stopped), C(conductor_active),
+    C(conductor_sequencerHealthy), C(conductor_leaderOverridden)) and, where O(nodes[].node_rpc_url) is given,
+    op-node's C(admin_sequencerActive).
+  - Summarises them as a cluster view that names the leader and flags every disagreement between nodes (leader,
+    membership, more than one node claiming leadership or sequencing, unreachable nodes, drift from
+    O(expected_servers)).
+  - Never changes anything. An unreachable node is reported, not a failure, unless O(fail_on_disagreement=true).
+author:
+  - opstack.conductor developers (@opstack)
+options:
+  expected_servers:
+    description:
+      - The membership the cluster should have (usually built from the inventory); differences are reported in
+        RV(cluster.drift) and RV(cluster.disagreements).
+    type: list
+    elements: dict
+    suboptions:
+      id:
+        description: Server ID.
+        type: str
+        required: true
+      address:
+        description: Raft address, C(host:port), as the node advertises it.
+        type: str
+        required: true
+      suffrage:
+        description: Whether the server votes.
+        type: str
+        choices: [voter, nonvoter]
+        default: voter
+  fail_on_disagreement:
+    description: Fail when RV(cluster.agree) is false (the result is still returned).
+    type: bool
+    default: false
+extends_documentation_fragment:
+  - opstack.conductor.conductor_rpc
+  - opstack.conductor._attributes
+  - opstack.conductor._attributes.INFO_MODULE
+seealso:
+  - module: opstack.conductor.conductor_leader
+  - module: opstack.conductor.conductor_membership
+  - module: opstack.conductor.raft_state_info
+"""
+
+EXAMPLES = r"""
+- name: Read the cluster from the controller (conductor_nodes as built by the conductor_cluster role)
+  opstack.conductor.conductor_info:
+    nodes: "{{ conductor_nodes }}"
+  run_once: true
+  delegate_to: localhost
+  register: conductor
+
+- name: Show it
+  ansible.builtin.debug:
+    msg: "{{ conductor.table }}"
+
+- name: Require one leader that every node agrees on
+  opstack.conductor.conductor_info:
+    nodes:
+      - {id: sequencer-1, url: "http://10.0.0.1:8547", node_rpc_url: "http://10.0.0.1:9545"}
+      - {id: sequencer-2, url: "http://10.0.0.2:8547", node_rpc_url: "http://10.0.0.2:9545"}
+      - {id: sequencer-3, url: "http://10.0.0.3:8547", node_rpc_url: "http://10.0.0.3:9545"}
+    expected_servers:
+      - {id: sequencer-1, address: "10.0.0.1:50050"}
+      - {id: sequencer-2, address: "10.0.0.2:50050"}
+      - {id: sequencer-3, address: "10.0.0.3:50050"}
+    fail_on_disagreement: true
+"""
+
+RETURN = r"""
+nodes:
+  description: What each node reports, in the order of O(nodes).
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    id:
+      description: The node's server ID.
+      type: str
+    url:
+      description: Its RPC URL.
+      type: str
+    reachable:
+      description: Whether it answered.
+      type: bool
+    error:
+      description: The last error, or null.
+      type: str
+    leader:
+      description: C(conductor_leader) (true also when the leader is overridden).
+      type: bool
+    leader_with_id:
+      description: The leader this node knows (C(id), C(address)); empty strings when it knows none.
+      type: dict
+    membership:
+      description: This node's configuration, C(servers) (id, address, suffrage) and C(version).
+      type: dict
+    paused:
+      description: C(conductor_paused).
+      type: bool
+    stopped:
+      description: C(conductor_stopped).
+      type: bool
+    active:
+      description: C(conductor_active) (neither paused nor stopped).
+      type: bool
+    sequencer_healthy:
+      description: C(conductor_sequencerHealthy).
+      type: bool
+    leader_overridden:
+      description: C(conductor_leaderOverridden).
+      type: bool
+    sequencer_active:
+      description: op-node's C(admin_sequencerActive); null without O(nodes[].node_rpc_url).
+      type: bool
+    missing:
+      description: Methods this node's op-conductor lacks, each naming the feature.
+      type: list
+      elements: str
+cluster:
+  description: The cluster view.
+  returned: always
+  type: dict
+  contains:
+    leader:
+      description: The leader every reachable node agrees on (C(id), C(address)), or null.
+      type: dict
+    leaders_claimed:
+      description: Nodes whose C(conductor_leader) is true without an override.
+      type: list
+      elements: str
+    leader_overridden:
+      description: Nodes with a leader override set.
+      type: list
+      elements: str
+    membership:
+      description: The membership as the leader sees it (else the most common view).
+      type: dict
+    agree:
+      description: No disagreement and nothing unreachable.
+      type: bool
+    disagreements:
+      description: Every disagreement found, as text.
+      type: list
+      elements: str
+    unreachable:
+      description: Nodes that did not answer.
+      type: list
+      elements: str
+    drift:
+      description: Difference between the membership and O(expected_servers) (C(in_sync), C(missing), C(extra), C(changed)).
+      type: dict
+    paused:
+      description: Paused nodes.
+      type: list
+      elements: str
+    stopped:
+      description: Stopped nodes.
+      type: list
+      elements: str
+    active:
+      description: Nodes whose conductor is active.
+      type: list
+      elements: str
+    unhealthy:
+      description: Nodes whose conductor reports the sequencer unhealthy.
+      type: list
+      elements: str
+    sequencers_active:
+      description: Nodes whose op-node sequencer is active.
+      type: list
+      elements: str
+table:
+  description: A fixed-width table of the nodes, one line each, for display.
+  returned: always
+  type: list
+  elements: str
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.opstack.conductor.plugins.module_utils import _conductor_rpc as rpc
+
+
+def table(statuses, view):
+    head = "%-20s %-6s %-20s %-7s %-7s %-6s %-8s %-10s %s" % (
+        "node", "up", "leader (as seen)", "leads", "paused", "active", "healthy", "sequencing", "membership")
+
+    def flag(value):
+        return "-" if value is None else ("yes" if value else "no")
+
+    lines = [head]
+    for s in statuses:
+        m = s.get("membership")
+        members = "-" if not m else "v%s %s" % (m.get("version"), ",".join(
+            "%s%s" % (x["id"], "" if x["suffrage"] == "voter" else "(nv)") for x in m["servers"]))
+        lw = s.get("leader_with_id") or {}
+        lines.append("%-20s %-6s %-20s %-7s %-7s %-6s %-8s %-10s %s" % (
+            s["id"][:20], flag(s.get("reachable")), (lw.get("id") or "-")[:20], flag(s.get("leader")),
+            flag(s.get("paused")), flag(s.get("active")), flag(s.get("sequencer_healthy")),
+            flag(s.get("sequencer_active")), members))
+    leader = view["leader"]["id"] if view["leader"] else "none"
+    lines.append("leader: %s; %s" % (leader, "all nodes agree" if view["agree"] else
+                                     "DISAGREEMENT: " + " | ".join(view["disagreements"])))
+    return lines
+
+
+def main():
+    spec = rpc.rpc_argument_spec()
+    spec.update(
+        expected_servers=dict(type="list", elements="dict", options=dict(
+            id=dict(type="str", required=True),
+            address=dict(type="str", required=True),
+            suffrage=dict(type="str", choices=["voter", "nonvoter"], default="voter"),
+        )),
+        fail_on_disagreement=dict(type="bool", default=False),
+    )
+    module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
+    problem = rpc.check_nodes(module.params["nodes"])
+    if problem:
+        module.fail_json(msg=problem)
+    expected = None
+    if module.params["expected_servers"] is not None:
+        expected = rpc.servers_from_params(module.params["expected_servers"])
+    conductors = rpc.make_conductors(module.params["nodes"], module.params)
+    statuses = rpc.gather(conductors)
+    seq, seq_errors = rpc.sequencer_states(module.params["nodes"], module.params)
+    for s in statuses:
+        s["sequencer_active"] = seq.get(s["id"])
+        if s["id"] in seq_errors:
+            s["sequencer_error"] = seq_errors[s["id"]]
+    view = rpc.cluster_view(statuses, expected)
+    view["sequencers_active"] = [i for i, v in seq.items() if v]
+    if len(view["sequencers_active"]) > 1:
+        view["disagreements"].append("more than one sequencer is active: %s" % ", ".join(view["sequencers_active"]))
+        view["agree"] = False
+    result = dict(changed=False, nodes=statuses, cluster=view, table=table(statuses, view))
+    if module.params["fail_on_disagreement"] and not view["agree"]:
+        module.fail_json(msg="the cluster does not agree: %s" % "; ".join(view["disagreements"]), **result)
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,137 @@
+"""Fixtures for the e2e suite: the real op-conductor (built once per pinned version), clusters of it on
+127.0.0.x from our pre-generated state, and the op-node/op-geth stubs.
+
+A build failure fails every test that needs op-conductor (it is an error, never a skip).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+import build_op_conductor  # noqa: E402
+from harness import ConductorCluster, run_module  # noqa: E402
+
+IDS = ["sequencer-1", "sequencer-2", "sequencer-3"]
+
+
+@pytest.fixture(scope="session")
+def op_conductor():
+    """Path of the op-conductor binary; builds it (or reuses the stamped build)."""
+    try:
+        stamp = build_op_conductor.build(log=lambda msg: print(msg, file=sys.stderr))
+    except build_op_conductor.BuildError as exc:
+        raise RuntimeError(f"op-conductor could not be built, so the e2e suite cannot run:\n{exc}") from None
+    return stamp["binary"]
+
+
+@pytest.fixture
+def workdir():
+    """A short temporary directory (outside the repo), removed after the test unless it failed."""
+    path = Path(tempfile.mkdtemp(prefix="opc-e2e-"))
+    yield path
+    if not os.environ.get("OPSTACK_E2E_KEEP"):
+        shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture
+def make_cluster(op_conductor, workdir, request):
+    """``make_cluster(ids=IDS, deploy=True, start=True, **kw)`` → a running ConductorCluster; closed after."""
+    clusters = []
+
+    def make(ids=None, deploy=True, start=True, **kw):
+        c = ConductorCluster(op_conductor, workdir / f"c{len(clusters)}", list(ids or IDS), **kw)
+        clusters.append(c)
+        if deploy:
+            c.deploy_state()
+        if start:
+            c.start_all()
+            c.wait_leader()
+        return c
+
+    yield make
+    failed = getattr(request.node, "rep_call", None) is not None and request.node.rep_call.failed
+    for c in clusters:
+        if failed:
+            for sid in c.nodes:
+                sys.stderr.write(f"\n--- {sid} log tail ---\n{c.log_tail(sid, 25)}\n")
+        c.close()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    rep = outcome.get_result()
+    setattr(item, "rep_" + rep.when, rep)
+
+
+@pytest.fixture
+def module():
+    return run_module
+
+
+class LeaderWatch:
+    """Samples which running nodes claim leadership, every ``interval`` s, in a thread (bounded)."""
+
+    def __init__(self, cluster, interval=0.05, limit=600.0):
+        self.cluster = cluster
+        self.interval = interval
+        self.limit = limit
+        self.samples = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self):
+        end = time.monotonic() + self.limit
+        while not self._stop.is_set() and time.monotonic() < end:
+            self.samples.append((time.monotonic(), self.cluster.claimed_leaders()))
+            self._stop.wait(self.interval)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join(timeout=10)
+
+    def max_leaders(self):
+        return max((len(s) for _t, s in self.samples), default=0)
+
+    def longest_multi_leader(self):
+        """Seconds of the longest run of samples where more than one live node claimed leadership.
+
+        A deposed leader may claim leadership for up to a heartbeat after its successor won (Raft allows that
+        across terms, never within one); a longer overlap would mean two leaders.
+        """
+        longest, start = 0.0, None
+        for t, s in self.samples:
+            if len(s) > 1:
+                start = t if start is None else start
+                longest = max(longest, t - start)
+            else:
+                start = None
+        return longest
+
+    def leaderless_seconds(self):
+        total, prev = 0.0, None
+        for t, s in self.samples:
+            if prev is not None and not s:
+                total += t - prev
+            prev = t
+        return total
+
+
+@pytest.fixture
+def leader_watch():
+    return LeaderWatch

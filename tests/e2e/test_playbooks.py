@@ -1,0 +1,189 @@
+"""The bring_up, status and membership playbooks against real op-conductor processes.
+
+The conductors are started by the playbooks themselves, through the role's command hook
+(conductor_service_start_command, conductorctl.py), from the state the bring_up playbook deployed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import IDS
+from harness import COLLECTIONS, HERE, ConductorCluster, wait_until
+
+BIN = Path(sys.executable).parent
+RECAP = re.compile(r"^(?P<host>\S+)\s+:\s+ok=(?P<ok>\d+)\s+changed=(?P<changed>\d+)\s+unreachable=(?P<unreachable>\d+)"
+                   r"\s+failed=(?P<failed>\d+)", re.MULTILINE)
+LEADER = "sequencer-2"
+
+
+class Run:
+    def __init__(self, proc):
+        self.rc = proc.returncode
+        self.out = proc.stdout + proc.stderr
+        self.recap = {m["host"]: {k: int(m[k]) for k in ("ok", "changed", "unreachable", "failed")}
+                      for m in RECAP.finditer(self.out)}
+
+    @property
+    def changed(self):
+        return sum(c["changed"] for c in self.recap.values())
+
+    def __repr__(self):
+        return f"rc={self.rc}\n{self.out[-8000:]}"
+
+
+def playbook(workdir: Path, name: str, inventory: Path, *extra: str, timeout: int = 240) -> Run:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ANSIBLE_")}
+    env.update(PATH=f"{BIN}{os.pathsep}{env.get('PATH', '')}", ANSIBLE_COLLECTIONS_PATH=str(COLLECTIONS),
+               ANSIBLE_NOCOLOR="1", ANSIBLE_RETRY_FILES_ENABLED="0", ANSIBLE_HOME=str(workdir / ".ansible-home"),
+               ANSIBLE_LOCAL_TEMP=str(workdir / ".ansible-tmp"), PYTHONDONTWRITEBYTECODE="1")
+    proc = subprocess.run([str(BIN / "ansible-playbook"), "-i", str(inventory), f"opstack.conductor.{name}", *extra],
+                          cwd=str(workdir), capture_output=True, text=True, timeout=timeout, env=env, check=False)
+    return Run(proc)
+
+
+def write_inventory(c: ConductorCluster, workdir: Path, members: dict | None = None) -> Path:
+    spec = c.write_spec(workdir / "conductors.json")
+    hook = f"{sys.executable} {HERE / 'conductorctl.py'}"
+    node = f"--spec {spec} --node {{{{ conductor_server_id }}}}"
+    hosts = {}
+    for sid, n in c.nodes.items():
+        hosts[sid] = {
+            "conductor_raft_address": n.raft_address,
+            "conductor_rpc_url": n.rpc_url,
+            "conductor_node_rpc_url": c.stubs.node_url(sid),
+            "conductor_storage_dir": str(n.storage),
+            "conductor_member": (members or {}).get(sid, True),
+        }
+    inv = {"all": {"children": {"sequencers": {"hosts": hosts, "vars": {
+        "ansible_connection": "local",
+        "ansible_python_interpreter": sys.executable,
+        "conductor_initial_leader": LEADER,
+        "conductor_service_start_command": hook + " start " + node,
+        "conductor_service_stop_command": hook + " stop " + node,
+        "conductor_wait_timeout": 60,
+        "conductor_transfer_timeout": 30,
+    }}}}}
+    path = workdir / "hosts.yml"
+    path.write_text(yaml.safe_dump(inv, sort_keys=False))
+    return path
+
+
+@pytest.fixture(scope="module")
+def brought_up(op_conductor, tmp_path_factory):
+    """One cluster for the whole module: stubs up, no state, no conductor running; bring_up runs in the first test."""
+    workdir = tmp_path_factory.mktemp("playbooks")
+    c = ConductorCluster(op_conductor, workdir / "cluster", IDS)
+    c.start_stubs()  # the stubs come first: op-conductor dials them at start-up
+    try:
+        yield c, workdir
+    finally:
+        c.close()
+
+
+def test_bring_up_from_nothing_then_rerun_is_unchanged(brought_up):
+    c, workdir = brought_up
+    inventory = write_inventory(c, workdir)
+    assert not any(n.node_dir.exists() for n in c.nodes.values())
+    run = playbook(workdir, "bring_up", inventory)
+    started = c.adopt()
+    assert run.rc == 0, run
+    assert sorted(started) == sorted(IDS)
+    # deployed by the raft_state role, then started by the hook with our flags (no bootstrap, paused)
+    for sid, n in c.nodes.items():
+        assert (n.node_dir / "raft-log.db").exists() and (n.node_dir / "raft-stable.db").exists()
+        log = n.log_path.read_text()
+        assert "=== start (hook)" in log and "--raft.bootstrap=false" in log and "--paused=true" in log
+        assert "initial configuration: index=1" in log
+    assert c.wait_leader() == LEADER
+    assert all(c.rpc(sid, "conductor_active") for sid in IDS)
+    wait_until(lambda: c.stubs.chain.head()["number"] >= 1, 15, what="the leader to sequence")
+    assert c.stubs.active() == [LEADER]
+
+    # The calls, in order, on the right nodes (the stubs' logs).
+    calls = c.stubs.calls(lambda m: m in ("admin_conductorEnabled", "admin_sequencerActive", "admin_startSequencer",
+                                          "admin_stopSequencer", "optimism_syncStatus"))
+    start = [x for x in calls if x["method"] == "admin_startSequencer"]
+    assert [(x["node"], x["client"], "error" in x) for x in start] == [(LEADER, "ansible", False)]
+    t_start = start[0]["seq"]
+    assert start[0]["params"] == [c.stubs.chain.blocks[0]["hash"]]  # the unsafe head op-node reported
+    for sid in IDS:  # every conductor started (its init calls) before the sequencer was started
+        init = [x for x in calls if x["node"] == sid and x["method"] == "admin_conductorEnabled"]
+        assert init and init[0]["client"] == "op-conductor" and init[0]["seq"] < t_start
+    # the start checked that no other sequencer runs and read the head on the leader's op-node
+    before = [(x["node"], x["method"]) for x in calls if x["client"] == "ansible" and x["seq"] < t_start]
+    assert (LEADER, "optimism_syncStatus") == before[-1]
+    assert {n for n, m in before if m == "admin_sequencerActive"} == set(IDS)
+    # resume (followers first, the leader last): each conductor asks its op-node whether it sequences
+    resumed = [x["node"] for x in calls if x["client"] == "op-conductor" and x["method"] == "admin_sequencerActive"
+               and x["seq"] > t_start]
+    assert sorted(resumed) == sorted(IDS) and resumed[-1] == LEADER, resumed
+    assert not [x for x in calls if x["method"] == "admin_stopSequencer"]
+    assert "leader: sequencer-2; all nodes agree" in run.out
+
+    mark = c.stubs.mark()
+    rerun = playbook(workdir, "bring_up", inventory)
+    assert rerun.rc == 0 and rerun.changed == 0, rerun
+    assert not c.adopt()  # nothing was started again
+    assert not c.stubs.calls(lambda m: m in ("admin_startSequencer", "admin_stopSequencer"), since=mark)
+    assert c.wait_leader() == LEADER and c.stubs.active() == [LEADER]
+
+    check = playbook(workdir, "bring_up", inventory, "--check", "--diff")
+    assert check.rc == 0 and check.changed == 0, check
+
+
+def test_status_playbook(brought_up):
+    c, workdir = brought_up
+    inventory = workdir / "hosts.yml"
+    run = playbook(workdir, "status", inventory)
+    assert run.rc == 0 and run.changed == 0, run
+    assert "leader: sequencer-2; all nodes agree" in run.out
+    for sid in IDS:
+        assert re.search(rf"{sid}\s+yes\s+sequencer-2", run.out), run
+    offline = playbook(workdir, "status", inventory, "-e", "conductor_status_offline=true")
+    assert offline.rc == 0, offline
+    assert "raft_info" in offline.out or "Raft state" in offline.out
+
+
+def test_membership_playbook_adds_and_retires(brought_up):
+    c, workdir = brought_up
+    c.add_node("sequencer-4")  # a new host: empty storage, started by the playbook's hook
+    inventory = write_inventory(c, workdir)
+    check = playbook(workdir, "membership", inventory, "--check", "--diff")
+    assert check.rc == 0, check
+    assert "sequencer-4" in check.out and not c.nodes["sequencer-4"].alive()
+    assert len(c.memberships(IDS)["sequencer-1"][1]) == 3
+    run = playbook(workdir, "membership", inventory)
+    assert run.rc == 0, run
+    assert c.adopt() == ["sequencer-4"]
+    four = sorted((s["id"], s["address"], 0) for s in c.servers())
+    wait_until(lambda: all(m[1] == four for m in c.memberships().values()), 20, what="four members everywhere")
+    again = playbook(workdir, "membership", inventory)
+    assert again.rc == 0 and again.changed == 0, again
+
+    # Retire the leader: leadership moves (to another voter), then it is removed; the new leader's conductor
+    # takes over sequencing (real failover, the stubs commit payloads).
+    leader = c.wait_leader()
+    inventory = write_inventory(c, workdir, members={leader: False})
+    run = playbook(workdir, "membership", inventory, "-e", "conductor_stop_retired=true")
+    assert run.rc == 0, run
+    rest = [s for s in c.nodes if s != leader]
+    new_leader = c.wait_leader(ids=rest)
+    assert new_leader != leader
+    three = sorted((s["id"], s["address"], 0) for s in c.servers(rest))
+    assert all(c.memberships(rest)[sid][1] == three for sid in rest)
+    wait_until(lambda: not c.nodes[leader].alive(), 20, what="the retired conductor to stop")
+    wait_until(lambda: c.stubs.active() == [new_leader], 30, what="the new leader to sequence")
+    again = playbook(workdir, "membership", inventory)
+    assert again.rc == 0 and again.changed == 0, again
+    time.sleep(0.5)
+    json.dumps(c.stubs.state())
