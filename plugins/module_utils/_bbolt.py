@@ -14,12 +14,14 @@ filesystem layer above.
 
 from __future__ import annotations
 
+import array
 import bisect
 import mmap
 import os
+import stat
 import struct
 from dataclasses import dataclass, field
-from typing import Callable, Dict, Iterator, List, Optional, Set, Tuple, Union
+from typing import Callable, Dict, Iterator, List, Optional, Tuple, Union
 
 # --- page header (bbolt page.go `type page`) -------------------------------------------------------------------
 # id u64 | flags u16 | count u16 | overflow u32; element data starts right after it.
@@ -65,6 +67,7 @@ MAX_VALUE_SIZE = (1 << 31) - 2
 META_PROBE_OFFSETS = tuple(1024 << i for i in range(15))
 SUPPORTED_PAGE_SIZES = (1024, 2048, 4096, 8192, 16384, 32768, 65536)
 DEFAULT_PAGE_SIZE = 4096
+MAX_PLAUSIBLE_TXID = 1 << 63  # a commit per microsecond for 290,000 years
 MAX_TREE_DEPTH = 64  # a B+tree deeper than this is a cycle, not data
 
 FNV_OFFSET_BASIS = 0xCBF29CE484222325
@@ -243,10 +246,14 @@ class BoltReader:
 
     def __init__(self, path: str):
         self.path = path
-        self._fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+        # O_NONBLOCK: a FIFO (or a symlink to one) in place of a database must not block the open forever.
+        self._fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
         self._map = None  # type: Optional[mmap.mmap]
         try:
-            self.file_size = os.fstat(self._fd).st_size
+            info = os.fstat(self._fd)
+            if not stat.S_ISREG(info.st_mode):
+                raise BoltError("%s: not a regular file (mode 0o%o), not a bolt database" % (path, info.st_mode))
+            self.file_size = info.st_size
             if self.file_size == 0:
                 raise BoltError("%s: empty file (0 bytes), not a bolt database" % path)
             self._map = mmap.mmap(self._fd, self.file_size, access=mmap.ACCESS_READ)
@@ -601,8 +608,13 @@ class _Checker:
         self.report = report
         self.visit = visit
         self.high_water = reader.meta.pgid
-        self.reachable = {0: "meta", 1: "meta"}  # type: Dict[int, str]
-        self.freed: Set[int] = set()
+        # Per page, who references it (an index into self.owners, 0 = nobody) and whether it is free: two flat
+        # arrays of 3 bytes a page instead of a dict and a set, so memory stays small on multi-GiB files. They
+        # are sized in run(), once the high water mark is known to lie within the file.
+        self.owners = ["", "meta"]  # type: List[str]
+        self.owner_index = {"meta": 1}  # type: Dict[str, int]
+        self.reachable = array.array("H")
+        self.freed = bytearray()
 
     def run(self) -> None:
         reader, report = self.reader, self.report
@@ -611,6 +623,11 @@ class _Checker:
                 # bbolt reads on with the other meta, but its Check asserts on the damaged page: a panic.
                 report.fail(slot.problem)
         meta = reader.meta
+        if meta.txid >= MAX_PLAUSIBLE_TXID:
+            # bbolt adds 1 per commit: no real file gets here. Near 2^64 the counter wraps, the next commit
+            # lands on a meta page bbolt then ignores, and raft panics ("page N already freed"; found by fuzzing).
+            report.fail("meta (txid %d): a transaction id past 2^63 is corruption; at 2^64 bbolt wraps it and then "
+                        "reads a stale meta page" % meta.txid)
         if meta.root >= meta.pgid or (meta.freelist != NO_FREELIST and meta.freelist >= meta.pgid):
             report.fail("meta (txid %d): root %d or freelist %d not below the high water mark %d"
                         % (meta.txid, meta.root, meta.freelist, meta.pgid))
@@ -619,14 +636,19 @@ class _Checker:
             report.fail("high water mark %d pages runs past the end of the file (%d bytes)"
                         % (meta.pgid, reader.file_size))
             return
+        self.reachable = array.array("H", bytes(2 * meta.pgid))
+        self.reachable[0] = self.reachable[1] = 1
+        self.freed = bytearray(meta.pgid)
         if meta.freelist == NO_FREELIST:
-            report.warnings.append("freelist not synced (NoFreelistSync): boltdb 1.3.1 cannot open this file")
+            # raft-boltdb never sets NoFreelistSync; boltdb 1.3.1 (early op-conductor) panics on such a file.
+            report.fail("meta (txid %d): freelist not synced (NoFreelistSync): boltdb 1.3.1 cannot open this file"
+                        % meta.txid)
         else:
             self._check_freelist()
         self._check_bucket(Bucket(reader, meta.root, None, "root bucket"), depth=0)
         if meta.freelist == NO_FREELIST:
             return  # bbolt rebuilds the freelist from unreachable pages; nothing can be "unfreed"
-        unreachable = [pgid for pgid in range(meta.pgid) if pgid not in self.reachable and pgid not in self.freed]
+        unreachable = [pgid for pgid in range(meta.pgid) if not self.reachable[pgid] and not self.freed[pgid]]
         for first, last in _runs(unreachable):
             report.fail("page %d: unreachable unfreed" % first if first == last else
                         "pages %d..%d: unreachable unfreed" % (first, last))
@@ -638,11 +660,12 @@ class _Checker:
             self.report.fail(str(exc))
             return
         for pgid in ids:
-            if pgid in self.freed:
-                self.report.fail("page %d: already freed" % pgid)
-            elif pgid < 2 or pgid >= self.high_water:
+            if pgid < 2 or pgid >= self.high_water:
                 self.report.fail("page %d: freed page outside 2..%d" % (pgid, self.high_water - 1))
-            self.freed.add(pgid)
+            elif self.freed[pgid]:
+                self.report.fail("page %d: already freed" % pgid)
+            else:
+                self.freed[pgid] = 1
         header = self.reader.page_header(self.reader.meta.freelist)
         self._mark(self.reader.meta.freelist, header.overflow, "freelist")
 
@@ -654,14 +677,22 @@ class _Checker:
             self.report.fail("page %d: out of bounds: %d overflow pages run past the high water mark %d (%s)"
                              % (pgid, overflow, self.high_water, what))
             return False
+        owner = self.owner_index.get(what)
+        if owner is None:
+            owner = min(len(self.owners), 0xFFFF)
+            if owner < 0xFFFF:
+                self.owners.append(what)
+                self.owner_index[what] = owner
         for page in range(pgid, last + 1):
-            if page in self.reachable:
-                self.report.fail("page %d: multiple references (%s and %s)" % (page, self.reachable[page], what))
+            if self.reachable[page]:
+                self.report.fail("page %d: multiple references (%s and %s)"
+                                 % (page, self.owners[min(self.reachable[page], len(self.owners) - 1)], what))
                 ok = False
-            elif page in self.freed:
+                continue
+            if self.freed[page]:
                 self.report.fail("page %d: reachable freed (%s)" % (page, what))
                 ok = False
-            self.reachable.setdefault(page, what)
+            self.reachable[page] = owner
         return ok
 
     def _check_bucket(self, bucket: Bucket, depth: int) -> None:

@@ -18,7 +18,10 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 from ansible_collections.opstack.conductor.plugins.module_utils import _bbolt as bolt
 from ansible_collections.opstack.conductor.plugins.module_utils import _raft as raft
 
-MAX_SERVER_ID_BYTES = 255  # a directory name on every filesystem op-conductor runs on
+# A directory name (255 bytes on every filesystem op-conductor runs on) that leaves room for the siblings written
+# beside it: `.<id>.opstack-new-<hex>.ino<inode>` (+50 bytes), `<id>.<pid>.<time>.<hex>~`, and backups
+# `raft-backup-<time>-<id>-<hex>.partial` (+53). Longer IDs validated but then failed with ENAMETOOLONG.
+MAX_SERVER_ID_BYTES = 200
 MAX_ADDRESS_BYTES = 1024
 MAX_TERM = (1 << 64) - 1
 
@@ -121,10 +124,11 @@ def parse_servers(servers: Any, field: str = "servers") -> Tuple[raft.Server, ..
         suffrage = entry.get("suffrage") or "voter"
         if suffrage not in ("voter", "nonvoter"):
             raise SpecError(where + ".suffrage", suffrage, "must be voter or nonvoter")
-        folded = server_id.casefold()
+        folded = unicodedata.normalize("NFKC", server_id).casefold()
         if folded in seen_ids:
-            raise SpecError(where + ".id", server_id, "duplicates %s (IDs that differ only in case would share a "
-                                                      "directory on case-insensitive filesystems)" % seen_ids[folded])
+            raise SpecError(where + ".id", server_id, "duplicates %s (IDs that differ only in case or Unicode "
+                                                      "normalisation would share a directory on case- or "
+                                                      "normalisation-insensitive filesystems)" % seen_ids[folded])
         if address.lower() in seen_addresses:
             raise SpecError(where + ".address", address, "already used by %s" % seen_addresses[address.lower()])
         seen_ids[folded] = server_id

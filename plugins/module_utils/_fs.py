@@ -24,6 +24,7 @@ import grp
 import os
 import pwd
 import shutil
+import stat
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -33,6 +34,8 @@ from ansible_collections.opstack.conductor.plugins.module_utils import _raft as 
 
 NEW_MARK = ".opstack-new-"
 OLD_MARK = ".opstack-old-"
+INODE_MARK = ".ino"  # a build renamed to carry its inode number just before it is swapped in
+MAX_NODE_NAME_BYTES = 200  # NAME_MAX 255 minus what the staging and backup names add (_cluster.MAX_SERVER_ID_BYTES)
 _RENAME_EXCHANGE = 2
 _AT_FDCWD = -100
 
@@ -57,10 +60,13 @@ def lock_holder(path: str) -> bool:
     50 ms, is never held up by us for longer than this call.
     """
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0))
+        # Follows a symlinked database to the file op-conductor would lock; O_NONBLOCK so a FIFO cannot hang us.
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
     except OSError:
         return False
     try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return False
         fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
     except OSError as exc:
         if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN):
@@ -80,13 +86,14 @@ class ExclusiveLocks:
     """Exclusive, non-blocking flocks on the existing database files of a node, held only while we replace it."""
 
     def __init__(self, paths: List[str]):
-        self.paths = [path for path in paths if os.path.isfile(path) and not os.path.islink(path)]
+        # Regular files, symlinked ones included: a lock on the target is what a running op-conductor holds.
+        self.paths = [path for path in paths if os.path.isfile(path)]
         self.fds = []  # type: List[int]
 
     def __enter__(self) -> "ExclusiveLocks":
         try:
             for path in self.paths:
-                fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0))
+                fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
                 self.fds.append(fd)
                 try:
                     fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -208,6 +215,9 @@ def check_node_path(path: str) -> None:
     """The node directory itself may not be a symlink (we would write wherever it points)."""
     if os.path.islink(path):
         raise UnsafePath("%s is a symlink; refusing to write through it (point path at the real directory)" % path)
+    if len(os.fsencode(os.path.basename(os.path.abspath(path)))) > MAX_NODE_NAME_BYTES:
+        raise UnsafePath("%s: a directory name longer than %d bytes leaves no room for the staging and backup "
+                         "directories written beside it" % (path, MAX_NODE_NAME_BYTES))
     parent = os.path.dirname(os.path.abspath(path))
     if os.path.exists(path) and not os.path.isdir(path):
         raise UnsafePath("%s exists and is not a directory" % path)
@@ -224,11 +234,21 @@ def leftovers(path: str) -> Dict[str, List[str]]:
     except OSError:
         return found
     for entry in entries:
-        if entry.startswith("." + name + NEW_MARK):
+        if entry.startswith("." + name + NEW_MARK) and not _swapped(os.path.join(parent, entry)):
             found["new"].append(os.path.join(parent, entry))
-        elif entry.startswith("." + name + OLD_MARK):
+        elif entry.startswith(("." + name + NEW_MARK, "." + name + OLD_MARK)):
             found["old"].append(os.path.join(parent, entry))
     return found
+
+
+def _swapped(path: str) -> bool:
+    """A build tagged with its inode whose name now holds another directory: a crash came right after the
+    exchange, so this is the state that was live, not a build (replace_directory)."""
+    _head, mark, number = os.path.basename(path).rpartition(INODE_MARK)
+    try:
+        return bool(mark) and number.isdigit() and os.lstat(path).st_ino != int(number)
+    except OSError:
+        return False
 
 
 @dataclass
@@ -303,18 +323,31 @@ def replace_directory(path: str, staging: str, keep_old: bool) -> Optional[str]:
         fsync_dir(parent)
         return None
     aside = os.path.join(parent, "." + name + OLD_MARK + uuid.uuid4().hex[:12])
-    if exchange(staging, path):
-        os.rename(staging, aside)  # staging now holds the old state
+    # After the exchange the build's name holds the old state until the next rename. Tagging the build with its
+    # inode first lets leftovers() tell a crash in that window apart from an unfinished build.
+    tagged = "%s%s%d" % (staging, INODE_MARK, os.lstat(staging).st_ino)
+    os.rename(staging, tagged)
+    try:
+        exchanged = exchange(tagged, path)
+    except BaseException:
+        os.rename(tagged, staging)
+        raise
+    if exchanged:
+        os.rename(tagged, aside)  # the tagged name held the old state
     else:
         os.rename(path, aside)
-        os.rename(staging, path)
+        os.rename(tagged, path)
     fsync_dir(parent)
     if keep_old:
         backup = backup_name(path)
         os.rename(aside, backup)
         fsync_dir(parent)
         return backup
-    shutil.rmtree(aside)
+    # Dropped on request: renamed as a build first, so a crash during the removal leaves a leftover that is
+    # deleted, not kept as a partial backup.
+    trash = os.path.join(parent, "." + name + NEW_MARK + uuid.uuid4().hex[:12])
+    os.rename(aside, trash)
+    shutil.rmtree(trash)
     return None
 
 

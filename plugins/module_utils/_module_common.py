@@ -5,8 +5,11 @@
 
 from __future__ import annotations
 
+import os
+
 from ansible.module_utils.basic import missing_required_lib
 
+from ansible_collections.opstack.conductor.plugins.module_utils import _fs as fs
 from ansible_collections.opstack.conductor.plugins.module_utils import _raft as raft
 
 
@@ -22,3 +25,26 @@ def require_msgpack(module) -> None:
     if raft.MSGPACK_IMPORT_ERROR is not None:
         module.fail_json(msg=missing_required_lib("msgpack (on the managed host)"),
                          exception=raft.MSGPACK_IMPORT_ERROR)
+
+
+def recover(module, node_dir: str, result: dict) -> str:
+    """Leftovers of an interrupted run go first, so the decision sees the node as it really is; what was done
+    goes to result["recovered"]. In check mode nothing moves: returns the path a real run would read (the
+    moved-aside state it would put back)."""
+    result.setdefault("recovered", dict(removed=[], restored=None, kept_as_backup=[]))
+    found = fs.leftovers(node_dir)
+    if not (found["new"] or found["old"]):
+        return node_dir
+    result["changed"] = True
+    if module.check_mode:
+        result["recovered"] = dict(removed=found["new"], restored=None, kept_as_backup=[])
+        if found["old"] and not os.path.lexists(node_dir):
+            result["recovered"]["restored"] = found["old"][0]
+            result["recovered"]["kept_as_backup"] = found["old"][1:]
+            return found["old"][0]
+        result["recovered"]["kept_as_backup"] = found["old"]
+        return node_dir
+    recovery = fs.recover_leftovers(node_dir)
+    result["recovered"] = dict(removed=recovery.removed, restored=recovery.restored,
+                               kept_as_backup=recovery.kept_as_backup)
+    return node_dir

@@ -204,7 +204,12 @@ def _uint64(state: NodeState, bucket: bolt.Bucket, key: bytes) -> Optional[int]:
 
 def _expect_empty(reader: bolt.BoltReader, state: NodeState, name: str, bucket_name: bytes) -> None:
     bucket = _bucket(reader, state, name, bucket_name)
-    if bucket is not None and bucket.cursor().first() is not None:
+    try:
+        empty = bucket is None or bucket.cursor().first() is None
+    except bolt.BoltError as exc:  # a damaged bucket raft never reads there is still damage
+        state.integrity.problems.append("%s: %s" % (name, exc))
+        return
+    if not empty:
         state.integrity.warnings.append("%s: bucket %s is not empty; raft never reads it there"
                                         % (name, bucket_name.decode()))
 
@@ -289,6 +294,12 @@ def _set_configuration(state: NodeState, log: raft.Log) -> None:
 def _configuration_from_snapshot(state: NodeState) -> None:
     for snapshot in state.snapshots:
         if snapshot.problem is None and snapshot.configuration is not None:
+            if snapshot.configuration_index == 0:
+                # raft restores it as configuration index 0, which it treats as "no known peers": the node never
+                # starts an election (found by fuzzing: a flipped bit in the "ConfigurationIndex" key).
+                state.integrity.problems.append("snapshot %s: ConfigurationIndex is 0 (or missing), so raft ignores "
+                                                "its configuration" % snapshot.id)
+                return
             state.latest_configuration = ConfigurationEntry(
                 snapshot.configuration_index, snapshot.term, snapshot.configuration, "snapshot")
             return
@@ -338,6 +349,9 @@ class _LogWalker:
             return
         if log.index != index:
             problems.append("%s: entry under key %d says Index %d" % (raft.LOG_FILE, index, log.index))
+        if log.type not in raft.LOG_TYPES:  # raft's processLog panics on it ("unrecognized log type")
+            problems.append("%s: entry %d has log type %d, which raft panics on when it applies it"
+                            % (raft.LOG_FILE, index, log.type))
         state.last_log_term = log.term
         if log.type == raft.LOG_CONFIGURATION:
             _set_configuration(state, log)
@@ -355,6 +369,10 @@ def _cross_checks(state: NodeState) -> None:
     problems = state.integrity.problems
     if state.latest_configuration is None and not any("configuration" in p for p in problems):
         problems.append("no cluster configuration in the log or a snapshot: the node cannot join or elect")
+    latest = state.latest_configuration
+    if latest is not None and not latest.configuration.voters:  # found by fuzzing + a real Raft start
+        problems.append("the newest configuration (index %d, from the %s) has no voter: no node can be elected"
+                        % (latest.index, latest.source))
     terms = [state.last_log_term] + [snap.term for snap in state.snapshots if snap.problem is None]
     if state.current_term is None:
         if state.exists and max(terms) > 0:

@@ -371,21 +371,54 @@ def read_snapshots(node_dir: str, verify: bool = True) -> List[Snapshot]:
     return found
 
 
+def _regular(path: str) -> str:
+    """``path``, when it is a regular file (or a symlink to one): reading a FIFO would block forever."""
+    if os.path.exists(path) and not os.path.isfile(path):
+        raise ValueError("%s is not a regular file" % os.path.basename(path))
+    return path
+
+
+def _json_field(value: Any, kind: type, name: str) -> Any:
+    if not isinstance(value, kind) or isinstance(value, bool):
+        raise ValueError("%s is %r, expected %s" % (name, value, kind.__name__))
+    return value
+
+
+def _json_uint(value: Any, name: str) -> int:
+    """A uint64 field; 2^63 and up is corruption (raft adds 1 to indexes and terms: they would wrap)."""
+    if not 0 <= _json_field(value, int, name) < 1 << 63:
+        raise ValueError("%s is %d, outside 0..2^63-1" % (name, value))
+    return value
+
+
 def _read_snapshot(path: str, name: str, verify: bool) -> Snapshot:
     snapshot = Snapshot(id=name, term=0, index=0, size=0, configuration_index=0, configuration=None, crc_ok=None)
     try:
-        with open(os.path.join(path, "meta.json"), "rb") as handle:
+        with open(_regular(os.path.join(path, "meta.json")), "rb") as handle:
             meta = json.loads(handle.read().decode("utf-8"))
-        snapshot.id = str(meta["ID"])
-        snapshot.term, snapshot.index = int(meta["Term"]), int(meta["Index"])
-        snapshot.size = int(meta["Size"])
-        snapshot.configuration_index = int(meta.get("ConfigurationIndex") or 0)
+        # Typed as Go's json.Unmarshal into fileSnapshotMeta types them: a field it cannot decode makes raft skip
+        # the snapshot (List ignores it), and then the log alone must reach back to index 1 (found by fuzzing).
+        snapshot.id = _json_field(meta["ID"], str, "ID")
+        snapshot.term = _json_uint(meta["Term"], "Term")
+        snapshot.index = _json_uint(meta["Index"], "Index")
+        snapshot.size = _json_uint(meta["Size"], "Size")
+        snapshot.configuration_index = _json_uint(meta.get("ConfigurationIndex") or 0, "ConfigurationIndex")
+        for key in ("Peers", "CRC"):  # []byte: strict standard base64
+            if meta.get(key) is not None:
+                base64.b64decode(_json_field(meta[key], str, key), validate=True)
         snapshot.configuration = Configuration(tuple(
-            Server(str(server["ID"]), str(server["Address"]), SUFFRAGES[int(server.get("Suffrage", 0))])
+            Server(_json_field(server["ID"], str, "server ID"), _json_field(server["Address"], str, "Address"),
+                   SUFFRAGES[_json_uint(server.get("Suffrage", 0), "Suffrage")])
             for server in (meta.get("Configuration") or {}).get("Servers") or []))
-        if int(meta.get("Version", 1)) not in (0, 1):
-            snapshot.problem = "snapshot %s: version %r is not one raft reads" % (name, meta.get("Version"))
-        state = os.path.join(path, "state.bin")
+        if snapshot.id != name:  # FileSnapshotStore.Open looks the snapshot up by this ID (found by fuzzing)
+            snapshot.problem = "snapshot %s: meta.json says ID %r; raft opens it by that ID and fails" % (
+                name, snapshot.id)
+        if meta.get("Version") != 1:
+            # raft reads 0 (also what Go makes of a missing field) too, but then takes the configuration from Peers
+            # (addresses as IDs) and never elects; 1 is what it writes
+            snapshot.problem = "snapshot %s: version %r; raft writes 1 (0 makes it ignore the Configuration)" % (
+                name, meta.get("Version"))
+        state = _regular(os.path.join(path, "state.bin"))
         actual_size = os.path.getsize(state)
         if actual_size != snapshot.size:
             snapshot.problem = "snapshot %s: state.bin has %d bytes, meta.json says %d" % (

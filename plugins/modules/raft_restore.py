@@ -95,6 +95,13 @@ locked:
   description: Whether op-conductor held the lock on the node's files.
   returned: always
   type: bool
+recovered:
+  description:
+    - Leftovers of an interrupted earlier run (of this module or of M(opstack.conductor.raft_state)) that were
+      removed (unfinished builds), put back (a moved-aside state when the node directory was missing) or kept
+      as backups (any other moved-aside state).
+  returned: always
+  type: dict
 """
 
 import os
@@ -123,7 +130,7 @@ def main():
     common.require_msgpack(module)
     params = module.params
     node_dir = params["path"]
-    result = dict(changed=False, locked=False)
+    result = dict(changed=False, locked=False, recovered=dict(removed=[], restored=None, kept_as_backup=[]))
     try:
         directory_mode = int(params["directory_mode"], 8)
     except ValueError:
@@ -134,9 +141,12 @@ def main():
         expected = None
         if params["expected_servers"] is not None:
             expected = [s.to_dict() for s in cluster.parse_servers(params["expected_servers"], "expected_servers")]
-        plan = backups.plan_restore(params["src"], node_dir, server_id, expected, params["force"])
+        read_from = common.recover(module, node_dir, result)  # an interrupted earlier run's leftovers
+        plan = backups.plan_restore(params["src"], read_from, server_id, expected, params["force"])
     except (backups.BackupError, cluster.SpecError, fs.UnsafePath) as exc:
         module.fail_json(msg=str(exc), **result)
+    except OSError as exc:
+        module.fail_json(msg="%s: could not inspect the node directory: %s" % (node_dir, exc), **result)
 
     result["locked"] = fs.node_locked(node_dir)
     result.update(action=plan.action, msg=plan.reason, manifest=plan.backup.manifest,

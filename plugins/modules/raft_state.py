@@ -216,26 +216,6 @@ def _write(module, plan, node_dir, result):
         result["backup_dir"] = backup
 
 
-def _recover(module, node_dir, result):
-    """Leftovers of an interrupted run go first, so the decision sees the node as it really is. In check mode
-    nothing moves: the decision reads the moved-aside state that a real run would put back."""
-    found = fs.leftovers(node_dir)
-    if not (found["new"] or found["old"]):
-        return node_dir
-    result["changed"] = True
-    if module.check_mode:
-        result["recovered"] = dict(removed=found["new"], restored=None, kept_as_backup=[])
-        if found["old"] and not os.path.lexists(node_dir):
-            result["recovered"]["restored"] = found["old"][0]
-            return found["old"][0]
-        result["recovered"]["kept_as_backup"] = found["old"]
-        return node_dir
-    recovery = fs.recover_leftovers(node_dir)
-    result["recovered"] = dict(removed=recovery.removed, restored=recovery.restored,
-                               kept_as_backup=recovery.kept_as_backup)
-    return node_dir
-
-
 def main():
     module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True, add_file_common_args=True)
     common.require_msgpack(module)
@@ -246,10 +226,15 @@ def main():
         cluster.validate_server_id(params["server_id"])
         spec, warnings = cluster.validate_cluster(params["servers"], params["initial_leader"], params["term"])
         spec.server(params["server_id"])
+        # Everything that can be wrong in the options fails here, before a parent directory is created.
+        _octal(module, params["directory_mode"], "directory_mode")
+        if isinstance(params["mode"], str) and params["mode"].isdigit():
+            _octal(module, params["mode"], "mode")
+        fs.Ownership.resolve(params["owner"], params["group"])
         fs.check_node_path(node_dir)
-        read_from = _recover(module, node_dir, result)
+        read_from = common.recover(module, node_dir, result)
         plan = state_plan.plan(read_from, spec, params["server_id"], params["page_size"], params["force"])
-    except (cluster.SpecError, fs.UnsafePath) as exc:
+    except (cluster.SpecError, fs.UnsafePath, ValueError) as exc:
         module.fail_json(msg=str(exc), **result)
     except OSError as exc:
         module.fail_json(msg="%s: could not inspect the node directory: %s" % (node_dir, exc), **result)
