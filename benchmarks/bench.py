@@ -370,6 +370,7 @@ def main():
             print("%s %s..." % (key, label), flush=True)
             results[key][label] = function(case)
         write_report(results)  # after each benchmark, so a failure later keeps what was measured
+    write_report(results)
     print(open(os.path.join(HERE, "RESULTS.md")).read())
 
 
