@@ -222,10 +222,12 @@ def test_cluster_forms_and_restarts(cell, cells, tmp_path):
                      timeout=180)
     assert res["ok"], res["problems"]
     assert res["leader"] in IDS and res["term"] >= 2
-    assert [n["applied"] for n in res["nodes"]] == [5, 5, 5]
+    first = [n["applied"] for n in res["nodes"]]
+    assert len(set(first)) == 1 and first[0] >= 5, first  # >=: see test_grow_compacts_and_snapshots
     again = res["restart"]
     assert again["leader"] in IDS and again["term"] > res["term"]
-    assert [n["applied"] for n in again["nodes"]] == [10, 10, 10]
+    second = [n["applied"] for n in again["nodes"]]
+    assert len(set(second)) == 1 and second[0] >= first[0] + 5, second
     assert_clean(cell, nodes)
     for node_dir in nodes.values():
         got = oracle.run(cell, "read", node_dir)
@@ -253,7 +255,11 @@ def test_cluster_hold_keeps_files_locked(cell, cells, tmp_path):
 def test_grow_compacts_and_snapshots(grown, cell):
     nodes, res = grown[cell]
     assert res["ok"], res["problems"]
-    assert [n["applied"] for n in res["nodes"]] == [300] * 3
+    applied = [n["applied"] for n in res["nodes"]]
+    # Every node applied the same commands, at least the 300 asked for: when leadership changes mid-batch (a
+    # stall past the 1 s heartbeat on a loaded machine) the oracle re-applies the batch on the new leader, and
+    # raft cannot say whether a command whose leader was lost got committed, so a few may be applied twice.
+    assert len(set(applied)) == 1 and applied[0] >= 300, applied
     assert_clean(cell, nodes)
     for node in res["nodes"]:
         assert node["first_index"] > 1 and node["snapshots"], node
