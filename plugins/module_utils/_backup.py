@@ -18,7 +18,6 @@ import os
 import shutil
 import stat
 import time
-import uuid
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Tuple
 
@@ -250,7 +249,7 @@ def verify_backup(path: str) -> Tuple[Backup, node_state.NodeState]:
 
 
 def backup_name(server_id: str, now: datetime.datetime) -> str:
-    return "%s%s-%s-%s" % (PREFIX, now.strftime("%Y%m%dT%H%M%S.%fZ"), server_id, uuid.uuid4().hex[:8])
+    return "%s%s-%s-%s" % (PREFIX, now.strftime("%Y%m%dT%H%M%S.%fZ"), server_id, fs.random_tag(8))
 
 
 @dataclass
@@ -438,7 +437,7 @@ def restore(plan: RestorePlan, node_dir: str, dir_mode: int, ownership: fs.Owner
     parent, name = os.path.split(os.path.abspath(node_dir))
     if not os.path.isdir(parent):
         os.makedirs(parent, 0o755)
-    staging = os.path.join(parent, "." + name + fs.NEW_MARK + uuid.uuid4().hex[:12])
+    staging = os.path.join(parent, "." + name + fs.NEW_MARK + fs.random_tag(12))
     try:
         files = plan.backup.manifest["files"]
         modes = {rel: int(entry.get("mode") or "0600", 8) for rel, entry in files.items()}

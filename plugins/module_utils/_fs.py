@@ -17,7 +17,6 @@ Leftovers are named ``.<node>.opstack-new-<tag>`` (a build that never went live:
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import errno
 import fcntl
 import grp
@@ -26,7 +25,6 @@ import pwd
 import shutil
 import stat
 import time
-import uuid
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional
 
@@ -185,25 +183,31 @@ def _resolve_id(name: Optional[str], lookup, what: str) -> int:
 # ================================================================================================================
 
 
-def _renameat2_exchange():
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
-        function = libc.renameat2
-    except (OSError, AttributeError):
-        return None
-    function.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
-    function.restype = ctypes.c_int
-    return function
+def _renameat2():
+    """libc's renameat2, looked up on first use (None where libc lacks it). CDLL(None) is the process's own
+    symbol table, which holds libc: no ctypes.util.find_library, which runs ldconfig on every import."""
+    global _RENAMEAT2  # pylint: disable=global-statement
+    if _RENAMEAT2 is _NOT_LOOKED_UP:
+        try:
+            function = ctypes.CDLL(None, use_errno=True).renameat2
+            function.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+            function.restype = ctypes.c_int
+        except (OSError, AttributeError):
+            function = None
+        _RENAMEAT2 = function
+    return _RENAMEAT2
 
 
-_EXCHANGE = _renameat2_exchange()
+_NOT_LOOKED_UP = object()
+_RENAMEAT2 = _NOT_LOOKED_UP
 
 
 def exchange(first: str, second: str) -> bool:
     """Atomically swap two paths. False when the kernel or filesystem cannot (then nothing happened)."""
-    if _EXCHANGE is None:
+    renameat2 = _renameat2()
+    if renameat2 is None:
         return False
-    if _EXCHANGE(_AT_FDCWD, os.fsencode(first), _AT_FDCWD, os.fsencode(second), _RENAME_EXCHANGE) == 0:
+    if renameat2(_AT_FDCWD, os.fsencode(first), _AT_FDCWD, os.fsencode(second), _RENAME_EXCHANGE) == 0:
         return True
     code = ctypes.get_errno()
     if code in (errno.EINVAL, errno.ENOSYS, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EPERM):
@@ -283,12 +287,17 @@ def recover_leftovers(path: str) -> Recovery:
     return recovery
 
 
+def random_tag(length: int) -> str:
+    """``length`` hex digits that keep sibling names unique (os.urandom: uuid costs an import per run)."""
+    return os.urandom((length + 1) // 2).hex()[:length]
+
+
 def backup_name(path: str) -> str:
     """Ansible's backup naming (``<path>.<pid>.<YYYY-MM-DD@HH:MM:SS>~``), unique within the directory."""
     stamp = time.strftime("%Y-%m-%d@%H:%M:%S", time.localtime())
     candidate = "%s.%d.%s~" % (os.path.abspath(path), os.getpid(), stamp)
     while os.path.lexists(candidate):
-        candidate = "%s.%d.%s.%s~" % (os.path.abspath(path), os.getpid(), stamp, uuid.uuid4().hex[:6])
+        candidate = "%s.%d.%s.%s~" % (os.path.abspath(path), os.getpid(), stamp, random_tag(6))
     return candidate
 
 
@@ -296,7 +305,7 @@ def build_directory(path: str, files: Dict[str, bytes], file_mode: int, dir_mode
                     ownership: Ownership) -> str:
     """A complete, fsynced sibling of ``path`` holding ``files``; the caller swaps it in."""
     parent, name = os.path.split(os.path.abspath(path))
-    staging = os.path.join(parent, "." + name + NEW_MARK + uuid.uuid4().hex[:12])
+    staging = os.path.join(parent, "." + name + NEW_MARK + random_tag(12))
     os.mkdir(staging, 0o700)
     try:
         for file_name in sorted(files):
@@ -322,7 +331,7 @@ def replace_directory(path: str, staging: str, keep_old: bool) -> Optional[str]:
         os.rename(staging, path)
         fsync_dir(parent)
         return None
-    aside = os.path.join(parent, "." + name + OLD_MARK + uuid.uuid4().hex[:12])
+    aside = os.path.join(parent, "." + name + OLD_MARK + random_tag(12))
     # After the exchange the build's name holds the old state until the next rename. Tagging the build with its
     # inode first lets leftovers() tell a crash in that window apart from an unfinished build.
     tagged = "%s%s%d" % (staging, INODE_MARK, os.lstat(staging).st_ino)
@@ -345,7 +354,7 @@ def replace_directory(path: str, staging: str, keep_old: bool) -> Optional[str]:
         return backup
     # Dropped on request: renamed as a build first, so a crash during the removal leaves a leftover that is
     # deleted, not kept as a partial backup.
-    trash = os.path.join(parent, "." + name + NEW_MARK + uuid.uuid4().hex[:12])
+    trash = os.path.join(parent, "." + name + NEW_MARK + random_tag(12))
     os.rename(aside, trash)
     shutil.rmtree(trash)
     return None

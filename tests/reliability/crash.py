@@ -271,13 +271,13 @@ def recover_and_check(scenario: Scenario, args: Dict, trial_dir: str, node: str,
                         fromlist=["main"])
     from ansible_collections.opstack.conductor.plugins.module_utils import _fs as fs
 
-    saved = fs._EXCHANGE
+    saved = fs._RENAMEAT2
     if not scenario.exchange:
-        fs._EXCHANGE = None
+        fs._RENAMEAT2 = None
     try:
         result = _run_inprocess(module, args)
     finally:
-        fs._EXCHANGE = saved
+        fs._RENAMEAT2 = saved
     problems = []
     if result.get("failed"):
         problems.append("the next run failed: %s" % result.get("msg"))

@@ -95,7 +95,7 @@ def main() -> int:
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # EFBIG instead of death, as ENOSPC would be
         resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
     if os.environ.get("OPSTACK_NO_EXCHANGE") == "1":
-        fs._EXCHANGE = None  # what a kernel or filesystem without RENAME_EXCHANGE gives
+        fs._RENAMEAT2 = None  # what a kernel or filesystem without RENAME_EXCHANGE gives
     module = __import__("ansible_collections.opstack.conductor.plugins.modules." + module_name,
                         fromlist=["main"])
     delay = os.environ.get("OPSTACK_CRASH_DELAY")
