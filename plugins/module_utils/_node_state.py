@@ -383,6 +383,24 @@ def _cross_checks(state: NodeState) -> None:
                         % (raft.STABLE_FILE, state.current_term, max(terms)))
     if (state.last_vote_candidate is None) != (state.last_vote_term is None):
         state.integrity.warnings.append("%s: LastVoteTerm and LastVoteCand are not both set" % raft.STABLE_FILE)
+    if None not in (state.last_vote_term, state.current_term) and state.last_vote_term > state.current_term:
+        # raft stores the vote after the term it was cast in, so this comes from edited or mixed files; the node
+        # would still refuse other candidates in term LastVoteTerm.
+        state.integrity.warnings.append("%s: LastVoteTerm %d is above CurrentTerm %d, which raft never writes "
+                                        "(edited or mixed files?)"
+                                        % (raft.STABLE_FILE, state.last_vote_term, state.current_term))
+
+
+def check_membership(state: NodeState, server_id: str) -> None:
+    """Warns when ``server_id`` is not in the node's newest configuration: op-conductor started with that ID
+    would never vote, be elected or be sent entries. A warning, not a problem: a node just removed from the
+    cluster holds exactly that."""
+    latest = state.latest_configuration
+    if latest is None or any(server.id == server_id for server in latest.configuration.servers):
+        return
+    state.integrity.warnings.append(
+        "server ID %r is not in the newest configuration (index %d, from the %s): op-conductor started with "
+        "this ID would never vote, be elected or receive entries" % (server_id, latest.index, latest.source))
 
 
 def iter_log_entries(path: str) -> Iterator[Tuple[int, raft.Log]]:

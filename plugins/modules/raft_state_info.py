@@ -32,6 +32,12 @@ options:
         read, which stays fast on multi-GiB files.
     type: bool
     default: true
+  server_id:
+    description:
+      - The Raft server ID of the node, checked against the newest configuration (a warning when it is not a
+        member).
+      - Defaults to the name of O(path), as op-conductor keeps its state in C(<raft.storage.dir>/<server id>).
+    type: str
 extends_documentation_fragment:
   - opstack.conductor.servers.EXPECTED
   - opstack.conductor.servers.MSGPACK
@@ -189,6 +195,7 @@ def main():
     module = AnsibleModule(argument_spec=dict(
         path=dict(type="path", required=True),
         verify=dict(type="bool", default=True),
+        server_id=dict(type="str"),
         expected_servers=common.server_list_spec(),
     ), supports_check_mode=True)
     common.require_msgpack(module)
@@ -204,6 +211,7 @@ def main():
 
     locked = fs.node_locked(path)
     state = node_state.read_node_state(path, verify=module.params["verify"])
+    node_state.check_membership(state, module.params["server_id"] or os.path.basename(os.path.abspath(path)))
     result = state.summary()
     result.update(changed=False, locked=locked)
     if locked:

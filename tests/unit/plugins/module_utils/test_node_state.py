@@ -117,6 +117,28 @@ def test_current_term_below_the_log_is_a_problem(tmp_path):
     assert "CurrentTerm holds 1 bytes" in problems_of(path)
 
 
+def test_last_vote_term_above_current_term_is_a_warning(tmp_path):
+    stable = {raft.KEY_CURRENT_TERM: raft.U64.pack(5), raft.KEY_LAST_VOTE_TERM: raft.U64.pack(7),
+              raft.KEY_LAST_VOTE_CAND: b"n2"}
+    state = node_state.read_node_state(write_node(tmp_path / "n", [config_entry(1, 5)], stable=stable), verify=True)
+    assert state.integrity.ok
+    assert any("LastVoteTerm 7 is above CurrentTerm 5" in w for w in state.integrity.warnings)
+    stable[raft.KEY_LAST_VOTE_TERM] = raft.U64.pack(5)
+    state = node_state.read_node_state(write_node(tmp_path / "m", [config_entry(1, 5)], stable=stable), verify=True)
+    assert not [w for w in state.integrity.warnings if "LastVoteTerm" in w]
+
+
+@pytest.mark.parametrize("verify", [False, True])
+def test_a_server_id_missing_from_its_own_configuration_is_a_warning(tmp_path, verify):
+    state = node_state.read_node_state(write_node(tmp_path / "n9", [config_entry(1, 2)]), verify=verify)
+    node_state.check_membership(state, "n2")
+    assert not state.integrity.warnings
+    node_state.check_membership(state, "n9")
+    assert state.integrity.ok and state.integrity.warnings == [
+        "server ID 'n9' is not in the newest configuration (index 1, from the log): op-conductor started with "
+        "this ID would never vote, be elected or receive entries"]
+
+
 def test_index_mismatch_and_undecodable_entry(tmp_path):
     path = write_node(tmp_path / "n", [config_entry(1, 1)])
     logs = {raft.uint64_key(1): raft.encode_log(config_entry(1, 1)),

@@ -249,3 +249,14 @@ def test_info_reports_drift_and_refuses_missing_path(tmp_path, run_module):
     assert run_module(raft_state_info.main, dict(path=str(node), expected_servers=SERVERS))["drift"]["in_sync"]
     missing = run_module(raft_state_info.main, dict(path=str(tmp_path / "nope")))
     assert missing["failed"] and not (tmp_path / "nope").exists()
+
+def test_info_warns_when_the_node_is_not_in_its_own_configuration(tmp_path, run_module):
+    run_module(raft_state.main, args(tmp_path / "seq-1"))
+    assert not run_module(raft_state_info.main, dict(path=str(tmp_path / "seq-1")))["integrity"]["warnings"]
+    os.rename(str(tmp_path / "seq-1"), str(tmp_path / "seq-9"))
+    for params in (dict(path=str(tmp_path / "seq-9")), dict(path=str(tmp_path / "seq-9"), server_id="seq-7")):
+        info = run_module(raft_state_info.main, params)
+        assert info["integrity"]["ok"] and "is not in the newest configuration" in info["integrity"]["warnings"][0]
+        assert repr(params.get("server_id", "seq-9")) in info["integrity"]["warnings"][0]
+    info = run_module(raft_state_info.main, dict(path=str(tmp_path / "seq-9"), server_id="seq-2"))
+    assert not info["integrity"]["warnings"]
