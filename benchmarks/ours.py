@@ -4,6 +4,7 @@
     ours.py verify NODEDIR           the full integrity check (raft_state_info verify=true)
     ours.py backup NODEDIR DEST      copy, fsync, verify, manifest, rename (raft_backup)
     ours.py generate SPEC.json OUT   every node's two files, written as raft_state writes them (fsync, rename)
+    ours.py startup OPERATION        only the interpreter and OPERATION's imports: the fixed cost in its whole-process time
 
 Prints one JSON line: the operation's own time in milliseconds (in-process, after its imports) and its result.
 """
@@ -52,9 +53,16 @@ def generate(spec_file, out):
     return {"nodes": len(spec.servers)}
 
 
+def startup(_name):
+    return {}
+
+
 def main():
     name = sys.argv[1]
-    operation = {"summary": summary, "verify": verify, "backup": backup, "generate": generate}[name]
+    operation = {"summary": summary, "verify": verify, "backup": backup, "generate": generate,
+                 "startup": startup}[name]
+    if name == "startup":
+        name = sys.argv[2]
     aliases = {"_node_state": "node_state", "_backup": "backups", "_cluster": "cluster", "_fs": "fs"}
     for module in MODULES[name]:
         globals()[aliases[module]] = importlib.import_module(PACKAGE + module)
