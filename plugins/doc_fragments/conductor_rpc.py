@@ -6,7 +6,7 @@ from __future__ import annotations
 
 
 class ModuleDocFragment:
-    # The nodes of a live cluster and how to reach their RPC; shared by the conductor_* modules.
+    # The nodes of a live cluster; shared by the conductor_* modules (after CONNECTION below, which they also use).
     DOCUMENTATION = r"""
 options:
   nodes:
@@ -31,6 +31,16 @@ options:
           - The node's op-node RPC URL, with the admin API enabled. Used to read (and, where a module says so,
             change) whether its sequencer is active.
         type: str
+notes:
+  - op-conductor built with hashicorp/raft v1.7 always reports membership C(version) V(0)
+    (C(raft.GetConfiguration) does not fill the index), which makes every membership change unconditional.
+    The modules therefore re-read the membership from the leader right before each change and refuse to go on
+    when it is not what they planned from.
+"""
+
+    # How to reach an RPC endpoint (op-conductor's or op-node's); shared by every module that makes RPC calls.
+    CONNECTION = r"""
+options:
   request_timeout:
     description: Seconds each single RPC request may take.
     type: float
@@ -53,9 +63,6 @@ options:
     type: dict
 notes:
   - JSON-RPC errors come back with HTTP status 200 and an C(error) member; the module fails with the server's
-    message. A method the server does not have (C(-32601)) fails with the op-conductor feature it lacks.
-  - op-conductor built with hashicorp/raft v1.7 always reports membership C(version) V(0)
-    (C(raft.GetConfiguration) does not fill the index), which makes every membership change unconditional.
-    The modules therefore re-read the membership from the leader right before each change and refuse to go on
-    when it is not what they planned from.
+    message. A method the server does not have (C(-32601)) fails naming what it lacks (the op-conductor feature
+    and the version that added it, or op-node's admin API).
 """

@@ -4,7 +4,9 @@
 # PRIVATE to this collection: may change at any time; do not use from other collections.
 """op-conductor's JSON-RPC API (namespace ``conductor``) and op-node's admin API, for the live modules.
 
-No AnsibleModule here: the modules pass options in and turn results and exceptions into results.
+No AnsibleModule import here: the modules build theirs from :func:`rpc_argument_spec` (or
+:func:`connection_argument_spec`) and hand it, with their work function, to :func:`run_module`, which checks the
+shared options, connects, and turns RPC errors into failed results.
 
 * JSON-RPC errors arrive with HTTP 200 and an ``error`` member; they raise :class:`RPCError` with the
   server's message. ``-32601`` (method not found) raises :class:`MethodMissing`, whose message names the
@@ -612,14 +614,9 @@ def servers_from_params(servers):
     return [dict(id=s["id"], address=s["address"], suffrage=s.get("suffrage") or VOTER) for s in servers]
 
 
-def rpc_argument_spec():
-    """The options documented in the ``opstack.conductor.conductor_rpc`` doc fragment."""
+def connection_argument_spec():
+    """How to reach an RPC endpoint: the options of the ``opstack.conductor.conductor_rpc.CONNECTION`` doc fragment."""
     return dict(
-        nodes=dict(type="list", elements="dict", required=True, options=dict(
-            id=dict(type="str", required=True),
-            url=dict(type="str", required=True),
-            node_rpc_url=dict(type="str"),
-        )),
         request_timeout=dict(type="float", default=10),
         validate_certs=dict(type="bool", default=True),
         ca_path=dict(type="path"),
@@ -627,6 +624,22 @@ def rpc_argument_spec():
         client_key=dict(type="path", no_log=False),
         headers=dict(type="dict"),
     )
+
+
+def rpc_argument_spec():
+    """``nodes`` (the ``opstack.conductor.conductor_rpc`` doc fragment) and :func:`connection_argument_spec`.
+
+    Modules add their own options with ``spec.update(...)``.
+    """
+    spec = dict(
+        nodes=dict(type="list", elements="dict", required=True, options=dict(
+            id=dict(type="str", required=True),
+            url=dict(type="str", required=True),
+            node_rpc_url=dict(type="str"),
+        )),
+    )
+    spec.update(connection_argument_spec())
+    return spec
 
 
 def check_nodes(nodes):
@@ -657,3 +670,53 @@ def sequencer_states(nodes, params):
             states[n["id"]] = None
             errors[n["id"]] = exc.message
     return states, errors
+
+
+# --- running a module -------------------------------------------------------------------------------------
+
+
+class Failure(Exception):
+    """Raised by a module's work function (see :func:`run_module`): fail with ``msg`` and these result keys.
+
+    Deliberately not a :class:`ConductorError`, so an ``except ConductorError`` around the call that led to the
+    failure does not catch it.
+    """
+
+    def __init__(self, msg, **result):
+        super(Failure, self).__init__(msg)
+        self.msg = msg
+        self.result = result
+
+
+def _and(names):
+    return names[0] if len(names) == 1 else "%s and %s" % (", ".join(names[:-1]), names[-1])
+
+
+def run_module(module, work, positive=(), cluster=True):
+    """The body every live module's main() shares: check the options, connect, do the work, fail on errors.
+
+    ``module`` is the AnsibleModule with the options parsed. With ``cluster`` (the module takes the ``nodes`` of
+    :func:`rpc_argument_spec`) ``nodes`` is checked (:func:`check_nodes`) and each node gets a :class:`Conductor`;
+    every option named in ``positive`` must be greater than 0.
+
+    ``work(module, conductors, partial)`` does the module's job and returns its result (``changed``, ``diff`` and
+    its return values), which this returns for main() to report. It may raise :class:`Failure` to fail with a
+    message and result keys; any other :class:`ConductorError` fails with the error's message and whatever
+    ``work`` put into the dict ``partial`` by then.
+    """
+    params = module.params
+    problem = check_nodes(params["nodes"]) if cluster else None
+    if problem is None:
+        if any(params[name] <= 0 for name in positive):
+            problem = "%s must be positive" % _and(list(positive))
+    if problem:
+        module.fail_json(msg=problem)
+    conductors = make_conductors(params["nodes"], params) if cluster else {}
+    partial = {}
+    try:
+        return work(module, conductors, partial)
+    except Failure as exc:
+        module.fail_json(msg=exc.msg, **exc.result)
+    except ConductorError as exc:
+        module.fail_json(msg=exc.message, **partial)
+    return None  # not reached: fail_json exits

@@ -37,6 +37,7 @@ options:
     choices: [given, followers_first]
     default: followers_first
 extends_documentation_fragment:
+  - opstack.conductor.conductor_rpc.CONNECTION
   - opstack.conductor.conductor_rpc
   - opstack.conductor._attributes
 attributes:
@@ -103,34 +104,19 @@ def read(c, want_paused, want_override):
     return state
 
 
-def main():
-    spec = rpc.rpc_argument_spec()
-    spec.update(
-        paused=dict(type="bool"),
-        override_leader=dict(type="bool"),
-        order=dict(type="str", choices=["given", "followers_first"], default="followers_first"),
-    )
-    module = AnsibleModule(argument_spec=spec, supports_check_mode=True,
-                           required_one_of=[("paused", "override_leader")])
+def ensure(module, conductors, partial):
     p = module.params
-    problem = rpc.check_nodes(p["nodes"])
-    if problem:
-        module.fail_json(msg=problem)
-    conductors = rpc.make_conductors(p["nodes"], p)
     want_paused, want_override = p["paused"], p["override_leader"]
-    report = {}
-    try:
+    report = partial["nodes"] = {}
+    for sid, c in conductors.items():
+        report[sid] = dict(before=read(c, want_paused, want_override), calls=[])
+    order = list(conductors)
+    if p["order"] == "followers_first":
+        leaders = []
         for sid, c in conductors.items():
-            report[sid] = dict(before=read(c, want_paused, want_override), calls=[])
-        order = list(conductors)
-        if p["order"] == "followers_first":
-            leaders = []
-            for sid, c in conductors.items():
-                if c.leader():
-                    leaders.append(sid)
-            order = [s for s in order if s not in leaders] + leaders
-    except rpc.ConductorError as exc:
-        module.fail_json(msg=exc.message, nodes=report)
+            if c.leader():
+                leaders.append(sid)
+        order = [s for s in order if s not in leaders] + leaders
     changed_nodes = []
     for sid in order:
         c = conductors[sid]
@@ -157,22 +143,34 @@ def main():
             try:
                 fn()
             except rpc.ConductorError as exc:
-                module.fail_json(msg="%s on %s failed: %s" % (name, sid, exc.message), nodes=report,
-                                 changed=len(changed_nodes) > 1 or index > 0, changed_nodes=changed_nodes[:-1])
+                raise rpc.Failure("%s on %s failed: %s" % (name, sid, exc.message), nodes=report,
+                                  changed=len(changed_nodes) > 1 or index > 0, changed_nodes=changed_nodes[:-1])
         try:
             report[sid]["after"] = read(c, want_paused, want_override)
         except rpc.ConductorError as exc:
-            module.fail_json(msg="cannot confirm %s: %s" % (sid, exc.message), nodes=report, changed=True,
-                             changed_nodes=changed_nodes)
+            raise rpc.Failure("cannot confirm %s: %s" % (sid, exc.message), nodes=report, changed=True,
+                              changed_nodes=changed_nodes)
         mismatch = [k for k, v in (("paused", want_paused), ("override_leader", want_override))
                     if v is not None and report[sid]["after"][k] != v]
         if mismatch:
-            module.fail_json(msg="%s still reports %s after the call" % (sid, ", ".join(
+            raise rpc.Failure("%s still reports %s after the call" % (sid, ", ".join(
                 "%s=%s" % (k, report[sid]["after"][k]) for k in mismatch)), nodes=report, changed=True,
                 changed_nodes=changed_nodes)
     diff = dict(before="".join("%s %s\n" % (sid, r["before"]) for sid, r in sorted(report.items())),
                 after="".join("%s %s\n" % (sid, r["after"]) for sid, r in sorted(report.items())))
-    module.exit_json(changed=bool(changed_nodes), nodes=report, changed_nodes=changed_nodes, diff=diff)
+    return dict(changed=bool(changed_nodes), nodes=report, changed_nodes=changed_nodes, diff=diff)
+
+
+def main():
+    spec = rpc.rpc_argument_spec()
+    spec.update(
+        paused=dict(type="bool"),
+        override_leader=dict(type="bool"),
+        order=dict(type="str", choices=["given", "followers_first"], default="followers_first"),
+    )
+    module = AnsibleModule(argument_spec=spec, supports_check_mode=True,
+                           required_one_of=[("paused", "override_leader")])
+    module.exit_json(**rpc.run_module(module, ensure))
 
 
 if __name__ == "__main__":

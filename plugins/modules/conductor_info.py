@@ -25,28 +25,14 @@ options:
     description:
       - The membership the cluster should have (usually built from the inventory); differences are reported in
         RV(cluster.drift) and RV(cluster.disagreements).
-    type: list
-    elements: dict
-    suboptions:
-      id:
-        description: Server ID.
-        type: str
-        required: true
-      address:
-        description: Raft address, C(host:port), as the node advertises it.
-        type: str
-        required: true
-      suffrage:
-        description: Whether the server votes.
-        type: str
-        choices: [voter, nonvoter]
-        default: voter
   fail_on_disagreement:
     description: Fail when RV(cluster.agree) is false (the result is still returned).
     type: bool
     default: false
 extends_documentation_fragment:
+  - opstack.conductor.conductor_rpc.CONNECTION
   - opstack.conductor.conductor_rpc
+  - opstack.conductor.servers.EXPECTED
   - opstack.conductor._attributes
   - opstack.conductor._attributes.INFO_MODULE
 seealso:
@@ -193,6 +179,7 @@ table:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.opstack.conductor.plugins.module_utils import _conductor_rpc as rpc
+from ansible_collections.opstack.conductor.plugins.module_utils import _module_common as common
 
 
 def table(statuses, view):
@@ -218,26 +205,13 @@ def table(statuses, view):
     return lines
 
 
-def main():
-    spec = rpc.rpc_argument_spec()
-    spec.update(
-        expected_servers=dict(type="list", elements="dict", options=dict(
-            id=dict(type="str", required=True),
-            address=dict(type="str", required=True),
-            suffrage=dict(type="str", choices=["voter", "nonvoter"], default="voter"),
-        )),
-        fail_on_disagreement=dict(type="bool", default=False),
-    )
-    module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
-    problem = rpc.check_nodes(module.params["nodes"])
-    if problem:
-        module.fail_json(msg=problem)
+def report(module, conductors, _partial):
+    p = module.params
     expected = None
-    if module.params["expected_servers"] is not None:
-        expected = rpc.servers_from_params(module.params["expected_servers"])
-    conductors = rpc.make_conductors(module.params["nodes"], module.params)
+    if p["expected_servers"] is not None:
+        expected = rpc.servers_from_params(p["expected_servers"])
     statuses = rpc.gather(conductors)
-    seq, seq_errors = rpc.sequencer_states(module.params["nodes"], module.params)
+    seq, seq_errors = rpc.sequencer_states(p["nodes"], p)
     for s in statuses:
         s["sequencer_active"] = seq.get(s["id"])
         if s["id"] in seq_errors:
@@ -248,9 +222,19 @@ def main():
         view["disagreements"].append("more than one sequencer is active: %s" % ", ".join(view["sequencers_active"]))
         view["agree"] = False
     result = dict(changed=False, nodes=statuses, cluster=view, table=table(statuses, view))
-    if module.params["fail_on_disagreement"] and not view["agree"]:
-        module.fail_json(msg="the cluster does not agree: %s" % "; ".join(view["disagreements"]), **result)
-    module.exit_json(**result)
+    if p["fail_on_disagreement"] and not view["agree"]:
+        raise rpc.Failure("the cluster does not agree: %s" % "; ".join(view["disagreements"]), **result)
+    return result
+
+
+def main():
+    spec = rpc.rpc_argument_spec()
+    spec.update(
+        expected_servers=common.server_list_spec(),
+        fail_on_disagreement=dict(type="bool", default=False),
+    )
+    module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
+    module.exit_json(**rpc.run_module(module, report))
 
 
 if __name__ == "__main__":

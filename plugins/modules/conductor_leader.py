@@ -48,6 +48,7 @@ options:
     type: bool
     default: true
 extends_documentation_fragment:
+  - opstack.conductor.conductor_rpc.CONNECTION
   - opstack.conductor.conductor_rpc
   - opstack.conductor._attributes
 attributes:
@@ -118,12 +119,12 @@ PARTIAL = "<target leads, a node does not answer>"
 
 
 class LeaderMover(object):
-    def __init__(self, module):
+    def __init__(self, module, conductors):
         self.module = module
         p = module.params
         self.params = p
         self.target = p["leader"]
-        self.conductors = rpc.make_conductors(p["nodes"], p)
+        self.conductors = conductors
         self.deadline = time.monotonic() + p["timeout"]
         self.started = time.monotonic()
         self.warnings = []
@@ -175,8 +176,8 @@ class LeaderMover(object):
         return value
 
     def fail(self, msg, **extra):
-        self.module.fail_json(msg=msg, transfers=self.transfers,
-                              cluster=self.view, elapsed=round(time.monotonic() - self.started, 2), **extra)
+        raise rpc.Failure(msg, transfers=self.transfers, cluster=self.view,
+                          elapsed=round(time.monotonic() - self.started, 2), **extra)
 
     def run(self):
         p = self.params
@@ -215,9 +216,9 @@ class LeaderMover(object):
             self.fail("only %d of %d voters answer (%s); a majority is needed" % (
                 len(live_voters), len(voters), ", ".join(live_voters) or "none"), previous_leader=previous)
         if current == self.target:
-            self.module.exit_json(changed=False, leader=previous, previous_leader=previous, plan=None,
-                                  transfers=[], cluster=view, elapsed=round(time.monotonic() - self.started, 2),
-                                  diff=dict(before=dict(leader=current), after=dict(leader=current)))
+            return dict(changed=False, leader=previous, previous_leader=previous, plan=None,
+                        transfers=[], cluster=view, elapsed=round(time.monotonic() - self.started, 2),
+                        diff=dict(before=dict(leader=current), after=dict(leader=current)))
         target_addr = voters[self.target]["address"]
         plan = {"from": current, "to": self.target, "address": target_addr}
         diff = dict(before=dict(leader=current), after=dict(leader=self.target))
@@ -230,9 +231,9 @@ class LeaderMover(object):
                 self.fail("%s reports its sequencer unhealthy; refusing to make it leader (require_healthy=false "
                           "overrides)" % self.target, plan=plan, previous_leader=previous)
         if self.module.check_mode:
-            self.module.exit_json(changed=True, plan=plan, previous_leader=previous, leader=previous,
-                                  transfers=[], cluster=view, diff=diff,
-                                  elapsed=round(time.monotonic() - self.started, 2))
+            return dict(changed=True, plan=plan, previous_leader=previous, leader=previous,
+                        transfers=[], cluster=view, diff=diff,
+                        elapsed=round(time.monotonic() - self.started, 2))
         for attempt in range(1, p["attempts"] + 1):
             if self.remaining() <= 0:
                 break
@@ -261,23 +262,27 @@ class LeaderMover(object):
                           previous_leader=previous, leader=self.view["leader"])
             if done == self.target:
                 _s, view = self.observe()
-                self.module.exit_json(changed=True, leader=view["leader"], previous_leader=previous, plan=plan,
-                                      transfers=self.transfers, cluster=view,
-                                      diff=diff, elapsed=round(time.monotonic() - self.started, 2))
+                return dict(changed=True, leader=view["leader"], previous_leader=previous, plan=plan,
+                            transfers=self.transfers, cluster=view,
+                            diff=diff, elapsed=round(time.monotonic() - self.started, 2))
             settled = self.wait_settled(limit=min(10.0, self.remaining()))
             if settled is None or settled == GONE:
                 break
             current = settled
             if current == self.target:
                 _s, view = self.observe()
-                self.module.exit_json(changed=True, leader=view["leader"], previous_leader=previous, plan=plan,
-                                      transfers=self.transfers, cluster=view,
-                                      diff=diff, elapsed=round(time.monotonic() - self.started, 2))
+                return dict(changed=True, leader=view["leader"], previous_leader=previous, plan=plan,
+                            transfers=self.transfers, cluster=view,
+                            diff=diff, elapsed=round(time.monotonic() - self.started, 2))
         self.observe()
         leader = self.view["leader"]["id"] if self.view["leader"] else "none agreed"
         self.fail("%s did not become the leader every node agrees on within %ss (leader now: %s; %s)"
                   % (self.target, p["timeout"], leader, "; ".join(self.view["disagreements"]) or "no disagreement"),
                   plan=plan, previous_leader=previous)
+
+
+def ensure(module, conductors, _partial):
+    return LeaderMover(module, conductors).run()
 
 
 def main():
@@ -291,12 +296,7 @@ def main():
         require_healthy=dict(type="bool", default=True),
     )
     module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
-    problem = rpc.check_nodes(module.params["nodes"])
-    if problem:
-        module.fail_json(msg=problem)
-    if module.params["attempts"] < 1 or module.params["timeout"] <= 0 or module.params["poll_interval"] <= 0:
-        module.fail_json(msg="attempts, timeout and poll_interval must be positive")
-    LeaderMover(module).run()
+    module.exit_json(**rpc.run_module(module, ensure, positive=("attempts", "timeout", "poll_interval")))
 
 
 if __name__ == "__main__":

@@ -30,23 +30,6 @@ options:
       - The complete desired membership. Members not listed are removed.
       - Each address is what the node advertises (C(--consensus.advertised)); the leader dials it before adding
         the server, so the new node's op-conductor must already run.
-    type: list
-    elements: dict
-    required: true
-    suboptions:
-      id:
-        description: Server ID.
-        type: str
-        required: true
-      address:
-        description: Raft address, C(host:port).
-        type: str
-        required: true
-      suffrage:
-        description: Whether the server votes.
-        type: str
-        choices: [voter, nonvoter]
-        default: voter
   transfer_leadership:
     description:
       - When the plan removes or demotes the current leader, first transfer leadership to O(preferred_leader), or
@@ -65,7 +48,9 @@ options:
     type: float
     default: 0.5
 extends_documentation_fragment:
+  - opstack.conductor.conductor_rpc.CONNECTION
   - opstack.conductor.conductor_rpc
+  - opstack.conductor.servers
   - opstack.conductor._attributes
 attributes:
   check_mode:
@@ -138,6 +123,7 @@ import time
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.opstack.conductor.plugins.module_utils import _conductor_rpc as rpc
+from ansible_collections.opstack.conductor.plugins.module_utils import _module_common as common
 
 
 def server_key(servers):
@@ -149,10 +135,10 @@ def diff_text(servers):
 
 
 class Reconciler(object):
-    def __init__(self, module):
+    def __init__(self, module, conductors):
         self.module = module
         self.p = module.params
-        self.conductors = rpc.make_conductors(self.p["nodes"], self.p)
+        self.conductors = conductors
         self.desired = rpc.servers_from_params(self.p["servers"])
         self.started = time.monotonic()
         self.applied = []
@@ -163,7 +149,7 @@ class Reconciler(object):
         extra.setdefault("plan", self.plan)
         extra.setdefault("applied", self.applied)
         extra.setdefault("before", self.before)
-        self.module.fail_json(msg=msg, elapsed=round(time.monotonic() - self.started, 2), **extra)
+        raise rpc.Failure(msg, elapsed=round(time.monotonic() - self.started, 2), **extra)
 
     def settled_leader(self):
         statuses = rpc.gather(self.conductors)
@@ -266,11 +252,11 @@ class Reconciler(object):
         after = dict(servers=planned_after, version=None)
         diff = dict(before=diff_text(current), after=diff_text(planned_after))
         if not self.plan:
-            self.module.exit_json(changed=False, plan=[], applied=[], before=self.before, after=self.before,
-                                  leader=leader, diff=diff)
+            return dict(changed=False, plan=[], applied=[], before=self.before, after=self.before,
+                        leader=leader, diff=diff)
         if self.module.check_mode:
-            self.module.exit_json(changed=True, plan=self.plan, applied=[], before=self.before, after=after,
-                                  leader=leader, diff=diff)
+            return dict(changed=True, plan=self.plan, applied=[], before=self.before, after=after,
+                        leader=leader, diff=diff)
         expected = current
         for step in self.plan:
             t0 = time.monotonic()
@@ -317,8 +303,8 @@ class Reconciler(object):
             self.applied.append(dict(step, version=version, leader=leader, seconds=round(time.monotonic() - t0, 2)))
         leader, _st = self.wait_leader()
         final = self.leader_membership(leader) if leader else dict(servers=expected, version=None)
-        self.module.exit_json(changed=True, plan=self.plan, applied=self.applied, before=self.before, after=final,
-                              leader=leader, diff=diff, elapsed=round(time.monotonic() - self.started, 2))
+        return dict(changed=True, plan=self.plan, applied=self.applied, before=self.before, after=final,
+                    leader=leader, diff=diff, elapsed=round(time.monotonic() - self.started, 2))
 
     def transfer(self, leader, step):
         try:
@@ -331,26 +317,21 @@ class Reconciler(object):
             self.module.warn("transfer to %s reported '%s'; polling anyway" % (step["id"], exc.message))
 
 
+def ensure(module, conductors, _partial):
+    return Reconciler(module, conductors).run()
+
+
 def main():
     spec = rpc.rpc_argument_spec()
     spec.update(
-        servers=dict(type="list", elements="dict", required=True, options=dict(
-            id=dict(type="str", required=True),
-            address=dict(type="str", required=True),
-            suffrage=dict(type="str", choices=["voter", "nonvoter"], default="voter"),
-        )),
+        servers=common.server_list_spec(required=True),
         transfer_leadership=dict(type="bool", default=False),
         preferred_leader=dict(type="str"),
         timeout=dict(type="float", default=60),
         poll_interval=dict(type="float", default=0.5),
     )
     module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
-    problem = rpc.check_nodes(module.params["nodes"])
-    if problem:
-        module.fail_json(msg=problem)
-    if module.params["timeout"] <= 0 or module.params["poll_interval"] <= 0:
-        module.fail_json(msg="timeout and poll_interval must be positive")
-    Reconciler(module).run()
+    module.exit_json(**rpc.run_module(module, ensure, positive=("timeout", "poll_interval")))
 
 
 if __name__ == "__main__":

@@ -54,27 +54,8 @@ options:
       node_rpc_url:
         description: The node's op-node RPC URL.
         type: str
-  request_timeout:
-    description: Seconds each single RPC request may take.
-    type: float
-    default: 10
-  validate_certs:
-    description: Verify TLS certificates of V(https) endpoints.
-    type: bool
-    default: true
-  ca_path:
-    description: A CA bundle for V(https) endpoints.
-    type: path
-  client_cert:
-    description: A client certificate (PEM) for V(https) endpoints that require one.
-    type: path
-  client_key:
-    description: The key of O(client_cert).
-    type: path
-  headers:
-    description: Extra HTTP headers for every request.
-    type: dict
 extends_documentation_fragment:
+  - opstack.conductor.conductor_rpc.CONNECTION
   - opstack.conductor._attributes
 attributes:
   check_mode:
@@ -122,8 +103,49 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.opstack.conductor.plugins.module_utils import _conductor_rpc as rpc
 
 
+def ensure(module, _conductors, partial):
+    p = module.params
+    args = rpc.endpoint_args(p)
+    node = rpc.OpNode(p["node_rpc_url"], **args)
+    want = p["state"] == "active"
+    was = node.sequencer_active()
+    partial.update(active=was, was_active=was)
+    diff = dict(before=dict(active=was), after=dict(active=want))
+    if was == want:
+        return dict(changed=False, active=was, was_active=was, diff=dict(before=diff["before"], after=diff["before"]))
+    result = dict(changed=True, active=want, was_active=was, diff=diff)
+    if want:
+        if p["conductor_url"]:
+            if not rpc.Conductor("self", p["conductor_url"], **args).leader():
+                raise rpc.Failure("refusing to start the sequencer: the op-conductor at %s is not the leader"
+                                  % p["conductor_url"], **partial)
+        others = [n for n in p["nodes"] if n.get("node_rpc_url") and n["node_rpc_url"] != p["node_rpc_url"]]
+        busy = []
+        for n in others:
+            if rpc.OpNode(n["node_rpc_url"], **args).sequencer_active():
+                busy.append(n["id"])
+        if busy:
+            raise rpc.Failure("refusing to start a second sequencer: already active on %s" % ", ".join(busy),
+                              **partial)
+        block_hash = p["block_hash"] or node.unsafe_head()["hash"]
+        result["block_hash"] = block_hash
+        if module.check_mode:
+            return result
+        node.start_sequencer(block_hash)
+    else:
+        if module.check_mode:
+            return result
+        result["block_hash"] = node.stop_sequencer()
+    now = node.sequencer_active()
+    if now != want:
+        result["active"] = now
+        raise rpc.Failure("op-node still reports sequencer active=%s" % now, **result)
+    return result
+
+
 def main():
-    module = AnsibleModule(argument_spec=dict(
+    spec = rpc.connection_argument_spec()
+    spec.update(
         node_rpc_url=dict(type="str", required=True),
         state=dict(type="str", choices=["active", "stopped"], required=True),
         block_hash=dict(type="str"),
@@ -133,56 +155,9 @@ def main():
             url=dict(type="str"),
             node_rpc_url=dict(type="str"),
         )),
-        request_timeout=dict(type="float", default=10),
-        validate_certs=dict(type="bool", default=True),
-        ca_path=dict(type="path"),
-        client_cert=dict(type="path"),
-        client_key=dict(type="path", no_log=False),
-        headers=dict(type="dict"),
-    ), supports_check_mode=True)
-    p = module.params
-    args = rpc.endpoint_args(p)
-    node = rpc.OpNode(p["node_rpc_url"], **args)
-    want = p["state"] == "active"
-    try:
-        was = node.sequencer_active()
-    except rpc.ConductorError as exc:
-        module.fail_json(msg=exc.message)
-    diff = dict(before=dict(active=was), after=dict(active=want))
-    if was == want:
-        module.exit_json(changed=False, active=was, was_active=was,
-                         diff=dict(before=diff["before"], after=diff["before"]))
-    result = dict(changed=True, active=want, was_active=was, diff=diff)
-    try:
-        if want:
-            if p["conductor_url"]:
-                if not rpc.Conductor("self", p["conductor_url"], **args).leader():
-                    module.fail_json(msg="refusing to start the sequencer: the op-conductor at %s is not the leader"
-                                     % p["conductor_url"], active=was, was_active=was)
-            others = [n for n in p["nodes"] if n.get("node_rpc_url") and n["node_rpc_url"] != p["node_rpc_url"]]
-            busy = []
-            for n in others:
-                if rpc.OpNode(n["node_rpc_url"], **args).sequencer_active():
-                    busy.append(n["id"])
-            if busy:
-                module.fail_json(msg="refusing to start a second sequencer: already active on %s" % ", ".join(busy),
-                                 active=was, was_active=was)
-            block_hash = p["block_hash"] or node.unsafe_head()["hash"]
-            result["block_hash"] = block_hash
-            if module.check_mode:
-                module.exit_json(**result)
-            node.start_sequencer(block_hash)
-        else:
-            if module.check_mode:
-                module.exit_json(**result)
-            result["block_hash"] = node.stop_sequencer()
-        now = node.sequencer_active()
-    except rpc.ConductorError as exc:
-        module.fail_json(msg=exc.message, active=was, was_active=was)
-    if now != want:
-        result["active"] = now
-        module.fail_json(msg="op-node still reports sequencer active=%s" % now, **result)
-    module.exit_json(**result)
+    )
+    module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
+    module.exit_json(**rpc.run_module(module, ensure, cluster=False))
 
 
 if __name__ == "__main__":

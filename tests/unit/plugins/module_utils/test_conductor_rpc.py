@@ -171,3 +171,91 @@ def test_check_nodes():
     assert "more than once" in rpc.check_nodes([{"id": "a", "url": "http://x"}, {"id": "a", "url": "http://y"}])
     assert "http://" in rpc.check_nodes([{"id": "a", "url": "ftp://x"}])
     assert rpc.check_nodes([{"id": "a", "url": "https://x"}]) is None
+
+
+class FakeModule:
+    """What run_module uses of an AnsibleModule; fail_json raises like the real one."""
+
+    class Failed(Exception):
+        pass
+
+    def __init__(self, **params):
+        self.params = dict(params)
+        self.failed = None
+
+    def fail_json(self, **result):
+        self.failed = result
+        raise FakeModule.Failed(result["msg"])
+
+
+NODES = [{"id": "a", "url": "http://127.0.0.1:1"}, {"id": "b", "url": "http://127.0.0.1:2"}]
+
+
+def test_run_module_connects_and_returns_the_work_result():
+    seen = {}
+
+    def work(module, conductors, partial):
+        seen.update(module=module, conductors=conductors)
+        return dict(changed=True, diff=dict(before="x", after="y"))
+
+    m = FakeModule(nodes=NODES, request_timeout=3)
+    assert rpc.run_module(m, work) == dict(changed=True, diff=dict(before="x", after="y"))
+    assert list(seen["conductors"]) == ["a", "b"]
+    assert seen["conductors"]["b"].url == "http://127.0.0.1:2" and seen["conductors"]["b"].rpc.timeout == 3
+
+
+def test_run_module_checks_nodes_and_positive_options_before_any_work():
+    def work(module, conductors, partial):
+        raise AssertionError("work must not run")
+
+    m = FakeModule(nodes=[])
+    with pytest.raises(FakeModule.Failed):
+        rpc.run_module(m, work)
+    assert m.failed == dict(msg="nodes may not be empty")
+    m = FakeModule(nodes=NODES, attempts=3, timeout=0.0, poll_interval=0.5)
+    with pytest.raises(FakeModule.Failed):
+        rpc.run_module(m, work, positive=("attempts", "timeout", "poll_interval"))
+    assert m.failed == dict(msg="attempts, timeout and poll_interval must be positive")
+    m = FakeModule(nodes=NODES, timeout=1.0, poll_interval=-1)
+    with pytest.raises(FakeModule.Failed):
+        rpc.run_module(m, work, positive=("timeout", "poll_interval"))
+    assert m.failed == dict(msg="timeout and poll_interval must be positive")
+
+
+def test_run_module_without_cluster_neither_checks_nor_connects_nodes():
+    m = FakeModule(nodes=[])
+    result = rpc.run_module(m, lambda module, conductors, partial: dict(conductors=conductors), cluster=False)
+    assert result == dict(conductors={})
+
+
+def test_run_module_turns_errors_into_failed_results():
+    def rpc_error(module, conductors, partial):
+        partial["nodes"] = {"a": "read"}
+        raise rpc.Unreachable("cannot reach http://127.0.0.1:1: refused")
+
+    m = FakeModule(nodes=NODES)
+    with pytest.raises(FakeModule.Failed):
+        rpc.run_module(m, rpc_error)
+    assert m.failed == dict(msg="cannot reach http://127.0.0.1:1: refused", nodes={"a": "read"})
+
+    def failure(module, conductors, partial):
+        partial["ignored"] = True
+        try:
+            raise rpc.MethodMissing("no such method")
+        except rpc.ConductorError as exc:
+            raise rpc.Failure("refusing", changed=True, plan=[1]) from exc
+
+    m = FakeModule(nodes=NODES)
+    with pytest.raises(FakeModule.Failed):
+        rpc.run_module(m, failure)
+    assert m.failed == dict(msg="refusing", changed=True, plan=[1])
+    assert not isinstance(rpc.Failure("x"), rpc.ConductorError)
+
+
+def test_argument_specs_keep_the_shared_options():
+    conn = rpc.connection_argument_spec()
+    assert sorted(conn) == ["ca_path", "client_cert", "client_key", "headers", "request_timeout", "validate_certs"]
+    assert conn["request_timeout"] == dict(type="float", default=10) and conn["client_key"]["no_log"] is False
+    spec = rpc.rpc_argument_spec()
+    assert sorted(spec) == sorted(list(conn) + ["nodes"])
+    assert spec["nodes"]["required"] is True and spec["nodes"]["options"]["url"]["required"] is True
