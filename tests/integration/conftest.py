@@ -63,6 +63,18 @@ def run_playbook(tmp_path, *args: str, env_extra: Optional[Dict[str, str]] = Non
     return Run(proc.returncode, out, recap)
 
 
+def table(run: Run) -> List[List[str]]:
+    """The rows (lists of cells) of the last cluster table that the raft_info role printed."""
+    start = run.out.rindex('"HOST ')
+    rows = []
+    for line in run.out[start:].splitlines()[2:]:
+        line = line.strip().rstrip(",").strip('"')
+        if not line or line.startswith("]"):
+            break
+        rows.append(line.split())
+    return rows
+
+
 def tree(root) -> Dict[str, tuple]:
     """Every entry under root: relative path -> (kind, mode, sha256 of files); equal trees mean nothing changed."""
     found = {}

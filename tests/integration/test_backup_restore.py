@@ -5,7 +5,6 @@ time through the command hooks, and the op-conductor-init style local mode (stat
 
 from __future__ import annotations
 
-import base64
 import json
 import os
 import shutil
@@ -14,14 +13,14 @@ import sys
 
 import pytest
 
-from ansible_collections.opstack.conductor.plugins.module_utils import _bbolt as bolt
-from ansible_collections.opstack.conductor.plugins.module_utils import _raft as raft
-from conftest import local_inventory, run_playbook, tree
+from ansible_collections.opstack.conductor.tests.raft_nodes import has_run
+from conftest import local_inventory, run_playbook, table, tree
 
 HOOK = os.path.join(os.path.dirname(os.path.abspath(__file__)), "conductor_hook.py")
 HOSTS = {"seq-a": {"conductor_raft_address": "127.0.0.1:57661"},
          "seq-b": {"conductor_raft_address": "127.0.0.1:57662"},
          "seq-c": {"conductor_raft_address": "127.0.0.1:57663"}}
+SERVERS = [{"id": host, "address": hostvars["conductor_raft_address"]} for host, hostvars in HOSTS.items()]
 
 
 def inventory(tmp_path, **extra):
@@ -39,51 +38,12 @@ def node(root, host):
     return root / host / "raft" / host
 
 
-def has_run(node_dir, term=3, entries=40, snapshot_index=20):
-    """Make a deployed node look like one that has run: more entries at a later term, and a snapshot."""
-    log_path = os.path.join(node_dir, raft.LOG_FILE)
-    content = bolt.read_database(log_path)
-    for index in range(2, entries + 1):
-        content[raft.BUCKET_LOGS][raft.uint64_key(index)] = raft.encode_log(
-            raft.Log(index=index, term=term, type=raft.LOG_COMMAND, data=os.urandom(300)))
-    with open(log_path, "wb") as handle:
-        handle.write(bolt.build_database(content))
-    stable_path = os.path.join(node_dir, raft.STABLE_FILE)
-    stable = bolt.read_database(stable_path)
-    stable[raft.BUCKET_CONF][raft.KEY_CURRENT_TERM] = raft.U64.pack(term)
-    with open(stable_path, "wb") as handle:
-        handle.write(bolt.build_database(stable))
-    snap = os.path.join(node_dir, raft.SNAPSHOT_DIR, "%d-%d-1795682304108" % (term, snapshot_index))
-    os.makedirs(snap)
-    state = b"fsm" * 100
-    with open(os.path.join(snap, "state.bin"), "wb") as handle:
-        handle.write(state)
-    meta = {"Version": 1, "ID": os.path.basename(snap), "Index": snapshot_index, "Term": term, "Peers": "",
-            "Configuration": {"Servers": [{"Suffrage": 0, "ID": h, "Address": v["conductor_raft_address"]}
-                                          for h, v in HOSTS.items()]},
-            "ConfigurationIndex": 1, "Size": len(state), "CRC": base64.b64encode(raft.crc64_ecma([state])).decode()}
-    with open(os.path.join(snap, "meta.json"), "w") as handle:
-        handle.write(json.dumps(meta) + "\n")
-
-
 def backups(directory):
     return sorted(p for p in os.listdir(directory) if p.startswith("raft-backup-")) if os.path.isdir(directory) else []
 
 
 def manifest(path):
     return json.loads((path / "manifest.json").read_text())
-
-
-def table(run):
-    """raft_info's table rows (lists of cells)."""
-    start = run.out.rindex('"HOST ')
-    rows = []
-    for line in run.out[start:].splitlines()[2:]:
-        line = line.strip().rstrip(",").strip('"')
-        if not line or line.startswith("]"):
-            break
-        rows.append(line.split())
-    return rows
 
 
 def assert_clean_and_in_sync(run, ids):
@@ -97,7 +57,7 @@ def test_backup_fetch_wipe_restore_check_mode_and_a_damaged_copy(tmp_path):
     root, hosts = inventory(tmp_path)
     controller = tmp_path / "controller"
     assert run_playbook(tmp_path, "-i", hosts, "opstack.conductor.deploy").rc == 0
-    has_run(node(root, "seq-b"))  # a log at term 3 up to index 40, and a snapshot directory to carry along
+    has_run(node(root, "seq-b"), SERVERS)  # a log at term 3 up to index 40, and a snapshot directory to carry along
     before = tree(root)
 
     # Check mode: every node would be backed up, nothing is written on the hosts or the controller.

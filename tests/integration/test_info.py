@@ -7,23 +7,11 @@ import json
 import os
 import shutil
 
-from conftest import local_inventory, run_playbook
+from conftest import local_inventory, run_playbook, table
 
 HOSTS = {"seq-a": {"conductor_raft_address": "127.0.0.1:57461"},
          "seq-b": {"conductor_raft_address": "127.0.0.1:57462"},
          "seq-c": {"conductor_raft_address": "127.0.0.1:57463"}}
-
-
-def table(run):
-    """The rows of the printed table, as lists of cells."""
-    start = run.out.index('"HOST ')
-    lines = []
-    for line in run.out[start:].splitlines()[2:]:
-        line = line.strip().rstrip(",").strip('"')
-        if not line or line.startswith("]"):
-            break
-        lines.append(line.split())
-    return lines
 
 
 def test_inventory_mode_reports_and_fails_on_corrupt_and_missing_nodes(tmp_path):

@@ -1,7 +1,5 @@
 """Node state: the summary reads only the ends of the log; verify finds what makes raft or bbolt refuse."""
 
-import base64
-import json
 import os
 
 import pytest
@@ -10,9 +8,11 @@ from ansible_collections.opstack.conductor.plugins.module_utils import _bbolt as
 from ansible_collections.opstack.conductor.plugins.module_utils import _cluster as cluster
 from ansible_collections.opstack.conductor.plugins.module_utils import _node_state as node_state
 from ansible_collections.opstack.conductor.plugins.module_utils import _raft as raft
+from ansible_collections.opstack.conductor.tests.raft_nodes import write_snapshot
 
 SPEC = cluster.validate_cluster(
     [{"id": "n%d" % i, "address": "127.0.0.1:%d" % (7000 + i)} for i in (1, 2, 3)], "n1", 2)[0]
+SERVERS = [s.to_dict() for s in SPEC.servers]
 
 
 def config_entry(index, term, spec=SPEC):
@@ -27,20 +27,8 @@ def write_node(path, entries, stable=None, snapshot=None):
     stable = stable if stable is not None else {raft.KEY_CURRENT_TERM: raft.U64.pack(max(e.term for e in entries))}
     (path / raft.STABLE_FILE).write_bytes(bolt.build_database({raft.BUCKET_CONF: stable, raft.BUCKET_LOGS: {}}))
     if snapshot:
-        write_snapshot(path, *snapshot)
+        write_snapshot(path, SERVERS, *snapshot)
     return str(path)
-
-
-def write_snapshot(path, term, index, state=b"fsm-state", crc=None, spec=SPEC):
-    name = "%d-%d-1795682304108" % (term, index)
-    directory = path / raft.SNAPSHOT_DIR / name
-    directory.mkdir(parents=True)
-    (directory / "state.bin").write_bytes(state)
-    meta = {"Version": 1, "ID": name, "Index": index, "Term": term, "Peers": "",
-            "Configuration": {"Servers": [{"Suffrage": 0, "ID": s.id, "Address": s.address} for s in spec.servers]},
-            "ConfigurationIndex": 1, "Size": len(state),
-            "CRC": base64.b64encode(crc or raft.crc64_ecma([state])).decode()}
-    (directory / "meta.json").write_text(json.dumps(meta) + "\n")
 
 
 def commands(first, last, term, size=200):
@@ -72,7 +60,7 @@ def test_summary_touches_only_a_few_pages(tmp_path, monkeypatch):
     # No snapshot: the newest configuration is at index 1, so this walk is the worst case the summary has.
     assert state.latest_configuration.index == 1
     visited.clear()
-    write_snapshot(tmp_path / "n1", 1, 19000)
+    write_snapshot(tmp_path / "n1", SERVERS, 1, 19000)
     state = node_state.read_node_state(path)
     assert state.latest_configuration.source == "snapshot"
     with bolt.BoltReader(os.path.join(path, raft.LOG_FILE)) as reader:

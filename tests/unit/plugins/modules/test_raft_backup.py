@@ -6,43 +6,17 @@ import os
 
 import pytest
 
-from ansible_collections.opstack.conductor.plugins.module_utils import _bbolt as bolt
 from ansible_collections.opstack.conductor.plugins.module_utils import _raft as raft
 from ansible_collections.opstack.conductor.plugins.modules import raft_backup, raft_restore, raft_state
-from ansible_collections.opstack.conductor.tests.unit.plugins.modules.test_raft_state import tree
-
-SERVERS = [{"id": "seq-%d" % i, "address": "10.0.0.%d:50050" % i} for i in (1, 2, 3)]
+from ansible_collections.opstack.conductor.tests.raft_nodes import has_run
+from ansible_collections.opstack.conductor.tests.unit.plugins.modules.test_raft_state import SERVERS, tree
 
 
 def make_node(run_module, root, server_id="seq-1", servers=SERVERS, entries=40, term=3, snapshot=True):
     """A node that has run: more entries, a later term, a snapshot."""
     node = os.path.join(str(root), "raft", server_id)
     assert run_module(raft_state.main, dict(path=node, server_id=server_id, servers=servers))["changed"]
-    log_path = os.path.join(node, raft.LOG_FILE)
-    content = bolt.read_database(log_path)
-    for index in range(2, entries + 1):
-        content[raft.BUCKET_LOGS][raft.uint64_key(index)] = raft.encode_log(
-            raft.Log(index=index, term=term, type=raft.LOG_COMMAND, data=os.urandom(300)))
-    with open(log_path, "wb") as handle:
-        handle.write(bolt.build_database(content))
-    stable_path = os.path.join(node, raft.STABLE_FILE)
-    stable = bolt.read_database(stable_path)
-    stable[raft.BUCKET_CONF][raft.KEY_CURRENT_TERM] = raft.U64.pack(term)
-    with open(stable_path, "wb") as handle:
-        handle.write(bolt.build_database(stable))
-    if snapshot:
-        snap = os.path.join(node, raft.SNAPSHOT_DIR, "%d-20-1795682304108" % term)
-        os.makedirs(snap)
-        state = b"fsm" * 100
-        with open(os.path.join(snap, "state.bin"), "wb") as handle:
-            handle.write(state)
-        meta = {"Version": 1, "ID": os.path.basename(snap), "Index": 20, "Term": term, "Peers": "",
-                "Configuration": {"Servers": [{"Suffrage": 0, "ID": s["id"], "Address": s["address"]}
-                                              for s in servers]},
-                "ConfigurationIndex": 1, "Size": len(state),
-                "CRC": __import__("base64").b64encode(raft.crc64_ecma([state])).decode()}
-        with open(os.path.join(snap, "meta.json"), "w") as handle:
-            handle.write(json.dumps(meta) + "\n")
+    has_run(node, servers, term=term, entries=entries, snapshot=snapshot)
     return node
 
 

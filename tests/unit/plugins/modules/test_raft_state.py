@@ -10,6 +10,7 @@ import pytest
 from ansible_collections.opstack.conductor.plugins.module_utils import _bbolt as bolt
 from ansible_collections.opstack.conductor.plugins.module_utils import _raft as raft
 from ansible_collections.opstack.conductor.plugins.modules import raft_state, raft_state_info
+from ansible_collections.opstack.conductor.tests.raft_nodes import has_run
 
 SERVERS = [{"id": "seq-%d" % i, "address": "10.0.0.%d:50050" % i} for i in (1, 2, 3)]
 
@@ -101,18 +102,7 @@ def test_force_without_backup(tmp_path, run_module):
 
 def _make_live(node):
     """What a node looks like after it ran: a new term and more entries, same membership."""
-    log_path = str(node / raft.LOG_FILE)
-    content = bolt.read_database(log_path)
-    for index in range(2, 40):
-        content[raft.BUCKET_LOGS][raft.uint64_key(index)] = raft.encode_log(
-            raft.Log(index=index, term=3, type=raft.LOG_COMMAND, data=b"x" * 100))
-    with open(log_path, "wb") as handle:
-        handle.write(bolt.build_database(content))
-    stable_path = str(node / raft.STABLE_FILE)
-    stable = bolt.read_database(stable_path)
-    stable[raft.BUCKET_CONF][raft.KEY_CURRENT_TERM] = raft.U64.pack(3)
-    with open(stable_path, "wb") as handle:
-        handle.write(bolt.build_database(stable))
+    has_run(node, SERVERS, term=3, entries=39, snapshot=False, data=b"x" * 100)
 
 
 def test_live_state_with_same_membership_is_left_alone(tmp_path, run_module):
@@ -249,6 +239,7 @@ def test_info_reports_drift_and_refuses_missing_path(tmp_path, run_module):
     assert run_module(raft_state_info.main, dict(path=str(node), expected_servers=SERVERS))["drift"]["in_sync"]
     missing = run_module(raft_state_info.main, dict(path=str(tmp_path / "nope")))
     assert missing["failed"] and not (tmp_path / "nope").exists()
+
 
 def test_info_warns_when_the_node_is_not_in_its_own_configuration(tmp_path, run_module):
     run_module(raft_state.main, args(tmp_path / "seq-1"))

@@ -15,14 +15,7 @@ from ansible_collections.opstack.conductor.plugins.module_utils import _bbolt as
 from ansible_collections.opstack.conductor.plugins.module_utils import _cluster as cluster
 from ansible_collections.opstack.conductor.plugins.module_utils import _raft as raft
 from ansible_collections.opstack.conductor.plugins.modules import raft_state, raft_state_info
-
-SERVERS = [{"id": "seq-%d" % i, "address": "10.0.0.%d:50050" % i} for i in (1, 2, 3)]
-
-
-def args(path, **extra):
-    base = dict(path=str(path), server_id="seq-1", servers=SERVERS, initial_leader="seq-1")
-    base.update(extra)
-    return base
+from ansible_collections.opstack.conductor.tests.unit.plugins.modules.test_raft_state import SERVERS, args
 
 
 def tree(root):
