@@ -24,7 +24,6 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
-	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -46,12 +45,7 @@ type readError struct {
 }
 
 func runCheckMany(e Engine, _ string, args []string) error {
-	fs := flag.NewFlagSet("checkmany", flag.ContinueOnError)
-	pos, err := parseArgs(fs, args)
-	if err != nil {
-		return err
-	}
-	if err := wantArgs(pos, 0); err != nil {
+	if _, err := parseVerb(nil, args, 0); err != nil {
 		return err
 	}
 	in := bufio.NewScanner(os.Stdin)
@@ -134,14 +128,8 @@ func readCompact(e Engine, dir string) map[string]any {
 	}
 	out["snapshots"] = snaps
 
-	var first, last uint64
-	if err := recovered(func() (err error) {
-		if first, err = logs.FirstIndex(); err != nil {
-			return err
-		}
-		last, err = logs.LastIndex()
-		return err
-	}); err != nil {
+	first, last, err := logRange(logs)
+	if err != nil {
 		out["log_error"] = err.Error()
 		return out
 	}

@@ -527,11 +527,7 @@ func runCluster(e Engine, _ string, args []string) error {
 		hold, err = seconds(s)
 		return err
 	})
-	pos, err := parseArgs(fs, args)
-	if err != nil {
-		return err
-	}
-	if err := wantArgs(pos, 0); err != nil {
+	if _, err := parseVerb(fs, args, 0); err != nil {
 		return err
 	}
 	if err := o.validate(); err != nil {
@@ -585,11 +581,7 @@ func runGrow(e Engine, _ string, args []string) error {
 	entries := fs.Uint64("entries", 0, "commands to apply")
 	size := fs.Int("size", 0, "payload bytes per command")
 	every := fs.Uint64("snapshot-every", 0, "take a snapshot on every node after this many applies (0: never)")
-	pos, err := parseArgs(fs, args)
-	if err != nil {
-		return err
-	}
-	if err := wantArgs(pos, 0); err != nil {
+	if _, err := parseVerb(fs, args, 0); err != nil {
 		return err
 	}
 	if err := o.validate(); err != nil {

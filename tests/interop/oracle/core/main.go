@@ -150,9 +150,14 @@ func emit(v any) error {
 	return stdout.Flush()
 }
 
-// parseArgs parses flags that may appear before or after positional arguments
-// (Go's flag package stops at the first positional), returning the positionals.
-func parseArgs(fs *flag.FlagSet, args []string) ([]string, error) {
+// parseVerb parses a verb's arguments and returns its positional ones, of
+// which there must be exactly n. The flags declared on fs (nil: the verb has
+// none) may stand before or after the positionals (Go's flag package stops at
+// the first positional); every mistake is an errUsage.
+func parseVerb(fs *flag.FlagSet, args []string, n int) ([]string, error) {
+	if fs == nil {
+		fs = flag.NewFlagSet("", flag.ContinueOnError)
+	}
 	fs.SetOutput(io.Discard)
 	var pos []string
 	for {
@@ -160,18 +165,15 @@ func parseArgs(fs *flag.FlagSet, args []string) ([]string, error) {
 			return nil, fmt.Errorf("%w: %v", errUsage, err)
 		}
 		if fs.NArg() == 0 {
-			return pos, nil
+			break
 		}
 		pos = append(pos, fs.Arg(0))
 		args = fs.Args()[1:]
 	}
-}
-
-func wantArgs(pos []string, n int) error {
 	if len(pos) != n {
-		return fmt.Errorf("%w: want %d positional argument(s), got %d", errUsage, n, len(pos))
+		return nil, fmt.Errorf("%w: want %d positional argument(s), got %d", errUsage, n, len(pos))
 	}
-	return nil
+	return pos, nil
 }
 
 // mustExist refuses to let a library create a file that should already exist.
@@ -187,12 +189,7 @@ func mustExist(path string, dir bool) error {
 }
 
 func runInfo(_ Engine, cell string, args []string) error {
-	fs := flag.NewFlagSet("info", flag.ContinueOnError)
-	pos, err := parseArgs(fs, args)
-	if err != nil {
-		return err
-	}
-	if err := wantArgs(pos, 0); err != nil {
+	if _, err := parseVerb(nil, args, 0); err != nil {
 		return err
 	}
 	bi, ok := debug.ReadBuildInfo()
@@ -215,12 +212,8 @@ func runInfo(_ Engine, cell string, args []string) error {
 }
 
 func runCheck(e Engine, _ string, args []string) error {
-	fs := flag.NewFlagSet("check", flag.ContinueOnError)
-	pos, err := parseArgs(fs, args)
+	pos, err := parseVerb(nil, args, 1)
 	if err != nil {
-		return err
-	}
-	if err := wantArgs(pos, 1); err != nil {
 		return err
 	}
 	if err := mustExist(pos[0], false); err != nil {
@@ -237,12 +230,8 @@ func runCheck(e Engine, _ string, args []string) error {
 }
 
 func runDump(e Engine, _ string, args []string) error {
-	fs := flag.NewFlagSet("dump", flag.ContinueOnError)
-	pos, err := parseArgs(fs, args)
+	pos, err := parseVerb(nil, args, 1)
 	if err != nil {
-		return err
-	}
-	if err := wantArgs(pos, 1); err != nil {
 		return err
 	}
 	if err := mustExist(pos[0], false); err != nil {

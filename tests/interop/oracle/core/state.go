@@ -105,6 +105,19 @@ func stableBytes(s raft.StableStore, key []byte) ([]byte, error) {
 	return v, nil
 }
 
+// logRange is the log's first and last index; a panic inside raft-boltdb (a
+// missing bucket) is returned as an error.
+func logRange(logs raft.LogStore) (first, last uint64, err error) {
+	err = recovered(func() (err error) {
+		if first, err = logs.FirstIndex(); err != nil {
+			return err
+		}
+		last, err = logs.LastIndex()
+		return err
+	})
+	return first, last, err
+}
+
 // isNotFound matches raft-boltdb's ErrKeyNotFound in both modules (they are
 // distinct error values with the same text; hashicorp/raft also compares text).
 func isNotFound(err error) bool {
@@ -176,11 +189,8 @@ type snapshotInfo struct {
 func runRead(e Engine, _ string, args []string) error {
 	fs := flag.NewFlagSet("read", flag.ContinueOnError)
 	summary := fs.Bool("summary", false, "no entries list; last entry and newest configuration only")
-	pos, err := parseArgs(fs, args)
+	pos, err := parseVerb(fs, args, 1)
 	if err != nil {
-		return err
-	}
-	if err := wantArgs(pos, 1); err != nil {
 		return err
 	}
 	dir := pos[0]
@@ -215,14 +225,8 @@ func runRead(e Engine, _ string, args []string) error {
 	}
 	out["stable"] = map[string]any{"CurrentTerm": term, "LastVoteTerm": voteTerm, "LastVoteCand": cand}
 
-	var first, last uint64
-	if err := recovered(func() (err error) {
-		if first, err = logs.FirstIndex(); err != nil {
-			return err
-		}
-		last, err = logs.LastIndex()
-		return err
-	}); err != nil {
+	first, last, err := logRange(logs)
+	if err != nil {
 		return fmt.Errorf("%s: %w", logDB, err)
 	}
 	getLog := func(i uint64) any {
@@ -316,12 +320,7 @@ type encodeLog struct {
 // log values are taken raw from the "logs" bucket after StoreLog through
 // raft-boltdb, configurations come from raft.EncodeConfiguration.
 func runEncode(e Engine, _ string, args []string) error {
-	fs := flag.NewFlagSet("encode", flag.ContinueOnError)
-	pos, err := parseArgs(fs, args)
-	if err != nil {
-		return err
-	}
-	if err := wantArgs(pos, 0); err != nil {
+	if _, err := parseVerb(nil, args, 0); err != nil {
 		return err
 	}
 	var in struct {
@@ -337,9 +336,11 @@ func runEncode(e Engine, _ string, args []string) error {
 	for i, l := range in.Logs {
 		rl := &raft.Log{Index: l.Index, Term: l.Term, Type: l.Type, Data: l.Data, Extensions: l.Extensions}
 		if l.AppendedAt != nil {
-			if rl.AppendedAt, err = time.Parse(time.RFC3339Nano, *l.AppendedAt); err != nil {
+			at, err := time.Parse(time.RFC3339Nano, *l.AppendedAt)
+			if err != nil {
 				return fmt.Errorf("logs[%d].AppendedAt: %w", i, err)
 			}
+			rl.AppendedAt = at
 		}
 		logs[i] = rl
 	}
@@ -417,11 +418,7 @@ func runWrite(e Engine, _ string, args []string) error {
 	fs := flag.NewFlagSet("write", flag.ContinueOnError)
 	specPath := fs.String("spec", "", "spec JSON file")
 	outDir := fs.String("out", "", "output directory (node directories are created under it)")
-	pos, err := parseArgs(fs, args)
-	if err != nil {
-		return err
-	}
-	if err := wantArgs(pos, 0); err != nil {
+	if _, err := parseVerb(fs, args, 0); err != nil {
 		return err
 	}
 	if *specPath == "" || *outDir == "" {
@@ -515,11 +512,8 @@ func runAppend(e Engine, _ string, args []string) error {
 	fs := flag.NewFlagSet("append", flag.ContinueOnError)
 	count := fs.Int("count", 0, "number of entries")
 	size := fs.Int("size", 64, "payload bytes per entry")
-	pos, err := parseArgs(fs, args)
+	pos, err := parseVerb(fs, args, 1)
 	if err != nil {
-		return err
-	}
-	if err := wantArgs(pos, 1); err != nil {
 		return err
 	}
 	if *count <= 0 || *size < 0 {

@@ -1,7 +1,6 @@
 package core
 
 import (
-	"flag"
 	"path/filepath"
 
 	"github.com/hashicorp/raft"
@@ -13,12 +12,8 @@ import (
 // stable keys, and every snapshot opened (which checks its CRC). It prints
 // counts only, so that output encoding does not weigh on the timing.
 func runVerify(e Engine, _ string, args []string) error {
-	fs := flag.NewFlagSet("verify", flag.ContinueOnError)
-	pos, err := parseArgs(fs, args)
+	pos, err := parseVerb(nil, args, 1)
 	if err != nil {
-		return err
-	}
-	if err := wantArgs(pos, 1); err != nil {
 		return err
 	}
 	dir := pos[0]
