@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
 # Run ansible-test (sanity or units) without docker: on a copy of the collection at
-# .cache/ansible-test/ansible_collections/opstack/conductor (ansible-test needs that path shape), with the offline
+# .cache/ansible-test/run.*/ansible_collections/opstack/conductor (ansible-test needs that path shape), with the offline
 # get-pip stand-in that ansible-test's --venv bootstrap looks for in its cache.
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 venv=${VENV:-$repo/.venv}
-copy=$repo/.cache/ansible-test/ansible_collections/opstack/conductor
+# A copy per run, so that two runs (sanity and units, or two engineers) never delete each other's tree.
+mkdir -p "$repo/.cache/ansible-test"
+run_root=$(mktemp -d "$repo/.cache/ansible-test/run.XXXXXX")
+trap 'rm -rf "$run_root"' EXIT
+copy=$run_root/ansible_collections/opstack/conductor
 
 cache=$HOME/.ansible/test/cache
 mkdir -p "$cache"
@@ -18,7 +22,6 @@ subprocess.check_call([sys.executable, "-m", "ensurepip", "--upgrade"])
 sys.exit(subprocess.call([sys.executable, "-m", "pip", "install"] + args))
 PY
 
-rm -rf "$copy"
 mkdir -p "$copy"
 (cd "$repo" && git ls-files -co --exclude-standard -z | while IFS= read -r -d '' f; do
   [ -e "$f" ] || continue
@@ -29,4 +32,4 @@ cd "$copy"
 # The copy sits inside our (ignored) .cache: give it its own repository so ansible-test lists its files.
 git init -q . && git add -A
 export PATH=$venv/bin:$PATH
-exec ansible-test "$@" --venv --python 3.11 --requirements --color no
+ansible-test "$@" --venv --python 3.11 --requirements --color no
