@@ -318,18 +318,43 @@ def make_backup(node_dir: str, dest: str, plan: BackupPlan, online: bool, attemp
                       % (node_dir, attempts, last_problem))
 
 
-def list_backups(dest: str, server_id: Optional[str] = None) -> Tuple[List[Backup], List[str]]:
-    """Finished backups (newest first, by term and last index) and the unfinished ``.partial`` leftovers."""
-    backups, partials = [], []
+def describe_backup(path: str, verify: bool, server_id: Optional[str] = None,
+                    expected: Optional[List[Dict[str, str]]] = None) -> Dict[str, Any]:
+    """What raft_backup_info reports for one backup directory; never raises for a bad backup. ``usable``: it
+    verified (or, without ``verify``, has a manifest) and is of ``server_id`` and ``expected``."""
+    report = {"path": path, "ok": False, "verified": verify, "problems": [], "mismatches": [], "usable": False,
+              "manifest": None}
+    try:
+        manifest = verify_backup(path)[0].manifest if verify else read_manifest(path)
+    except BackupError as exc:
+        report["problems"].append(str(exc))
+        try:
+            report["manifest"] = read_manifest(path)
+        except BackupError:
+            pass
+        return report
+    report.update(ok=True, manifest=manifest, mismatches=identity_mismatches(manifest, server_id, expected))
+    report["usable"] = not report["mismatches"]
+    return report
+
+
+def backup_dirs(dest: str) -> Tuple[List[str], List[str]]:
+    """The backup directories in ``dest`` (by name, not yet judged) and the unfinished ``.partial`` ones."""
+    finished, partials = [], []
     if not os.path.isdir(dest):
-        return backups, partials
+        return finished, partials
     for entry in sorted(os.listdir(dest)):
         path = os.path.join(dest, entry)
-        if not entry.startswith(PREFIX) or not os.path.isdir(path) or os.path.islink(path):
-            continue
-        if entry.endswith(PARTIAL):
-            partials.append(path)
-            continue
+        if entry.startswith(PREFIX) and os.path.isdir(path) and not os.path.islink(path):
+            (partials if entry.endswith(PARTIAL) else finished).append(path)
+    return finished, partials
+
+
+def list_backups(dest: str, server_id: Optional[str] = None) -> Tuple[List[Backup], List[str]]:
+    """Finished backups (newest first, by term and last index) and the unfinished ``.partial`` leftovers."""
+    backups = []
+    finished, partials = backup_dirs(dest)
+    for path in finished:
         try:
             backup = Backup(path, read_manifest(path))
         except BackupError:
@@ -397,16 +422,23 @@ def _same_content(node_dir: str, manifest: Dict[str, Any]) -> bool:
     return True
 
 
+def identity_mismatches(manifest: Dict[str, Any], server_id: Optional[str],
+                        expected: Optional[List[Dict[str, str]]]) -> List[str]:
+    """Why a backup is not of the given server or membership (either may be None: not checked)."""
+    mismatches = []
+    if server_id is not None and manifest["server_id"] != server_id:
+        mismatches.append("the backup is of server %r, the node is %r" % (manifest["server_id"], server_id))
+    if expected is not None and membership_hash(expected) != manifest.get("membership_hash"):
+        mismatches.append("the backup's membership %s differs from the expected %s"
+                          % (_members_text(manifest.get("membership") or []), _members_text(expected)))
+    return mismatches
+
+
 def plan_restore(src: str, node_dir: str, server_id: str, expected: Optional[List[Dict[str, str]]],
                  force: bool) -> RestorePlan:
     backup, backup_state = verify_backup(src)  # a bad backup is refused whatever force says
     current = node_state.read_node_state(node_dir, verify=True) if os.path.isdir(node_dir) else None
-    refusals = []
-    if backup.server_id != server_id:
-        refusals.append("the backup is of server %r, the node is %r" % (backup.server_id, server_id))
-    if expected is not None and membership_hash(expected) != backup.manifest["membership_hash"]:
-        refusals.append("the backup's membership %s differs from the expected %s"
-                        % (_members_text(backup.manifest["membership"]), _members_text(expected)))
+    refusals = identity_mismatches(backup.manifest, server_id, expected)
     if current is not None and current.exists:
         current_members = membership_of(current)
         if current_members and membership_hash(current_members) != backup.manifest["membership_hash"]:

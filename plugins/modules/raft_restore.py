@@ -79,6 +79,13 @@ msg:
   description: What was done, or why it was refused (with both sides).
   returned: always
   type: str
+refusals:
+  description:
+    - Every reason to refuse this restore without O(force) (other server, other membership, older backup), also
+      when O(force=true) went past them or the node is locked; empty when there is none.
+  returned: when the backup verified
+  type: list
+  elements: str
 backup_dir:
   description: The node's previous state, kept as a pre-restore backup.
   returned: when a restore replaced existing state
@@ -149,7 +156,7 @@ def main():
         module.fail_json(msg="%s: could not inspect the node directory: %s" % (node_dir, exc), **result)
 
     result["locked"] = fs.node_locked(node_dir)
-    result.update(action=plan.action, msg=plan.reason, manifest=plan.backup.manifest,
+    result.update(action=plan.action, msg=plan.reason, manifest=plan.backup.manifest, refusals=plan.refusals,
                   state=plan.current.summary() if plan.current else None)
     before, after = state_plan.describe(plan.current), state_plan.describe(plan.backup_state)
     if module._diff and plan.action != backups.RESTORE_UNCHANGED:
@@ -158,6 +165,8 @@ def main():
     if result["locked"]:
         result["msg"] = ("%s: op-conductor is running on this node (its database lock is held); nothing was "
                          "restored. Stop it first." % node_dir)
+        if plan.action == backups.RESTORE_REFUSED:
+            result["msg"] += " It would also be refused without force=true: %s" % plan.reason
         module.fail_json(**result)
     if plan.action == backups.RESTORE_REFUSED:
         result["msg"] = "%s: refusing to restore %s without force=true: %s" % (

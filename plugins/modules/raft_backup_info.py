@@ -1,0 +1,164 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, opstack.conductor contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: raft_backup_info
+short_description: Verify and list backups of op-conductor Raft state without restoring anything
+version_added: 0.1.0
+description:
+  - Reads one backup made by M(opstack.conductor.raft_backup), or every backup in a directory of backups, and
+    verifies it as M(opstack.conductor.raft_restore) does before a restore (every file against the manifest's
+    sha256 and size, no file missing or extra, the full integrity check of both databases and the snapshots, the
+    manifest's facts against the content).
+  - A damaged backup is reported (RV(backups[].ok=false) with its problems), not an error; the module fails only
+    when O(path) does not exist.
+  - Never writes, creates or deletes anything.
+author:
+  - opstack.conductor developers (@opstack)
+options:
+  path:
+    description:
+      - A backup directory (it holds C(manifest.json)), or a directory of backups (the O(opstack.conductor.raft_backup#module:dest)
+        of M(opstack.conductor.raft_backup)), on the managed host.
+    type: path
+    required: true
+  server_id:
+    description:
+      - In a directory of backups, report only the backups of this server. A backup of another server is
+        reported with a mismatch.
+    type: str
+  verify:
+    description:
+      - Verify every file and the whole state. Without it only the manifests are read (fast, but a damaged file
+        is not noticed).
+    type: bool
+    default: true
+extends_documentation_fragment:
+  - opstack.conductor.servers.EXPECTED
+  - opstack.conductor.servers.MSGPACK
+  - opstack.conductor._attributes
+  - opstack.conductor._attributes.INFO_MODULE
+seealso:
+  - module: opstack.conductor.raft_backup
+  - module: opstack.conductor.raft_restore
+"""
+
+EXAMPLES = r"""
+- name: Find the newest usable backup of this node
+  opstack.conductor.raft_backup_info:
+    path: /var/backups/op-conductor
+    server_id: sequencer-1
+    expected_servers: "{{ conductor_servers }}"
+  register: found
+
+- name: Restore it
+  opstack.conductor.raft_restore:
+    src: "{{ found.newest }}"
+    path: /var/lib/op-conductor/raft/sequencer-1
+  when: found.newest is not none
+"""
+
+RETURN = r"""
+backups:
+  description: The backups found, newest first (by term, then last index, as the manifests say); backups whose
+    manifest cannot be read come last.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    path:
+      description: The backup directory.
+      type: str
+    ok:
+      description: Whether it verified (or, with O(verify=false), whether its manifest is readable).
+      type: bool
+    verified:
+      description: Whether the files and the state were verified (O(verify)).
+      type: bool
+    problems:
+      description: Why it did not verify.
+      type: list
+      elements: str
+    mismatches:
+      description: How it differs from O(server_id) and O(expected_servers).
+      type: list
+      elements: str
+    usable:
+      description: C(ok) and no mismatches; what M(opstack.conductor.raft_restore) would accept without force.
+      type: bool
+    manifest:
+      description: The backup's manifest (server ID, membership, term, first and last index, files), when readable.
+      type: dict
+newest:
+  description: The path of the newest usable backup, or null.
+  returned: always
+  type: str
+partials:
+  description: Unfinished C(.partial) backups left by an interrupted run; never verified, never used.
+  returned: always
+  type: list
+  elements: str
+"""
+
+import os
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.opstack.conductor.plugins.module_utils import _backup as backups
+from ansible_collections.opstack.conductor.plugins.module_utils import _cluster as cluster
+from ansible_collections.opstack.conductor.plugins.module_utils import _module_common as common
+
+
+def _position(report):
+    manifest = report["manifest"]
+    if manifest is None:
+        return (0, -1, -1, "")
+    return (1,) + backups.Backup(report["path"], manifest).position
+
+
+def _of_server(report, server_id):
+    manifest = report["manifest"]
+    if manifest is None:  # unreadable: judged by its name, raft-backup-<time>-<server id>-<suffix>
+        return "-%s-" % server_id in os.path.basename(report["path"])
+    return manifest.get("server_id") == server_id
+
+
+def main():
+    module = AnsibleModule(argument_spec=dict(
+        path=dict(type="path", required=True),
+        server_id=dict(type="str"),
+        verify=dict(type="bool", default=True),
+        expected_servers=common.server_list_spec(),
+    ), supports_check_mode=True)
+    common.require_msgpack(module)
+    params = module.params
+    path = params["path"]
+    if not os.path.isdir(path):
+        module.fail_json(msg="%s does not exist or is not a directory" % path)
+    expected = None
+    try:
+        if params["server_id"] is not None:
+            cluster.validate_server_id(params["server_id"])
+        if params["expected_servers"] is not None:
+            expected = [s.to_dict() for s in cluster.parse_servers(params["expected_servers"], "expected_servers")]
+    except cluster.SpecError as exc:
+        module.fail_json(msg=str(exc))
+
+    single = os.path.exists(os.path.join(path, backups.MANIFEST)) or path.rstrip("/").endswith(backups.PARTIAL)
+    candidates, partials = ([path], []) if single else backups.backup_dirs(path)
+    reports = [backups.describe_backup(candidate, params["verify"], params["server_id"], expected)
+               for candidate in candidates]
+    if not single and params["server_id"] is not None:
+        reports = [report for report in reports if _of_server(report, params["server_id"])]
+        partials = [partial for partial in partials if "-%s-" % params["server_id"] in os.path.basename(partial)]
+    reports.sort(key=_position, reverse=True)
+    newest = next((report["path"] for report in reports if report["usable"]), None)
+    module.exit_json(changed=False, backups=reports, newest=newest, partials=partials)
+
+
+if __name__ == "__main__":
+    main()
