@@ -22,6 +22,7 @@ from ansible_collections.opstack.conductor.plugins.module_utils import _raft as 
 # beside it: `.<id>.opstack-new-<hex>.ino<inode>` (+50 bytes), `<id>.<pid>.<time>.<hex>~`, and backups
 # `raft-backup-<time>-<id>-<hex>.partial` (+53). Longer IDs validated but then failed with ENAMETOOLONG.
 MAX_SERVER_ID_BYTES = 200
+MAX_ADVISED_VOTERS = 9  # more is accepted, with a warning
 MAX_ADDRESS_BYTES = 1024
 MAX_TERM = (1 << 64) - 1
 
@@ -157,6 +158,10 @@ def validate_cluster(servers: Any, initial_leader: Any = None, term: Any = 1) ->
     if len(voters) % 2 == 0:
         warnings.append("%d voters: an even number of voters tolerates no more failures than %d would, and needs "
                         "a larger quorum" % (len(voters), len(voters) - 1))
+    if len(voters) > MAX_ADVISED_VOTERS:
+        # raft has no limit (10 000 members are tested), but each commit and election waits on a majority of them.
+        warnings.append("%d voters: every commit and every election waits for %d of them; sequencer clusters run "
+                        "3 or 5 (nonvoters do not slow commits)" % (len(voters), len(voters) // 2 + 1))
     return ClusterSpec(parsed, initial_leader, term), warnings
 
 

@@ -115,6 +115,53 @@ class ExclusiveLocks:
 
 
 # ================================================================================================================
+# Network filesystems
+# ================================================================================================================
+
+# Filesystem types (as /proc/self/mountinfo names them) where bbolt's mmap and flock do not behave as on a local
+# disk: NFS emulates flock with byte-range locks, and consul#4188 is a raft.db on NFS failing to open.
+NETWORK_FILESYSTEMS = frozenset(("nfs", "nfs4", "cifs", "smb3", "smbfs", "9p", "ceph", "glusterfs", "lustre",
+                                 "gpfs", "afs", "fuse.sshfs", "fuse.glusterfs", "fuse.s3fs", "fuse.rclone"))
+
+
+def filesystem_type(path: str, mountinfo: str = "/proc/self/mountinfo") -> Optional[str]:
+    """The type of the filesystem holding ``path``, which need not exist yet (a missing directory is never a mount
+    point, so the longest mount point above it is the one it will be created on); None where unknown."""
+    target = os.path.realpath(path)
+    found, longest = None, -1
+    try:
+        with open(mountinfo, encoding="utf-8", errors="surrogateescape") as handle:
+            for line in handle:
+                fields, _sep, rest = line.partition(" - ")
+                fields = fields.split()
+                if len(fields) < 5 or not rest:
+                    continue
+                mount_point = _unescape_mount_path(fields[4])
+                inside = target == mount_point or target.startswith(mount_point.rstrip("/") + "/")
+                if inside and len(mount_point) >= longest:  # a later mount on the same point hides the earlier
+                    found, longest = rest.split()[0], len(mount_point)
+    except OSError:
+        return None
+    return found
+
+
+def _unescape_mount_path(field: str) -> str:
+    # The kernel writes space, tab, newline and backslash in mount paths as three-digit octal escapes.
+    for code in ("040", "011", "012", "134"):
+        field = field.replace("\\" + code, chr(int(code, 8)))
+    return field
+
+
+def network_filesystem_warning(path: str) -> Optional[str]:
+    kind = filesystem_type(path)
+    if kind not in NETWORK_FILESYSTEMS:
+        return None
+    return ("%s is on a network filesystem (%s): bbolt's mmap and flock are not reliable there, so op-conductor may "
+            "fail to open its state and a running op-conductor may not be seen by the lock probe. Keep the Raft "
+            "state on a local disk." % (path, kind))
+
+
+# ================================================================================================================
 # Durable writes
 # ================================================================================================================
 

@@ -48,3 +48,11 @@ def recover(module, node_dir: str, result: dict) -> str:
     result["recovered"] = dict(removed=recovery.removed, restored=recovery.restored,
                                kept_as_backup=recovery.kept_as_backup)
     return node_dir
+
+
+def warn_network_filesystems(module, *paths: str) -> None:
+    """One warning per path that lives on NFS, CIFS or another network filesystem (reliability checklist #29)."""
+    for path in paths:
+        warning = fs.network_filesystem_warning(path)
+        if warning:
+            module.warn(warning)

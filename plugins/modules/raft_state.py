@@ -240,6 +240,7 @@ def main():
         module.fail_json(msg="%s: could not inspect the node directory: %s" % (node_dir, exc), **result)
     for warning in warnings:
         module.warn(warning)
+    common.warn_network_filesystems(module, node_dir)
 
     result["locked"] = fs.node_locked(node_dir)
     result.update(action=plan.action, msg=plan.reason, state=plan.current.summary())

@@ -200,6 +200,7 @@ def main():
     ), supports_check_mode=True)
     common.require_msgpack(module)
     path = module.params["path"]
+    common.warn_network_filesystems(module, path)
     if not os.path.isdir(path):
         module.fail_json(msg="%s does not exist or is not a directory" % path)
     expected = None

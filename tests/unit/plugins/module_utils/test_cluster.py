@@ -18,6 +18,16 @@ def test_valid_spec_and_even_warning():
     assert warnings and "even" in warnings[0]
 
 
+def test_more_than_nine_voters_warn_nonvoters_do_not_count():
+    names = ["n%d" % i for i in range(1, 14)]
+    nine_and_four = cluster.validate_cluster(servers(*names, n10="nonvoter", n11="nonvoter", n12="nonvoter",
+                                                     n13="nonvoter"))[1]
+    assert nine_and_four == []
+    eleven = cluster.validate_cluster(servers(*names[:11]))[1]
+    assert eleven == ["11 voters: every commit and every election waits for 6 of them; sequencer clusters run 3 "
+                      "or 5 (nonvoters do not slow commits)"]
+
+
 @pytest.mark.parametrize("bad_id", ["", "a/b", "..", ".hidden", "a\x00b", "tab\there", "x" * 256, "new\nline",
                                     " padded", "bidi\u202e"])
 def test_unsafe_server_ids(bad_id):
