@@ -179,7 +179,7 @@ def test_backup_of_another_node_or_cluster_is_refused_without_force(tmp_path, ru
     node, src = made
     other_node = make_node(run_module, tmp_path / "two", "seq-2")
     result = restore_refused(run_module, src, other_node, "the backup is of server 'seq-1', the node is 'seq-2'")
-    assert "seq-2" in result["msg"]
+    assert result["refusals"] == ["the backup is of server 'seq-1', the node is 'seq-2'"]
     bigger = SERVERS + [{"id": "seq-4", "address": "10.0.0.4:50050"}]
     restore_refused(run_module, src, node, "differs from the expected", expected_servers=bigger)
     other_cluster = make_node(run_module, tmp_path / "c2", "seq-1",
@@ -194,5 +194,15 @@ def test_locked_target_is_refused_even_with_force(tmp_path, run_module, made):
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         restore_refused(run_module, src, node, "op-conductor is running", force=True)
+        # Without force the refusal is not hidden behind the lock: both are in the message and in refusals.
+        other = make_node(run_module, tmp_path / "two", "seq-2")
+        other_fd = os.open(os.path.join(other, raft.STABLE_FILE), os.O_RDONLY)
+        try:
+            fcntl.flock(other_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            both = restore_refused(run_module, src, other, "op-conductor is running")
+            assert "would also be refused without force=true: the backup is of server 'seq-1'" in both["msg"]
+            assert both["refusals"] == ["the backup is of server 'seq-1', the node is 'seq-2'"]
+        finally:
+            os.close(other_fd)
     finally:
         os.close(fd)
