@@ -131,11 +131,28 @@ def tree_size(node):
 # ================================================================================================================
 
 
+def evict_from_page_cache(node):
+    """Drop the node's file pages from the page cache (POSIX_FADV_DONTNEED), as after a reboot or on a node
+    whose op-conductor has been stopped for a while: the reads a summary makes then go to the disk."""
+    for directory, _dirs, files in os.walk(node):
+        for name in files:
+            fd = os.open(os.path.join(directory, name), os.O_RDONLY)
+            try:
+                os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+            finally:
+                os.close(fd)
+
+
 def b1_summary(node):
     ours, outputs = timed(OURS + ["summary", node])
     in_process = [json.loads(out)["ms"] / 1000 for out in outputs]
     go = timed([str(oracle.build(CELL)), "read", node, "--summary"])[0]
+    cold_outputs = timed(OURS + ["summary", node], before=lambda: evict_from_page_cache(node))[1]
+    cold = [json.loads(out)["ms"] / 1000 for out in cold_outputs]
+    go_cold = timed([str(oracle.build(CELL)), "read", node, "--summary"],
+                    before=lambda: evict_from_page_cache(node))[0]
     return {"ours_process": stats(ours), "ours_in_process": stats(in_process), "go_process": stats(go),
+            "ours_in_process_cold": stats(cold), "go_process_cold": stats(go_cold),
             "ratio": statistics.median(ours) / statistics.median(go),
             "goal": "in-process <= 50 ms at 1 GiB and flat in file size; ratio reported"}
 
@@ -329,12 +346,18 @@ def write_report(results):
            "Load average at start: %s (the machine is shared; ratios are the figures to trust)." %
            ", ".join("%.2f" % x for x in m["load_average_at_start"]), ""]
     out += ["## B1 info summary (term, vote, first/last index, newest configuration)", "",
-            "| raft-log.db | ours in-process | ours whole process | Go read --summary (process) | ratio | goal |",
-            "|---|---|---|---|---|---|"]
+            "Warm: the files' pages in the page cache (as on a running node). Cold: evicted before each run "
+            "(POSIX_FADV_DONTNEED), so every page the summary touches is read from the disk; the goal is judged "
+            "on the cold in-process median.", "",
+            "| raft-log.db | ours in-process warm | ours in-process cold | ours whole process warm | "
+            "Go read --summary warm | Go cold | ratio (whole process, warm) | goal |",
+            "|---|---|---|---|---|---|---|---|"]
     for label, r in results.get("b1", {}).items():
-        out.append("| %s | %s | %s | %s | %.2f | in-process ≤ 50 ms: %s |" % (
-            label, span(r["ours_in_process"]), span(r["ours_process"]), span(r["go_process"]), r["ratio"],
-            verdict(r["ours_in_process"]["median"] <= 0.05)))
+        cold = r.get("ours_in_process_cold", r["ours_in_process"])
+        out.append("| %s | %s | %s | %s | %s | %s | %.2f | in-process ≤ 50 ms: %s |" % (
+            label, span(r["ours_in_process"]), span(cold), span(r["ours_process"]), span(r["go_process"]),
+            span(r["go_process_cold"]) if "go_process_cold" in r else "–", r["ratio"],
+            verdict(cold["median"] <= 0.05)))
     out += ["", "## B2 full verify", "",
             "Ours: bbolt structural check of both files, every entry decoded and checked, snapshot CRCs. Go: the "
             "oracle's `verify` (tx.Check on both files, every entry through raft-boltdb GetLog, snapshots opened).",
