@@ -356,9 +356,14 @@ class BoltReader:
         return Node(pgid, self.page_span(pgid), "page %d" % pgid)
 
     def freelist(self) -> List[int]:
-        """Free and pending page ids as stored (sorted on read, as bbolt does). Empty when not synced."""
+        """Free and pending page ids, sorted on read as bbolt does. Empty when not synced."""
+        return sorted(self.iter_freelist())
+
+    def iter_freelist(self) -> Iterator[int]:
+        """Free and pending page ids in stored order, without holding them all: a grown live log frees hundreds
+        of thousands of pages, which as a list of Python ints would make the check's memory grow with the file."""
         if self.meta.freelist == NO_FREELIST:
-            return []
+            return iter(())
         pgid = self.meta.freelist
         if pgid < 2 or pgid >= self.meta.pgid:
             raise BoltError("freelist page %d: out of bounds (high water mark %d)" % (pgid, self.meta.pgid))
@@ -374,8 +379,7 @@ class BoltReader:
             start += 8
         if start + count * 8 > len(span):
             raise BoltError("page %d: freelist of %d ids does not fit in %d bytes" % (pgid, count, len(span)))
-        ids = struct.unpack_from("<%dQ" % count, span, start)
-        return sorted(ids)
+        return (pgid for (pgid,) in PGID.iter_unpack(span[start:start + count * 8]))
 
     # -- buckets ----------------------------------------------------------------------------------------------
     def root(self) -> "Bucket":
@@ -655,7 +659,7 @@ class _Checker:
 
     def _check_freelist(self) -> None:
         try:
-            ids = self.reader.freelist()
+            ids = self.reader.iter_freelist()
         except BoltError as exc:
             self.report.fail(str(exc))
             return
