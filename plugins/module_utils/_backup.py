@@ -206,7 +206,33 @@ def read_manifest(path: str) -> Dict[str, Any]:
     if not isinstance(manifest, dict) or manifest.get("format") != MANIFEST_FORMAT or \
             not isinstance(manifest.get("files"), dict) or not isinstance(manifest.get("server_id"), str):
         raise BackupError("%s: %s is not a manifest this collection wrote" % (path, MANIFEST))
+    wrong = _mistyped_manifest_fields(manifest)
+    if wrong:
+        raise BackupError("%s: %s has fields of the wrong type (%s); it was edited or damaged"
+                          % (path, MANIFEST, ", ".join(wrong)))
     return manifest
+
+
+def _mistyped_manifest_fields(manifest: Dict[str, Any]) -> List[str]:
+    """What the code that ranks, compares and verifies backups relies on, by type (JSON gives any type)."""
+    def integer(value: Any) -> bool:
+        return isinstance(value, int) and not isinstance(value, bool)
+
+    wrong = [key for key in ("current_term", "last_index")
+             if not (manifest.get(key) is None or integer(manifest[key]))]
+    if not isinstance(manifest.get("created_utc", ""), str):
+        wrong.append("created_utc")
+    if not isinstance(manifest.get("membership_hash"), str):
+        wrong.append("membership_hash")
+    members = manifest.get("membership")
+    if not isinstance(members, list) or not all(
+            isinstance(m, dict) and isinstance(m.get("id"), str) and isinstance(m.get("address"), str)
+            for m in members):
+        wrong.append("membership")
+    if not all(isinstance(entry, dict) and isinstance(entry.get("sha256"), str) and integer(entry.get("size"))
+               for entry in manifest["files"].values()):
+        wrong.append("files")
+    return wrong
 
 
 def verify_backup(path: str) -> Tuple[Backup, node_state.NodeState]:
@@ -320,22 +346,40 @@ def make_backup(node_dir: str, dest: str, plan: BackupPlan, online: bool, attemp
 
 def describe_backup(path: str, verify: bool, server_id: Optional[str] = None,
                     expected: Optional[List[Dict[str, str]]] = None) -> Dict[str, Any]:
-    """What raft_backup_info reports for one backup directory; never raises for a bad backup. ``usable``: it
-    verified (or, without ``verify``, has a manifest) and is of ``server_id`` and ``expected``."""
+    """What raft_backup_info reports for one backup directory; a bad backup gives problems, never an exception.
+    ``usable``: it verified (or, without ``verify``, has a sound manifest), is finished, and is of ``server_id``
+    and ``expected``."""
     report = {"path": path, "ok": False, "verified": verify, "problems": [], "mismatches": [], "usable": False,
               "manifest": None}
     try:
         manifest = verify_backup(path)[0].manifest if verify else read_manifest(path)
-    except BackupError as exc:
+    except (BackupError, OSError) as exc:  # OSError: a file we may not read (not root), or vanishing under us
         report["problems"].append(str(exc))
         try:
             report["manifest"] = read_manifest(path)
         except BackupError:
             pass
         return report
+    if path.rstrip("/").endswith(PARTIAL):  # verify_backup refuses it; a manifest alone must not make it usable
+        report["problems"].append("%s is an unfinished backup (.partial); it was never verified" % path)
+        report["manifest"] = manifest
+        return report
     report.update(ok=True, manifest=manifest, mismatches=identity_mismatches(manifest, server_id, expected))
     report["usable"] = not report["mismatches"]
     return report
+
+
+def server_id_of_name(path: str) -> Optional[str]:
+    """The server ID in a backup's name, ``raft-backup-<UTC time>-<server id>-<tag>[.partial]`` (the time and the
+    tag hold no dash, a server ID may), or None for another name."""
+    name = os.path.basename(path.rstrip("/"))
+    if name.endswith(PARTIAL):
+        name = name[:-len(PARTIAL)]
+    if not name.startswith(PREFIX):
+        return None
+    _stamp, dash, rest = name[len(PREFIX):].partition("-")
+    server_id, dash2, _tag = rest.rpartition("-")
+    return server_id if dash and dash2 and server_id else None
 
 
 def backup_dirs(dest: str) -> Tuple[List[str], List[str]]:
@@ -384,7 +428,7 @@ def prune(dest: str, server_id: str, keep: int, protect: str) -> List[str]:
 def remove_partials(dest: str, server_id: str) -> List[str]:
     """Unfinished backups of this server left by an interrupted run; they were never verified, so never used."""
     _backups, partials = list_backups(dest)
-    removed = [path for path in partials if "-%s-" % server_id in os.path.basename(path)]
+    removed = [path for path in partials if server_id_of_name(path) == server_id]
     for path in removed:
         shutil.rmtree(path)
     return removed
@@ -453,7 +497,7 @@ def plan_restore(src: str, node_dir: str, server_id: str, expected: Optional[Lis
         return RestorePlan(RESTORE_REFUSED, "; ".join(refusals), backup, backup_state, current, refusals)
     if current is not None and _same_content(node_dir, backup.manifest):
         return RestorePlan(RESTORE_UNCHANGED, "the node already holds exactly this backup", backup, backup_state,
-                           current)
+                           current, refusals)
     reason = "restore %s" % backup.path + (" (forced past: %s)" % "; ".join(refusals) if refusals else "")
     return RestorePlan(RESTORE, reason, backup, backup_state, current, refusals)
 

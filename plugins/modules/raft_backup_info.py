@@ -15,7 +15,7 @@ description:
     sha256 and size, no file missing or extra, the full integrity check of both databases and the snapshots, the
     manifest's facts against the content).
   - A damaged backup is reported (RV(backups[].ok=false) with its problems), not an error; the module fails only
-    when O(path) does not exist.
+    on bad options (a missing O(path), an invalid O(server_id) or O(expected_servers)) or without msgpack.
   - Never writes, creates or deletes anything.
 author:
   - opstack.conductor developers (@opstack)
@@ -28,8 +28,9 @@ options:
     required: true
   server_id:
     description:
-      - In a directory of backups, report only the backups of this server. A backup of another server is
-        reported with a mismatch.
+      - The server the backups should be of. In a directory of backups, only this server's backups (by their
+        manifests, or by their names where a manifest is unreadable) are read and reported; a single backup
+        of another server is reported with a mismatch.
     type: str
   verify:
     description:
@@ -77,7 +78,7 @@ backups:
       description: Whether it verified (or, with O(verify=false), whether its manifest is readable).
       type: bool
     verified:
-      description: Whether the files and the state were verified (O(verify)).
+      description: Whether the files and the state were verified (the value of O(verify)).
       type: bool
     problems:
       description: Why it did not verify.
@@ -88,17 +89,24 @@ backups:
       type: list
       elements: str
     usable:
-      description: C(ok) and no mismatches; what M(opstack.conductor.raft_restore) would accept without force.
+      description:
+        - C(ok), finished, and no mismatch with O(server_id) and O(expected_servers) (when given).
+        - M(opstack.conductor.raft_restore) also compares with the node it restores to (refusing, without force,
+          a backup older than the node's state or of another membership than the node's current one), which this
+          module does not see.
       type: bool
     manifest:
       description: The backup's manifest (server ID, membership, term, first and last index, files), when readable.
       type: dict
 newest:
-  description: The path of the newest usable backup, or null.
+  description: The path of the newest usable backup, or null. Without O(server_id) it may be of any server.
   returned: always
   type: str
 partials:
-  description: Unfinished C(.partial) backups left by an interrupted run; never verified, never used.
+  description:
+    - Unfinished C(.partial) backups in a directory of backups (of O(server_id) when given), left by an
+      interrupted run; never verified, never used. A C(.partial) given as O(path) is reported in RV(backups)
+      instead, with a problem.
   returned: always
   type: list
   elements: str
@@ -120,11 +128,12 @@ def _position(report):
     return (1,) + backups.Backup(report["path"], manifest).position
 
 
-def _of_server(report, server_id):
-    manifest = report["manifest"]
-    if manifest is None:  # unreadable: judged by its name, raft-backup-<time>-<server id>-<suffix>
-        return "-%s-" % server_id in os.path.basename(report["path"])
-    return manifest.get("server_id") == server_id
+def _server_of(path):
+    """The server a backup directory belongs to: its manifest's, else its name's (cheap: nothing is hashed)."""
+    try:
+        return backups.read_manifest(path)["server_id"]
+    except backups.BackupError:
+        return backups.server_id_of_name(path)
 
 
 def main():
@@ -136,25 +145,27 @@ def main():
     ), supports_check_mode=True)
     common.require_msgpack(module)
     params = module.params
-    path = params["path"]
+    path, server_id = params["path"], params["server_id"]
     if not os.path.isdir(path):
         module.fail_json(msg="%s does not exist or is not a directory" % path)
     expected = None
     try:
-        if params["server_id"] is not None:
-            cluster.validate_server_id(params["server_id"])
+        if server_id is not None:
+            cluster.validate_server_id(server_id)
         if params["expected_servers"] is not None:
             expected = [s.to_dict() for s in cluster.parse_servers(params["expected_servers"], "expected_servers")]
     except cluster.SpecError as exc:
         module.fail_json(msg=str(exc))
 
-    single = os.path.exists(os.path.join(path, backups.MANIFEST)) or path.rstrip("/").endswith(backups.PARTIAL)
+    # One backup when it has a manifest or a backup's name (a damaged one may have lost its manifest).
+    single = os.path.exists(os.path.join(path, backups.MANIFEST)) or \
+        os.path.basename(path.rstrip("/")).startswith(backups.PREFIX)
     candidates, partials = ([path], []) if single else backups.backup_dirs(path)
-    reports = [backups.describe_backup(candidate, params["verify"], params["server_id"], expected)
+    if not single and server_id is not None:
+        candidates = [candidate for candidate in candidates if _server_of(candidate) == server_id]
+        partials = [partial for partial in partials if backups.server_id_of_name(partial) == server_id]
+    reports = [backups.describe_backup(candidate, params["verify"], server_id, expected)
                for candidate in candidates]
-    if not single and params["server_id"] is not None:
-        reports = [report for report in reports if _of_server(report, params["server_id"])]
-        partials = [partial for partial in partials if "-%s-" % params["server_id"] in os.path.basename(partial)]
     reports.sort(key=_position, reverse=True)
     newest = next((report["path"] for report in reports if report["usable"]), None)
     module.exit_json(changed=False, backups=reports, newest=newest, partials=partials)

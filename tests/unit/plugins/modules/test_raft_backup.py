@@ -180,6 +180,9 @@ def test_backup_of_another_node_or_cluster_is_refused_without_force(tmp_path, ru
     other_node = make_node(run_module, tmp_path / "two", "seq-2")
     result = restore_refused(run_module, src, other_node, "the backup is of server 'seq-1', the node is 'seq-2'")
     assert result["refusals"] == ["the backup is of server 'seq-1', the node is 'seq-2'"]
+    forced = run_module(raft_restore.main, dict(src=src, path=node, server_id="seq-2", force=True))
+    assert forced["action"] == "unchanged" and forced["refusals"] == [  # the node already holds this backup
+        "the backup is of server 'seq-1', the node is 'seq-2'"]
     bigger = SERVERS + [{"id": "seq-4", "address": "10.0.0.4:50050"}]
     restore_refused(run_module, src, node, "differs from the expected", expected_servers=bigger)
     other_cluster = make_node(run_module, tmp_path / "c2", "seq-1",

@@ -1,7 +1,10 @@
 """raft_backup_info: verifies and lists backups, ranks them by term and index, and never writes."""
 
+import json
 import os
 import shutil
+
+import pytest
 
 from ansible_collections.opstack.conductor.plugins.module_utils import _raft as raft
 from ansible_collections.opstack.conductor.plugins.modules import raft_backup, raft_backup_info, raft_state
@@ -68,7 +71,7 @@ def test_a_directory_of_backups_is_ranked_and_damage_is_reported(tmp_path, run_m
 
     everything = info(run_module, tmp_path / "b")
     assert [r["manifest"]["current_term"] for r in everything["backups"]] == [9, 5, 1]
-    assert everything["newest"] != newer
+    assert "-seq-2-" in os.path.basename(everything["newest"])  # any server's without server_id
 
     manifests_only = info(run_module, tmp_path / "b", server_id="seq-1", verify=False)
     assert manifests_only["newest"] == newer and not manifests_only["backups"][0]["verified"]
@@ -100,3 +103,48 @@ def test_bad_input_fails_and_writes_nothing(tmp_path, run_module):
     bad_servers = info(run_module, tmp_path / "b", expected_servers=[{"id": "a", "address": "nope"}])
     assert bad_servers["failed"] and "expected_servers" in bad_servers["msg"]
     assert tree(tmp_path) == before
+
+
+def test_server_filter_is_exact_also_by_name(tmp_path, run_module):
+    """A prefix or part of an ID matches nothing: "seq" is not seq-1 (names hold dashes, IDs may too)."""
+    path = backed_up(run_module, tmp_path)
+    os.remove(os.path.join(path, "manifest.json"))  # judged by its name from now on
+    shutil.copytree(path, path + ".partial")
+    for other in ("seq", "1", "seq-1-x"):
+        result = info(run_module, tmp_path / "b", server_id=other)
+        assert result["backups"] == [] and result["partials"] == [], other
+    mine = info(run_module, tmp_path / "b", server_id="seq-1")
+    assert [r["path"] for r in mine["backups"]] == [path] and mine["partials"] == [path + ".partial"]
+    assert not mine["backups"][0]["ok"] and mine["newest"] is None
+
+
+@pytest.mark.parametrize("field, value", [("current_term", "2"), ("last_index", 1.5), ("created_utc", 7),
+                                          ("membership", [{"id": 1}]), ("membership_hash", None),
+                                          ("files", {"raft-log.db": "sha"})])
+def test_mistyped_manifest_is_a_problem_not_a_crash(tmp_path, run_module, field, value):
+    good = backed_up(run_module, tmp_path, term=1)
+    bad = backed_up(run_module, tmp_path, term=2)
+    manifest_path = os.path.join(bad, "manifest.json")
+    with open(manifest_path) as handle:
+        manifest = json.load(handle)
+    manifest[field] = value
+    with open(manifest_path, "w") as handle:
+        json.dump(manifest, handle)
+    for verify in (True, False):
+        result = info(run_module, tmp_path / "b", verify=verify)
+        assert [r["path"] for r in result["backups"]] == [good, bad], result
+        assert "wrong type (%s)" % field in result["backups"][1]["problems"][0]
+        assert result["newest"] == good
+
+
+def test_partial_or_manifestless_backup_as_path(tmp_path, run_module):
+    path = backed_up(run_module, tmp_path)
+    partial = path + ".partial"
+    shutil.copytree(path, partial)  # a run killed between the manifest and the rename
+    for verify in (True, False):
+        alone = info(run_module, partial, verify=verify)
+        assert not alone["backups"][0]["usable"] and alone["newest"] is None, verify
+        assert "unfinished backup" in alone["backups"][0]["problems"][0]
+    os.remove(os.path.join(path, "manifest.json"))
+    lost = info(run_module, path)
+    assert len(lost["backups"]) == 1 and "no readable manifest.json" in lost["backups"][0]["problems"][0]
