@@ -120,29 +120,47 @@ class ExclusiveLocks:
 
 # Filesystem types (as /proc/self/mountinfo names them) where bbolt's mmap and flock do not behave as on a local
 # disk: NFS emulates flock with byte-range locks, and consul#4188 is a raft.db on NFS failing to open.
-NETWORK_FILESYSTEMS = frozenset(("nfs", "nfs4", "cifs", "smb3", "smbfs", "9p", "ceph", "glusterfs", "lustre",
-                                 "gpfs", "afs", "fuse.sshfs", "fuse.glusterfs", "fuse.s3fs", "fuse.rclone"))
+NETWORK_FILESYSTEMS = frozenset((
+    "nfs", "nfs4", "cifs", "smb3", "smbfs", "9p", "ceph", "fuse.ceph-fuse", "glusterfs", "fuse.glusterfs", "lustre",
+    "gpfs", "beegfs", "afs", "fuse.sshfs", "fuse.s3fs", "fuse.gcsfuse", "fuse.rclone", "fuse.juicefs"))
 
 
 def filesystem_type(path: str, mountinfo: str = "/proc/self/mountinfo") -> Optional[str]:
-    """The type of the filesystem holding ``path``, which need not exist yet (a missing directory is never a mount
-    point, so the longest mount point above it is the one it will be created on); None where unknown."""
+    """The type of the filesystem holding ``path``, which need not exist yet; None where unknown.
+
+    First by device: the mount whose major:minor is that of the nearest existing directory (right through bind
+    mounts and mounts hidden by a later mount on a parent). Else (btrfs subvolumes report their own device) by
+    path: the last mount in mount order whose mount point holds the path, since a later mount hides what was
+    mounted at or below its mount point before."""
     target = os.path.realpath(path)
-    found, longest = None, -1
+    device = _device_id(target)
+    by_device = by_path = None
     try:
         with open(mountinfo, encoding="utf-8", errors="surrogateescape") as handle:
             for line in handle:
                 fields, _sep, rest = line.partition(" - ")
-                fields = fields.split()
+                fields, rest = fields.split(), rest.split()
                 if len(fields) < 5 or not rest:
-                    continue
+                    continue  # not a mountinfo line
                 mount_point = _unescape_mount_path(fields[4])
-                inside = target == mount_point or target.startswith(mount_point.rstrip("/") + "/")
-                if inside and len(mount_point) >= longest:  # a later mount on the same point hides the earlier
-                    found, longest = rest.split()[0], len(mount_point)
+                if fields[2] == device:
+                    by_device = rest[0]
+                if target == mount_point or target.startswith(mount_point.rstrip("/") + "/"):
+                    by_path = rest[0]
     except OSError:
         return None
-    return found
+    return by_device or by_path
+
+
+def _device_id(path: str) -> Optional[str]:
+    """``major:minor`` of the filesystem holding ``path`` or, when it does not exist yet, its nearest parent."""
+    while not os.path.exists(path) and os.path.dirname(path) != path:
+        path = os.path.dirname(path)
+    try:
+        device = os.stat(path).st_dev
+    except OSError:
+        return None
+    return "%d:%d" % (os.major(device), os.minor(device))
 
 
 def _unescape_mount_path(field: str) -> str:

@@ -51,7 +51,8 @@ def recover(module, node_dir: str, result: dict) -> str:
 
 
 def warn_network_filesystems(module, *paths: str) -> None:
-    """One warning per path that lives on NFS, CIFS or another network filesystem (reliability checklist #29)."""
+    """One warning per node directory that lives on NFS, CIFS or another network filesystem (reliability
+    checklist #29). Backups may live there: they are plain files, read and written without mmap or locks."""
     for path in paths:
         warning = fs.network_filesystem_warning(path)
         if warning:

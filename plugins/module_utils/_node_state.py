@@ -127,6 +127,7 @@ def read_node_state(path: str, verify: bool = False) -> NodeState:
         if snapshot.problem:
             state.integrity.problems.append(snapshot.problem)
     _read_stable(state, verify)
+    _check_vote(state)
     _read_log(state, verify)
     if verify:
         _cross_checks(state)
@@ -188,6 +189,15 @@ def _read_stable(state: NodeState, verify: bool) -> None:
             state.last_vote_candidate = candidate.decode("utf-8", "surrogateescape")
         if verify:
             _expect_empty(reader, state, raft.STABLE_FILE, raft.BUCKET_LOGS)
+
+
+def _check_vote(state: NodeState) -> None:
+    if None not in (state.last_vote_term, state.current_term) and state.last_vote_term > state.current_term:
+        # raft stores the vote after the term it was cast in, so this comes from edited or mixed files; the node
+        # would still refuse other candidates in term LastVoteTerm.
+        state.integrity.warnings.append("%s: LastVoteTerm %d is above CurrentTerm %d, which raft never writes "
+                                        "(edited or mixed files?)"
+                                        % (raft.STABLE_FILE, state.last_vote_term, state.current_term))
 
 
 def _uint64(state: NodeState, bucket: bolt.Bucket, key: bytes) -> Optional[int]:
@@ -383,12 +393,6 @@ def _cross_checks(state: NodeState) -> None:
                         % (raft.STABLE_FILE, state.current_term, max(terms)))
     if (state.last_vote_candidate is None) != (state.last_vote_term is None):
         state.integrity.warnings.append("%s: LastVoteTerm and LastVoteCand are not both set" % raft.STABLE_FILE)
-    if None not in (state.last_vote_term, state.current_term) and state.last_vote_term > state.current_term:
-        # raft stores the vote after the term it was cast in, so this comes from edited or mixed files; the node
-        # would still refuse other candidates in term LastVoteTerm.
-        state.integrity.warnings.append("%s: LastVoteTerm %d is above CurrentTerm %d, which raft never writes "
-                                        "(edited or mixed files?)"
-                                        % (raft.STABLE_FILE, state.last_vote_term, state.current_term))
 
 
 def check_membership(state: NodeState, server_id: str) -> None:

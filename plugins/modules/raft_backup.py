@@ -117,7 +117,7 @@ def main():
     ), supports_check_mode=True)
     common.require_msgpack(module)
     params = module.params
-    common.warn_network_filesystems(module, params["path"], params["dest"])
+    common.warn_network_filesystems(module, params["path"])
     result = dict(changed=False, locked=False, removed=[], files={})
     if params["keep"] is not None and params["keep"] < 1:
         module.fail_json(msg="keep=%r: must be at least 1 (the backup just made is always kept)" % params["keep"])

@@ -136,7 +136,7 @@ def main():
     ), supports_check_mode=True)
     common.require_msgpack(module)
     params = module.params
-    common.warn_network_filesystems(module, params["path"], params["src"])
+    common.warn_network_filesystems(module, params["path"])
     node_dir = params["path"]
     result = dict(changed=False, locked=False, recovered=dict(removed=[], restored=None, kept_as_backup=[]))
     try:

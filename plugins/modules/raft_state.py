@@ -222,6 +222,7 @@ def main():
     params = module.params
     node_dir = params["path"]
     result = dict(changed=False, locked=False, recovered=dict(removed=[], restored=None, kept_as_backup=[]))
+    common.warn_network_filesystems(module, node_dir)  # first: a network filesystem may be why reading fails
     try:
         cluster.validate_server_id(params["server_id"])
         spec, warnings = cluster.validate_cluster(params["servers"], params["initial_leader"], params["term"])
@@ -240,7 +241,6 @@ def main():
         module.fail_json(msg="%s: could not inspect the node directory: %s" % (node_dir, exc), **result)
     for warning in warnings:
         module.warn(warning)
-    common.warn_network_filesystems(module, node_dir)
 
     result["locked"] = fs.node_locked(node_dir)
     result.update(action=plan.action, msg=plan.reason, state=plan.current.summary())
