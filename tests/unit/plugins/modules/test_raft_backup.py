@@ -74,8 +74,16 @@ def test_partial_leftover_is_removed_by_the_next_backup(tmp_path, run_module):
     node = make_node(run_module, tmp_path)
     leftover = tmp_path / "b" / "raft-backup-20260101T000000.000000Z-seq-1-deadbeef.partial"
     leftover.mkdir(parents=True)
+    # Another server's leftover stays, even when this server's ID is a part of its name ("seq" in "seq-1").
+    others = [tmp_path / "b" / ("raft-backup-20260101T000000.000000Z-%s-deadbeef.partial" % other)
+              for other in ("seq-10", "x-seq-1", "seq-1-2")]
+    for other in others:
+        other.mkdir()
     result = backup(run_module, node, tmp_path / "b")
     assert result["removed"] == [str(leftover)] and not leftover.exists()
+    short = make_node(run_module, tmp_path / "short", "seq", servers=[{"id": "seq", "address": "10.0.0.9:1"}])
+    assert backup(run_module, short, tmp_path / "b")["removed"] == []
+    assert all(other.exists() for other in others)
 
 
 def files_only(found):
