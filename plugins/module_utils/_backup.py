@@ -307,8 +307,7 @@ def make_backup(node_dir: str, dest: str, plan: BackupPlan, online: bool, attemp
     if plan.locked and not online:
         raise fs.NodeBusy("%s: op-conductor is running (its database lock is held); stop it for a consistent "
                           "backup, or set online=true for a verified best-effort copy" % node_dir)
-    if not os.path.isdir(dest):
-        os.makedirs(dest, 0o700)
+    fs.make_directories(os.path.abspath(dest), 0o700)
     last_problem = None
     for attempt in range(1, attempts + 1):
         now = datetime.datetime.now(datetime.timezone.utc)
@@ -511,8 +510,7 @@ def restore(plan: RestorePlan, node_dir: str, dir_mode: int, ownership: fs.Owner
     """Stage the backup's state beside the node directory, check it once more, and swap it in; the node's
     previous state becomes the returned pre-restore backup."""
     parent, name = os.path.split(os.path.abspath(node_dir))
-    if not os.path.isdir(parent):
-        os.makedirs(parent, 0o755)
+    fs.make_directories(parent, 0o755)
     staging = os.path.join(parent, "." + name + fs.NEW_MARK + fs.random_tag(12))
     try:
         files = plan.backup.manifest["files"]

@@ -192,6 +192,25 @@ def fsync_dir(path: str) -> None:
         os.close(fd)
 
 
+def make_directories(path: str, mode: int) -> None:
+    """``os.makedirs``, durable: each directory created is fsynced into its parent, or a power loss could take
+    away, with its directory, a state or backup we reported as written (found by tests/unit/.../test_durability)."""
+    missing = []
+    while not os.path.isdir(path):
+        missing.append(path)
+        parent = os.path.dirname(path)
+        if parent == path:
+            break
+        path = parent
+    for directory in reversed(missing):
+        try:
+            os.mkdir(directory, mode)
+        except FileExistsError:  # made meanwhile by someone else; makedirs(exist_ok=True) would not mind either
+            if not os.path.isdir(directory):
+                raise
+        fsync_dir(os.path.dirname(directory))
+
+
 def write_new_file(path: str, data: bytes, mode: int) -> None:
     """Create ``path`` (which must not exist), write and fsync it; O_EXCL|O_NOFOLLOW refuse symlink tricks."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0), mode)

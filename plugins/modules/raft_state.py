@@ -197,8 +197,7 @@ def _apply_file_attributes(module, node_dir, diff):
 
 def _write(module, plan, node_dir, result):
     parent = os.path.dirname(os.path.abspath(node_dir))
-    if not os.path.isdir(parent):
-        os.makedirs(parent, 0o755)
+    fs.make_directories(parent, 0o755)
     directory_mode = _octal(module, module.params["directory_mode"], "directory_mode")
     ownership = fs.Ownership.for_node(module.params["owner"], module.params["group"], node_dir)
     staging = fs.build_directory(node_dir, plan.files, 0o600, directory_mode, ownership)

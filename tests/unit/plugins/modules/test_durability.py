@@ -1,0 +1,194 @@
+"""Power loss, by the rules a filesystem guarantees (what kill -9 in the crash suite cannot show, since the page
+cache survives it): data reaches the disk only through fsync of the file, and a directory entry (create, rename,
+exchange) only through fsync of the directory that holds it.
+
+Every writing module runs in-process with the os calls it makes recorded, by inode. Then:
+  1. every file it wrote was fsynced after its last write, before the state it belongs to was published (the
+     rename or exchange that gives the new state its final name) and before the module returned;
+  2. every directory whose entries it changed was fsynced after the last change, and before the publication when
+     it lies inside the published tree.
+A run that breaks a rule can lose, on power loss, a state or backup it reported as written. bbolt's dm-flakey test
+would show the same on a real disk; there is no device-mapper in this machine's kernel.
+"""
+
+import os
+import stat
+
+import pytest
+
+from ansible_collections.opstack.conductor.plugins.module_utils import _fs as fs
+from ansible_collections.opstack.conductor.plugins.modules import raft_backup, raft_restore, raft_state
+from ansible_collections.opstack.conductor.tests.raft_nodes import has_run
+from ansible_collections.opstack.conductor.tests.unit.plugins.modules.test_raft_state import SERVERS
+
+OTHER_SERVERS = [dict(server, address=server["address"].replace("10.0.0", "10.9.9")) for server in SERVERS]
+
+
+class Recorder:
+    """The durability-relevant calls, as (kind, inode, ...) events in order."""
+
+    def __init__(self, monkeypatch):
+        self.events = []
+        self.fds = {}
+        self.monkeypatch = monkeypatch
+        for name in ("open", "close", "write", "fsync", "fdatasync", "mkdir", "rename", "replace"):
+            self._wrap(os, name, getattr(self, "_" + name))
+        self._wrap(fs, "exchange", self._exchange)
+
+    def _wrap(self, owner, name, hook):
+        original = getattr(owner, name)
+
+        def hooked(*args, **kwargs):
+            return hook(original, *args, **kwargs)
+
+        self.monkeypatch.setattr(owner, name, hooked)
+
+    @staticmethod
+    def _ino(path):
+        return os.lstat(path).st_ino
+
+    def _parent(self, path):
+        return self._ino(os.path.dirname(os.path.abspath(path)))
+
+    def _open(self, original, path, flags, *args, dir_fd=None, **kwargs):
+        existed = dir_fd is not None or os.path.lexists(path)
+        fd = original(path, flags, *args, dir_fd=dir_fd, **kwargs)
+        if dir_fd is None:  # shutil.rmtree's opens (relative to a dir fd) only delete
+            self.fds[fd] = os.fstat(fd).st_ino
+            if not existed:
+                self.events.append(("entry", self._parent(path), path))
+        return fd
+
+    def _close(self, original, fd):
+        self.fds.pop(fd, None)
+        return original(fd)
+
+    def _write(self, original, fd, data):
+        if fd in self.fds:
+            self.events.append(("write", self.fds[fd]))
+        return original(fd, data)
+
+    def _fsync(self, original, fd):
+        result = original(fd)
+        if fd in self.fds:
+            self.events.append(("fsync", self.fds[fd]))
+        return result
+
+    _fdatasync = _fsync
+
+    def _mkdir(self, original, path, *args, dir_fd=None, **kwargs):
+        result = original(path, *args, dir_fd=dir_fd, **kwargs)
+        if dir_fd is None:
+            self.events.append(("entry", self._parent(path), path))
+        return result
+
+    def _rename(self, original, src, dst, *args, **kwargs):
+        result = original(src, dst, *args, **kwargs)
+        self.events.append(("entry", self._parent(src), src))
+        self.events.append(("entry", self._parent(dst), dst))
+        self.events.append(("moved", self._ino(dst), dst))
+        return result
+
+    _replace = _rename
+
+    def _exchange(self, original, first, second):
+        exchanged = original(first, second)
+        if exchanged:
+            for path in (first, second):
+                self.events.append(("entry", self._parent(path), path))
+                self.events.append(("moved", self._ino(path), path))
+        return exchanged
+
+
+def violations(events, published_path, root):
+    """Rule breaks, as sentences. ``published_path``: the final name of the state or backup the run made; ``root``:
+    a directory holding everything the run touched. Only entries that exist at the end count: the names of
+    staging, set-aside and trash directories are meant to go, and losing their renames loses nothing (recovery
+    handles what is left)."""
+    def synced_after(ino, index, before):
+        return any(e == ("fsync", ino) for e in events[index + 1:before])
+
+    directories = {os.lstat(path).st_ino: path for path, _dirs, _files in os.walk(root)}
+    published_ino = os.lstat(published_path).st_ino
+    publish = max(i for i, e in enumerate(events) if e[0] == "moved" and e[1] == published_ino)
+    inside = {os.lstat(os.path.join(top, name)).st_ino
+              for top, dirs, files in os.walk(published_path) for name in dirs + files}
+    inside.add(published_ino)
+    problems = []
+    for ino in {e[1] for e in events if e[0] == "write"}:
+        last_write = max(i for i, e in enumerate(events) if e == ("write", ino))
+        deadline = publish if ino in inside else len(events)
+        if not synced_after(ino, last_write, deadline):
+            problems.append("a file (inode %d) was not fsynced after its last write%s"
+                            % (ino, " before the state was published" if ino in inside else ""))
+    final_entries = {}  # directory inode -> index of its last change that is still there at the end
+    for index, event in enumerate(events):
+        if event[0] == "entry" and event[1] in directories and \
+                os.path.lexists(os.path.join(directories[event[1]], os.path.basename(event[2]))):
+            final_entries[event[1]] = index
+    for ino, index in final_entries.items():
+        deadline = publish if ino in inside and index < publish else len(events)
+        if not synced_after(ino, index, deadline):
+            problems.append("the directory %s was not fsynced after its entries changed%s"
+                            % (directories[ino], " before the state was published" if deadline == publish else ""))
+    return problems
+
+
+def state(run_module, node, servers=SERVERS, **extra):
+    result = run_module(raft_state.main, dict(path=str(node), server_id="seq-1", servers=servers, **extra))
+    assert not result.get("failed"), result
+    return result
+
+
+@pytest.fixture(params=["exchange", "two-renames"])
+def recorder(request, monkeypatch):
+    if request.param == "two-renames":
+        monkeypatch.setattr(fs, "_RENAMEAT2", None)
+    return lambda: Recorder(monkeypatch)
+
+
+@pytest.mark.parametrize("case", ["create-with-parents", "replace-keep-backup", "replace-drop-old"])
+def test_raft_state_writes_durably(tmp_path, run_module, recorder, case):
+    node = tmp_path / "new" / "storage" / "seq-1"
+    if case != "create-with-parents":
+        state(run_module, node)
+        has_run(str(node), SERVERS)
+    log = recorder()
+    result = state(run_module, node, servers=OTHER_SERVERS, force=True, backup=case == "replace-keep-backup")
+    assert result["changed"]
+    assert violations(log.events, str(node), str(tmp_path)) == []
+
+
+def test_raft_backup_writes_durably(tmp_path, run_module, recorder):
+    node = tmp_path / "seq-1"
+    state(run_module, node)
+    has_run(str(node), SERVERS)
+    log = recorder()
+    made = run_module(raft_backup.main, dict(path=str(node), dest=str(tmp_path / "new" / "backups")))
+    assert made["changed"], made
+    assert violations(log.events, made["backup_path"], str(tmp_path)) == []
+
+
+def test_raft_restore_writes_durably(tmp_path, run_module, recorder):
+    node = tmp_path / "seq-1"
+    state(run_module, node)
+    has_run(str(node), SERVERS)
+    made = run_module(raft_backup.main, dict(path=str(node), dest=str(tmp_path / "b")))
+    state(run_module, node, servers=OTHER_SERVERS, force=True, backup=False)
+    log = recorder()
+    restored = run_module(raft_restore.main, dict(src=made["backup_path"], path=str(node), force=True))
+    assert restored["changed"], restored
+    assert violations(log.events, str(node), str(tmp_path)) == []
+
+
+def test_the_audit_sees_a_missing_fsync(tmp_path, monkeypatch, run_module):
+    """The rules can fail: without the directory fsyncs the same run breaks them."""
+    log = Recorder(monkeypatch)
+    monkeypatch.setattr(fs, "fsync_dir", lambda path: None)
+    node = tmp_path / "storage" / "seq-1"
+    state(run_module, node)
+    found = violations(log.events, str(node), str(tmp_path))
+    assert "the directory %s was not fsynced after its entries changed before the state was published" % node \
+        in found, found
+    assert "the directory %s was not fsynced after its entries changed" % (tmp_path / "storage") in found, found
+    assert stat.S_ISDIR(os.lstat(str(node)).st_mode)
