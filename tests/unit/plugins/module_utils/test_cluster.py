@@ -23,6 +23,8 @@ def test_more_than_nine_voters_warn_nonvoters_do_not_count():
     nine_and_four = cluster.validate_cluster(servers(*names, n10="nonvoter", n11="nonvoter", n12="nonvoter",
                                                      n13="nonvoter"))[1]
     assert nine_and_four == []
+    ten = cluster.validate_cluster(servers(*names[:10]))[1]
+    assert len(ten) == 2 and "even number" in ten[0] and ten[1].startswith("10 voters: every commit")
     eleven = cluster.validate_cluster(servers(*names[:11]))[1]
     assert eleven == ["11 voters: every commit and every election waits for 6 of them; sequencer clusters run 3 "
                       "or 5 (nonvoters do not slow commits)"]
