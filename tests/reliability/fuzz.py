@@ -978,6 +978,7 @@ class Tally:
     go_confirmed: collections.Counter = field(default_factory=collections.Counter)
     raft: collections.Counter = field(default_factory=collections.Counter)
     raft_stricter: collections.Counter = field(default_factory=collections.Counter)
+    raft_healthy_not_started: List[dict] = field(default_factory=list)  # with the reason, to judge each one
     defects: List[dict] = field(default_factory=list)
     examples: Dict[str, str] = field(default_factory=dict)  # first mutant id seen per tallied reason
     our_seconds: float = 0.0
@@ -996,6 +997,7 @@ class Tally:
             "go_engine_failures": {cell: dict(counter) for cell, counter in sorted(self.go_crashes.items())},
             "go_failures_rerun_alone": dict(self.go_confirmed),
             "raft_starts": dict(self.raft), "raft_starts_where_we_are_stricter": dict(self.raft_stricter),
+            "raft_healthy_not_started": self.raft_healthy_not_started,
             "defects": self.defects[:50], "examples": dict(sorted(self.examples.items())),
             "seconds": {"ours_total": round(self.our_seconds, 1), "ours_max_per_mutant": round(self.our_max_seconds, 3),
                         "go": round(self.go_seconds, 1), "raft": round(self.raft_seconds, 1)},
@@ -1146,6 +1148,9 @@ def _raft_sample(candidates, budget, rng, work, tally, log):
         result = raft_start(cell, node, copy_root)
         verdict = "started" if result["started"] else "harness-refused" if result["harness"] else "raft-refused"
         tally.raft["%s/%s" % (outcome, verdict)] += 1
+        if outcome == "agree-accept" and verdict != "started":
+            tally.raft_healthy_not_started.append({"mutant": mutant.id, "class": mutant.cls, "verdict": verdict,
+                                                   "cell": cell, "reason": result["reason"]})
         if outcome == "agree-accept" and verdict == "raft-refused":
             tally.by_outcome["unsafe"] += 1
             tally.defects.append({"mutant": mutant.id, "class": mutant.cls, "detail": mutant.detail,
