@@ -105,3 +105,13 @@ def test_node_databases_are_deterministic():
     assert cluster.node_databases(spec, "b") == cluster.node_databases(spec, "b")
     with pytest.raises(cluster.SpecError, match="server_id='z'"):
         cluster.node_databases(spec, "z")
+
+
+def test_configuration_warnings_name_undialable_addresses():
+    from ansible_collections.opstack.conductor.plugins.module_utils import _raft as raft
+    configuration = raft.Configuration((raft.Server("n1", "10.0.0.1:50050"), raft.Server("n2", "10.0.0.2"),
+                                        raft.Server("n3", "::1:7"), raft.Server("n4", "[::1]:7")))
+    assert cluster.configuration_warnings(configuration) == [
+        "configuration server 'n2': address '10.0.0.2': must be host:port, so the other nodes cannot reach it",
+        "configuration server 'n3': address '::1:7': IPv6 addresses must be written in brackets, as [addr]:port, "
+        "so the other nodes cannot reach it"]

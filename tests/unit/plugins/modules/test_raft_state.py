@@ -251,3 +251,21 @@ def test_info_warns_when_the_node_is_not_in_its_own_configuration(tmp_path, run_
         assert repr(params.get("server_id", "seq-9")) in info["integrity"]["warnings"][0]
     info = run_module(raft_state_info.main, dict(path=str(tmp_path / "seq-9"), server_id="seq-2"))
     assert not info["integrity"]["warnings"]
+
+
+def test_info_warns_about_an_address_the_others_cannot_dial(tmp_path, run_module):
+    """Found by fuzzing: a changed byte dropped a port; bbolt, raft-boltdb and our decoder all read the entry."""
+    node = tmp_path / "seq-1"
+    run_module(raft_state.main, args(node))
+    log_path = str(node / raft.LOG_FILE)
+    content = bolt.read_database(log_path)
+    entry = raft.decode_log(content[raft.BUCKET_LOGS][raft.uint64_key(1)])
+    broken = raft.Configuration((raft.Server("seq-1", "10.0.0.1"),) + raft.decode_configuration(entry.data).servers[1:])
+    content[raft.BUCKET_LOGS][raft.uint64_key(1)] = raft.encode_log(entry._replace(
+        data=raft.encode_configuration(broken)))
+    os.remove(log_path)
+    with open(log_path, "wb") as handle:
+        handle.write(bolt.build_database(content))
+    info = run_module(raft_state_info.main, dict(path=str(node)))
+    assert info["integrity"]["ok"] and info["integrity"]["warnings"] == [
+        "configuration server 'seq-1': address '10.0.0.1': must be host:port, so the other nodes cannot reach it"]
