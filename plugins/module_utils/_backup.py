@@ -15,6 +15,7 @@ import datetime
 import hashlib
 import json
 import os
+import re
 import shutil
 import stat
 import time
@@ -87,8 +88,9 @@ def _meta_txids(node_dir: str) -> Tuple[Optional[int], ...]:
     return tuple(txids)
 
 
-def _copy_file(source: str, target: str, mode: int = 0o600) -> Tuple[str, int]:
-    """Copy with O_NOFOLLOW on both ends, fsync, ``mode``; returns (sha256, size)."""
+def _copy_file(source: str, target: str, mode: int = 0o600,
+               ownership: Optional[fs.Ownership] = None) -> Tuple[str, int]:
+    """Copy with O_NOFOLLOW on both ends; owner and ``mode`` set before the fsync; returns (sha256, size)."""
     digest = hashlib.sha256()
     size = 0
     src = os.open(source, os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0))
@@ -105,6 +107,8 @@ def _copy_file(source: str, target: str, mode: int = 0o600) -> Tuple[str, int]:
                 view = memoryview(chunk)
                 while view:
                     view = view[os.write(dst, view):]
+            if ownership is not None:
+                ownership.apply_fd(dst)
             os.fchmod(dst, mode)
             os.fsync(dst)
         finally:
@@ -115,9 +119,11 @@ def _copy_file(source: str, target: str, mode: int = 0o600) -> Tuple[str, int]:
 
 
 def copy_state(source_dir: str, target_dir: str, files: List[str], dir_mode: int = 0o700,
-               modes: Optional[Dict[str, int]] = None) -> Dict[str, Dict[str, Any]]:
-    """Copy ``files`` (relative) into the new directory ``target_dir``; every directory fsynced. The listing
-    records each file's sha256, size and source mode; the copies get ``modes[rel]`` (0600 when not given)."""
+               modes: Optional[Dict[str, int]] = None,
+               ownership: Optional[fs.Ownership] = None) -> Dict[str, Dict[str, Any]]:
+    """Copy ``files`` (relative) into the new directory ``target_dir``; every file and directory gets its owner
+    and mode before it is fsynced. The listing records each file's sha256, size and source mode; the copies get
+    ``modes[rel]`` (0600 when not given)."""
     os.mkdir(target_dir, dir_mode)
     listing = {}
     for rel in files:
@@ -126,11 +132,13 @@ def copy_state(source_dir: str, target_dir: str, files: List[str], dir_mode: int
             os.makedirs(parent, dir_mode)
         source = os.path.join(source_dir, rel)
         source_mode = stat.S_IMODE(os.lstat(source).st_mode)
-        digest, size = _copy_file(source, os.path.join(target_dir, rel), (modes or {}).get(rel, 0o600))
+        digest, size = _copy_file(source, os.path.join(target_dir, rel), (modes or {}).get(rel, 0o600), ownership)
         listing[rel] = {"sha256": digest, "size": size, "mode": "%04o" % source_mode}
     # makedirs gives intermediate directories the default mode: set every one, deepest first, then fsync.
     directories = [root for root, _dirs, _files in os.walk(target_dir)]
     for directory in sorted(directories, key=len, reverse=True):
+        if ownership is not None:
+            ownership.apply(directory)
         os.chmod(directory, dir_mode)
         fs.fsync_dir(directory)
     return listing
@@ -213,6 +221,13 @@ def read_manifest(path: str) -> Dict[str, Any]:
     return manifest
 
 
+def _permission_bits(mode: Any) -> bool:
+    """A file mode as the manifest records it: octal permission bits only ("0640"), never setuid/setgid/sticky,
+    which a restore would otherwise apply as written."""
+    return isinstance(mode, str) and 1 <= len(mode) <= 4 and all(c in "01234567" for c in mode) and \
+        int(mode, 8) & ~0o777 == 0
+
+
 def _mistyped_manifest_fields(manifest: Dict[str, Any]) -> List[str]:
     """What the code that ranks, compares and verifies backups relies on, by type (JSON gives any type)."""
     def integer(value: Any) -> bool:
@@ -230,7 +245,7 @@ def _mistyped_manifest_fields(manifest: Dict[str, Any]) -> List[str]:
             for m in members):
         wrong.append("membership")
     if not all(isinstance(entry, dict) and isinstance(entry.get("sha256"), str) and integer(entry.get("size"))
-               for entry in manifest["files"].values()):
+               and _permission_bits(entry.get("mode", "0600")) for entry in manifest["files"].values()):
         wrong.append("files")
     return wrong
 
@@ -369,16 +384,22 @@ def describe_backup(path: str, verify: bool, server_id: Optional[str] = None,
 
 
 def server_id_of_name(path: str) -> Optional[str]:
-    """The server ID in a backup's name, ``raft-backup-<UTC time>-<server id>-<tag>[.partial]`` (the time and the
-    tag hold no dash, a server ID may), or None for another name."""
+    """The server ID in a backup's name, ``raft-backup-<UTC time>-<server id>-<tag>[.partial]`` as backup_name()
+    makes it, or None for any other name."""
     name = os.path.basename(path.rstrip("/"))
     if name.endswith(PARTIAL):
         name = name[:-len(PARTIAL)]
     if not name.startswith(PREFIX):
         return None
-    _stamp, dash, rest = name[len(PREFIX):].partition("-")
-    server_id, dash2, _tag = rest.rpartition("-")
-    return server_id if dash and dash2 and server_id else None
+    stamp, _dash, rest = name[len(PREFIX):].partition("-")
+    server_id, _dash, tag = rest.rpartition("-")
+    if not (_BACKUP_STAMP.match(stamp) and _BACKUP_TAG.match(tag) and server_id):
+        return None
+    return server_id
+
+
+_BACKUP_STAMP = re.compile(r"\d{8}T\d{6}\.\d{6}Z\Z")
+_BACKUP_TAG = re.compile(r"[0-9a-f]{8}\Z")
 
 
 def backup_dirs(dest: str) -> Tuple[List[str], List[str]]:
@@ -515,14 +536,10 @@ def restore(plan: RestorePlan, node_dir: str, dir_mode: int, ownership: fs.Owner
     try:
         files = plan.backup.manifest["files"]
         modes = {rel: int(entry.get("mode") or "0600", 8) for rel, entry in files.items()}
-        listing = copy_state(plan.backup.path, staging, sorted(files), dir_mode, modes)
+        listing = copy_state(plan.backup.path, staging, sorted(files), dir_mode, modes, ownership)
         if any((listing[rel]["sha256"], listing[rel]["size"]) != (entry["sha256"], entry["size"])
                for rel, entry in files.items()):
             raise BackupError("the staged copy differs from the manifest; the backup changed while it was read")
-        for directory, _dirs, files in os.walk(staging):
-            ownership.apply(directory)
-            for file_name in files:
-                ownership.apply(os.path.join(directory, file_name))
         with fs.ExclusiveLocks([os.path.join(node_dir, name) for name in raft.DATABASE_FILES]):
             return fs.replace_directory(node_dir, staging, keep_old=True)
     finally:

@@ -154,12 +154,16 @@ def filesystem_type(path: str, mountinfo: str = "/proc/self/mountinfo") -> Optio
 
 def _device_id(path: str) -> Optional[str]:
     """``major:minor`` of the filesystem holding ``path`` or, when it does not exist yet, its nearest parent."""
-    while not os.path.exists(path) and os.path.dirname(path) != path:
-        path = os.path.dirname(path)
-    try:
-        device = os.stat(path).st_dev
-    except OSError:
-        return None
+    while True:
+        try:
+            device = os.stat(path).st_dev
+            break
+        except (FileNotFoundError, NotADirectoryError):
+            if os.path.dirname(path) == path:
+                return None
+            path = os.path.dirname(path)
+        except OSError:  # not readable (EACCES, ELOOP): a parent's device could be another filesystem's
+            return None
     return "%d:%d" % (os.major(device), os.minor(device))
 
 
@@ -192,9 +196,20 @@ def fsync_dir(path: str) -> None:
         os.close(fd)
 
 
+def fsync_file(path: str) -> None:
+    """fsync an existing file of ours again, after its attributes changed (they are inode data too)."""
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def make_directories(path: str, mode: int) -> None:
     """``os.makedirs``, durable: each directory created is fsynced into its parent, or a power loss could take
-    away, with its directory, a state or backup we reported as written (found by tests/unit/.../test_durability)."""
+    away, with its directory, a state or backup we reported as written (found by tests/unit/.../test_durability).
+    Every directory created, intermediate ones too, gets exactly ``mode``."""
+    path = os.path.abspath(path)
     missing = []
     while not os.path.isdir(path):
         missing.append(path)
@@ -205,20 +220,25 @@ def make_directories(path: str, mode: int) -> None:
     for directory in reversed(missing):
         try:
             os.mkdir(directory, mode)
+            os.chmod(directory, mode)  # ours: the mode asked for, not narrowed by the umask (nor made wider)
         except FileExistsError:  # made meanwhile by someone else; makedirs(exist_ok=True) would not mind either
             if not os.path.isdir(directory):
                 raise
         fsync_dir(os.path.dirname(directory))
 
 
-def write_new_file(path: str, data: bytes, mode: int) -> None:
-    """Create ``path`` (which must not exist), write and fsync it; O_EXCL|O_NOFOLLOW refuse symlink tricks."""
+def write_new_file(path: str, data: bytes, mode: int, ownership: Optional["Ownership"] = None) -> None:
+    """Create ``path`` (which must not exist), write it, set its owner and mode, and fsync it all (an owner set
+    after the fsync may not survive a power loss, leaving files op-conductor cannot open); O_EXCL|O_NOFOLLOW
+    refuse symlink tricks."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0), mode)
     try:
         view = memoryview(data)
         while view:
             written = os.write(fd, view)
             view = view[written:]
+        if ownership is not None:
+            ownership.apply_fd(fd)
         os.fchmod(fd, mode)  # the umask must not loosen or tighten what was asked for
         os.fsync(fd)
     finally:
@@ -249,6 +269,10 @@ class Ownership:
     def apply(self, path: str) -> None:
         if self.uid != -1 or self.gid != -1:
             os.chown(path, self.uid, self.gid, follow_symlinks=False)
+
+    def apply_fd(self, fd: int) -> None:
+        if self.uid != -1 or self.gid != -1:
+            os.fchown(fd, self.uid, self.gid)
 
 
 def _resolve_id(name: Optional[str], lookup, what: str) -> int:
@@ -393,9 +417,7 @@ def build_directory(path: str, files: Dict[str, bytes], file_mode: int, dir_mode
     os.mkdir(staging, 0o700)
     try:
         for file_name in sorted(files):
-            target = os.path.join(staging, file_name)
-            write_new_file(target, files[file_name], file_mode)
-            ownership.apply(target)
+            write_new_file(os.path.join(staging, file_name), files[file_name], file_mode, ownership)
         os.chmod(staging, dir_mode)
         ownership.apply(staging)
         fsync_dir(staging)

@@ -157,9 +157,10 @@ def main():
     except cluster.SpecError as exc:
         module.fail_json(msg=str(exc))
 
-    # One backup when it has a manifest or a backup's name (a damaged one may have lost its manifest).
-    single = os.path.exists(os.path.join(path, backups.MANIFEST)) or \
-        os.path.basename(path.rstrip("/")).startswith(backups.PREFIX)
+    # One backup when it has a manifest or a backup's full name (a damaged one may have lost its manifest); a
+    # directory of backups may be called raft-backup-something too.
+    single = os.path.exists(os.path.join(path, backups.MANIFEST)) or (
+        backups.server_id_of_name(path) is not None and not any(backups.backup_dirs(path)))
     candidates, partials = ([path], []) if single else backups.backup_dirs(path)
     if not single and server_id is not None:
         candidates = [candidate for candidate in candidates if _server_of(candidate) == server_id]

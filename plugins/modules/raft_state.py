@@ -204,6 +204,7 @@ def _write(module, plan, node_dir, result):
     try:
         for name in plan.files:
             module.set_fs_attributes_if_different(_file_args(module, os.path.join(staging, name)), False)
+            fs.fsync_file(os.path.join(staging, name))  # the attributes just set must survive a power loss too
         with fs.ExclusiveLocks([os.path.join(node_dir, name) for name in raft.DATABASE_FILES]):
             # Only an explicit force with backup=false may drop what was there; anything else is kept.
             keep_old = not (plan.action == state_plan.REPLACE and not module.params["backup"])

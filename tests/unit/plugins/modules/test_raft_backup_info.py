@@ -148,3 +148,12 @@ def test_partial_or_manifestless_backup_as_path(tmp_path, run_module):
     os.remove(os.path.join(path, "manifest.json"))
     lost = info(run_module, path)
     assert len(lost["backups"]) == 1 and "no readable manifest.json" in lost["backups"][0]["problems"][0]
+
+
+def test_a_directory_of_backups_may_be_named_like_one(tmp_path, run_module):
+    node = tmp_path / "raft" / "seq-1"
+    run_module(raft_state.main, dict(path=str(node), server_id="seq-1", servers=SERVERS))
+    for dest in ("raft-backup-seq-1", "raft-backup-20260101T000000.000000Z-store-00000000"):
+        made = run_module(raft_backup.main, dict(path=str(node), dest=str(tmp_path / dest)))
+        result = info(run_module, tmp_path / dest)
+        assert [r["path"] for r in result["backups"]] == [made["backup_path"]] and result["newest"], dest
