@@ -101,15 +101,16 @@ def validate_address(value: Any, field: str = "address") -> str:
 
 
 def configuration_warnings(configuration: raft.Configuration) -> List[str]:
-    """What in a stored configuration Raft accepts but a cluster cannot use: an address its transport cannot
-    dial (found by fuzzing: a changed byte dropped the port, every decoder still read the entry)."""
+    """What in a stored configuration Raft accepts but a cluster may not be able to use: an address that is not
+    host:port as our validation accepts it (found by fuzzing: a changed byte dropped the port, every decoder still
+    read the entry). Go's dialer is laxer in places (a port name, a leading zero), hence a warning."""
     warnings = []
     for server in configuration.servers:
         try:
             validate_address(server.address)
         except SpecError as exc:
-            warnings.append("configuration server %r: address %r: %s, so the other nodes cannot reach it"
-                            % (server.id, server.address, exc.reason))
+            warnings.append("configuration server %r: address %r: %s (as raft's TCP transport dials it); the "
+                            "other nodes may not reach it" % (server.id, server.address, exc.reason))
     return warnings
 
 

@@ -112,6 +112,7 @@ def test_configuration_warnings_name_undialable_addresses():
     configuration = raft.Configuration((raft.Server("n1", "10.0.0.1:50050"), raft.Server("n2", "10.0.0.2"),
                                         raft.Server("n3", "::1:7"), raft.Server("n4", "[::1]:7")))
     assert cluster.configuration_warnings(configuration) == [
-        "configuration server 'n2': address '10.0.0.2': must be host:port, so the other nodes cannot reach it",
-        "configuration server 'n3': address '::1:7': IPv6 addresses must be written in brackets, as [addr]:port, "
-        "so the other nodes cannot reach it"]
+        "configuration server 'n2': address '10.0.0.2': must be host:port (as raft's TCP transport dials "
+        "it); the other nodes may not reach it",
+        "configuration server 'n3': address '::1:7': IPv6 addresses must be written in brackets, as [addr]:port "
+        "(as raft's TCP transport dials it); the other nodes may not reach it"]

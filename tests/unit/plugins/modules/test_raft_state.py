@@ -268,4 +268,5 @@ def test_info_warns_about_an_address_the_others_cannot_dial(tmp_path, run_module
         handle.write(bolt.build_database(content))
     info = run_module(raft_state_info.main, dict(path=str(node)))
     assert info["integrity"]["ok"] and info["integrity"]["warnings"] == [
-        "configuration server 'seq-1': address '10.0.0.1': must be host:port, so the other nodes cannot reach it"]
+        "configuration server 'seq-1': address '10.0.0.1': must be host:port (as raft's TCP transport dials "
+        "it); the other nodes may not reach it"]
