@@ -250,10 +250,14 @@ def _mistyped_manifest_fields(manifest: Dict[str, Any]) -> List[str]:
     return wrong
 
 
-def verify_backup(path: str) -> Tuple[Backup, node_state.NodeState]:
-    """Manifest checksums, no missing or extra file, and the full integrity check. Raises BackupError."""
+def _refuse_unfinished(path: str) -> None:
     if path.rstrip("/").endswith(PARTIAL):
         raise BackupError("%s is an unfinished backup (.partial); it was never verified" % path)
+
+
+def verify_backup(path: str) -> Tuple[Backup, node_state.NodeState]:
+    """Manifest checksums, no missing or extra file, and the full integrity check. Raises BackupError."""
+    _refuse_unfinished(path)
     if not os.path.isdir(path):
         raise BackupError("%s does not exist or is not a directory" % path)
     manifest = read_manifest(path)
@@ -311,7 +315,7 @@ def plan_backup(node_dir: str, server_id: Optional[str] = None) -> BackupPlan:
                           % (node_dir, ", ".join(n for n in (raft.LOG_FILE, raft.STABLE_FILE) if n not in files)))
     locked = fs.node_locked(node_dir)
     sizes = {rel: os.path.getsize(os.path.join(node_dir, rel)) for rel in files}
-    server_id = server_id or os.path.basename(os.path.abspath(node_dir))
+    server_id = fs.node_server_id(node_dir, server_id)
     return BackupPlan(server_id, files, sizes, locked, node_state.read_node_state(node_dir))
 
 
@@ -366,17 +370,17 @@ def describe_backup(path: str, verify: bool, server_id: Optional[str] = None,
     report = {"path": path, "ok": False, "verified": verify, "problems": [], "mismatches": [], "usable": False,
               "manifest": None}
     try:
-        manifest = verify_backup(path)[0].manifest if verify else read_manifest(path)
+        if verify:
+            manifest = verify_backup(path)[0].manifest
+        else:
+            _refuse_unfinished(path)  # a manifest alone must not make a .partial usable
+            manifest = read_manifest(path)
     except (BackupError, OSError) as exc:  # OSError: a file we may not read (not root), or vanishing under us
         report["problems"].append(str(exc))
         try:
             report["manifest"] = read_manifest(path)
         except BackupError:
             pass
-        return report
-    if path.rstrip("/").endswith(PARTIAL):  # verify_backup refuses it; a manifest alone must not make it usable
-        report["problems"].append("%s is an unfinished backup (.partial); it was never verified" % path)
-        report["manifest"] = manifest
         return report
     report.update(ok=True, manifest=manifest, mismatches=identity_mismatches(manifest, server_id, expected))
     report["usable"] = not report["mismatches"]

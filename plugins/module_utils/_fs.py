@@ -28,12 +28,12 @@ import time
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional
 
+from ansible_collections.opstack.conductor.plugins.module_utils import _cluster as cluster
 from ansible_collections.opstack.conductor.plugins.module_utils import _raft as raft
 
 NEW_MARK = ".opstack-new-"
 OLD_MARK = ".opstack-old-"
 INODE_MARK = ".ino"  # a build renamed to carry its inode number just before it is swapped in
-MAX_NODE_NAME_BYTES = 200  # NAME_MAX 255 minus what the staging and backup names add (_cluster.MAX_SERVER_ID_BYTES)
 _RENAME_EXCHANGE = 2
 _AT_FDCWD = -100
 
@@ -323,13 +323,19 @@ def exchange(first: str, second: str) -> bool:
     raise OSError(code, os.strerror(code), first)
 
 
+def node_server_id(node_dir: str, given: Optional[str] = None) -> str:
+    """The server ID of a node directory: ``given``, else the directory's name (op-conductor keeps its state in
+    ``<raft.storage.dir>/<server id>``)."""
+    return given or os.path.basename(os.path.abspath(node_dir))
+
+
 def check_node_path(path: str) -> None:
     """The node directory itself may not be a symlink (we would write wherever it points)."""
     if os.path.islink(path):
         raise UnsafePath("%s is a symlink; refusing to write through it (point path at the real directory)" % path)
-    if len(os.fsencode(os.path.basename(os.path.abspath(path)))) > MAX_NODE_NAME_BYTES:
+    if len(os.fsencode(os.path.basename(os.path.abspath(path)))) > cluster.MAX_SERVER_ID_BYTES:
         raise UnsafePath("%s: a directory name longer than %d bytes leaves no room for the staging and backup "
-                         "directories written beside it" % (path, MAX_NODE_NAME_BYTES))
+                         "directories written beside it" % (path, cluster.MAX_SERVER_ID_BYTES))
     parent = os.path.dirname(os.path.abspath(path))
     if os.path.exists(path) and not os.path.isdir(path):
         raise UnsafePath("%s exists and is not a directory" % path)

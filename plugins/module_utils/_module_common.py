@@ -27,11 +27,15 @@ def require_msgpack(module) -> None:
                          exception=raft.MSGPACK_IMPORT_ERROR)
 
 
+def writer_result() -> dict:
+    """The result a writing module starts from (raft_state, raft_restore): nothing changed, nothing recovered."""
+    return dict(changed=False, locked=False, recovered=dict(removed=[], restored=None, kept_as_backup=[]))
+
+
 def recover(module, node_dir: str, result: dict) -> str:
     """Leftovers of an interrupted run go first, so the decision sees the node as it really is; what was done
-    goes to result["recovered"]. In check mode nothing moves: returns the path a real run would read (the
-    moved-aside state it would put back)."""
-    result.setdefault("recovered", dict(removed=[], restored=None, kept_as_backup=[]))
+    goes to result["recovered"] (a writer_result()). In check mode nothing moves: returns the path a real run
+    would read (the moved-aside state it would put back)."""
     found = fs.leftovers(node_dir)
     if not (found["new"] or found["old"]):
         return node_dir

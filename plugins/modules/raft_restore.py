@@ -111,7 +111,6 @@ recovered:
   type: dict
 """
 
-import os
 
 from ansible.module_utils.basic import AnsibleModule
 
@@ -138,14 +137,14 @@ def main():
     params = module.params
     common.warn_network_filesystems(module, params["path"])
     node_dir = params["path"]
-    result = dict(changed=False, locked=False, recovered=dict(removed=[], restored=None, kept_as_backup=[]))
+    result = common.writer_result()
     try:
         directory_mode = int(params["directory_mode"], 8)
     except ValueError:
         module.fail_json(msg="directory_mode=%r: must be an octal mode such as 0750" % params["directory_mode"])
     try:
         fs.check_node_path(node_dir)
-        server_id = cluster.validate_server_id(params["server_id"] or os.path.basename(os.path.abspath(node_dir)))
+        server_id = cluster.validate_server_id(fs.node_server_id(node_dir, params["server_id"]))
         expected = None
         if params["expected_servers"] is not None:
             expected = [s.to_dict() for s in cluster.parse_servers(params["expected_servers"], "expected_servers")]

@@ -221,7 +221,7 @@ def main():
     common.require_msgpack(module)
     params = module.params
     node_dir = params["path"]
-    result = dict(changed=False, locked=False, recovered=dict(removed=[], restored=None, kept_as_backup=[]))
+    result = common.writer_result()
     common.warn_network_filesystems(module, node_dir)  # first: a network filesystem may be why reading fails
     try:
         cluster.validate_server_id(params["server_id"])

@@ -212,7 +212,7 @@ def main():
 
     locked = fs.node_locked(path)
     state = node_state.read_node_state(path, verify=module.params["verify"])
-    node_state.check_membership(state, module.params["server_id"] or os.path.basename(os.path.abspath(path)))
+    node_state.check_membership(state, fs.node_server_id(path, module.params["server_id"]))
     if state.latest_configuration is not None:
         state.integrity.warnings.extend(cluster.configuration_warnings(state.latest_configuration.configuration))
     result = state.summary()
