@@ -29,6 +29,15 @@ attributes:
       - This action does not modify state.
 """
 
+    # Modules that converge to what their options describe (the conductor_* modules and op_node_sequencer).
+    IDEMPOTENT = r"""
+options: {}
+attributes:
+  idempotent:
+    description: Running it again with the same options changes nothing.
+    support: full
+"""
+
     FILES = r"""
 options: {}
 attributes:

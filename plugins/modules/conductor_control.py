@@ -40,6 +40,7 @@ extends_documentation_fragment:
   - opstack.conductor.conductor_rpc.CONNECTION
   - opstack.conductor.conductor_rpc
   - opstack.conductor._attributes
+  - opstack.conductor._attributes.IDEMPOTENT
 attributes:
   check_mode:
     support: full
@@ -47,9 +48,6 @@ attributes:
     support: full
     details:
       - The diff shows paused and override per node, before and after.
-  idempotent:
-    description: Running it again with the same options changes nothing.
-    support: full
 seealso:
   - module: opstack.conductor.conductor_info
 """

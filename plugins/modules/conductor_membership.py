@@ -52,6 +52,7 @@ extends_documentation_fragment:
   - opstack.conductor.conductor_rpc
   - opstack.conductor.servers
   - opstack.conductor._attributes
+  - opstack.conductor._attributes.IDEMPOTENT
 attributes:
   check_mode:
     support: full
@@ -59,9 +60,6 @@ attributes:
     support: full
     details:
       - The diff shows the members (id, address, suffrage) before and after.
-  idempotent:
-    description: Running it again with the same options changes nothing.
-    support: full
 seealso:
   - module: opstack.conductor.conductor_info
   - module: opstack.conductor.conductor_leader

@@ -57,6 +57,7 @@ options:
 extends_documentation_fragment:
   - opstack.conductor.conductor_rpc.CONNECTION
   - opstack.conductor._attributes
+  - opstack.conductor._attributes.IDEMPOTENT
 attributes:
   check_mode:
     support: full
@@ -64,9 +65,6 @@ attributes:
     support: full
     details:
       - The diff shows whether the sequencer is active before and after.
-  idempotent:
-    description: Running it again with the same options changes nothing.
-    support: full
 seealso:
   - module: opstack.conductor.conductor_control
   - module: opstack.conductor.conductor_info
