@@ -153,6 +153,11 @@ def parse_servers(servers: Any, field: str = "servers") -> Tuple[raft.Server, ..
     return tuple(parsed)
 
 
+def server_dicts(servers: Any, field: str = "servers") -> List[Dict[str, str]]:
+    """parse_servers() as plain ``{id, address, suffrage}`` dicts (what manifests and RPC calls carry)."""
+    return [server.to_dict() for server in parse_servers(servers, field)]
+
+
 def validate_cluster(servers: Any, initial_leader: Any = None, term: Any = 1) -> Tuple[ClusterSpec, List[str]]:
     """The spec and its warnings, or SpecError for the first problem found."""
     parsed = parse_servers(servers)

@@ -153,7 +153,7 @@ def main():
         if server_id is not None:
             cluster.validate_server_id(server_id)
         if params["expected_servers"] is not None:
-            expected = [s.to_dict() for s in cluster.parse_servers(params["expected_servers"], "expected_servers")]
+            expected = cluster.server_dicts(params["expected_servers"], "expected_servers")
     except cluster.SpecError as exc:
         module.fail_json(msg=str(exc))
 

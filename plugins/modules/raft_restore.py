@@ -147,7 +147,7 @@ def main():
         server_id = cluster.validate_server_id(fs.node_server_id(node_dir, params["server_id"]))
         expected = None
         if params["expected_servers"] is not None:
-            expected = [s.to_dict() for s in cluster.parse_servers(params["expected_servers"], "expected_servers")]
+            expected = cluster.server_dicts(params["expected_servers"], "expected_servers")
         read_from = common.recover(module, node_dir, result)  # an interrupted earlier run's leftovers
         plan = backups.plan_restore(params["src"], read_from, server_id, expected, params["force"])
     except (backups.BackupError, cluster.SpecError, fs.UnsafePath) as exc:
