@@ -26,6 +26,7 @@ from ansible_collections.opstack.conductor.plugins.module_utils import _bbolt as
 from ansible_collections.opstack.conductor.plugins.module_utils import _fs as fs
 from ansible_collections.opstack.conductor.plugins.module_utils import _node_state as node_state
 from ansible_collections.opstack.conductor.plugins.module_utils import _raft as raft
+from ansible_collections.opstack.conductor.plugins.module_utils._errors import OpstackError
 
 MANIFEST = "manifest.json"
 MANIFEST_FORMAT = 1
@@ -35,7 +36,7 @@ COLLECTION_VERSION = "0.1.0"
 CHUNK = 1 << 20
 
 
-class BackupError(Exception):
+class BackupError(OpstackError):
     """A backup that cannot be made, or one that must not be trusted; nothing was changed."""
 
 

@@ -22,6 +22,7 @@ import stat
 import struct
 from dataclasses import dataclass, field
 from typing import Callable, Dict, Iterator, List, Optional, Tuple, Union
+from ansible_collections.opstack.conductor.plugins.module_utils._errors import OpstackError
 
 # --- page header (bbolt page.go `type page`) -------------------------------------------------------------------
 # id u64 | flags u16 | count u16 | overflow u32; element data starts right after it.
@@ -75,7 +76,7 @@ FNV_PRIME = 0x100000001B3
 U64_MASK = 0xFFFFFFFFFFFFFFFF
 
 
-class BoltError(Exception):
+class BoltError(OpstackError):
     """The file is not a readable bolt database; the message names the page or field."""
 
 

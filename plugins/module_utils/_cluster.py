@@ -17,6 +17,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from ansible_collections.opstack.conductor.plugins.module_utils import _bbolt as bolt
 from ansible_collections.opstack.conductor.plugins.module_utils import _raft as raft
+from ansible_collections.opstack.conductor.plugins.module_utils._errors import OpstackError
 
 # A directory name (255 bytes on every filesystem op-conductor runs on) that leaves room for the siblings written
 # beside it: `.<id>.opstack-new-<hex>.ino<inode>` (+50 bytes), `<id>.<pid>.<time>.<hex>~`, and backups
@@ -27,7 +28,7 @@ MAX_ADDRESS_BYTES = 1024
 MAX_TERM = (1 << 64) - 1
 
 
-class SpecError(ValueError):
+class SpecError(OpstackError, ValueError):
     """A cluster spec that must not be written; the message names the field and the value."""
 
     def __init__(self, field: str, value: Any, reason: str):

@@ -22,6 +22,7 @@ import socket
 import time
 from urllib import request as urllib_request
 from urllib.error import HTTPError, URLError
+from ansible_collections.opstack.conductor.plugins.module_utils._errors import OpstackError
 
 try:
     from ansible.module_utils.urls import open_url
@@ -74,7 +75,7 @@ FEATURES = {
 TRANSFER_MAYBE = ("leadership transfer timeout", "timed out", "i/o timeout", "context deadline exceeded")
 
 
-class ConductorError(Exception):
+class ConductorError(OpstackError):
     """Any failure talking to a node; ``url`` and ``method`` say where."""
 
     def __init__(self, message, url=None, method=None):

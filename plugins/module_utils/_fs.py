@@ -30,6 +30,7 @@ from typing import Dict, List, Optional
 
 from ansible_collections.opstack.conductor.plugins.module_utils import _cluster as cluster
 from ansible_collections.opstack.conductor.plugins.module_utils import _raft as raft
+from ansible_collections.opstack.conductor.plugins.module_utils._errors import OpstackError
 
 NEW_MARK = ".opstack-new-"
 OLD_MARK = ".opstack-old-"
@@ -38,11 +39,11 @@ _RENAME_EXCHANGE = 2
 _AT_FDCWD = -100
 
 
-class NodeBusy(Exception):
+class NodeBusy(OpstackError):
     """Another process (a running op-conductor) holds a lock on the node's files."""
 
 
-class UnsafePath(Exception):
+class UnsafePath(OpstackError):
     """A path that would make us write somewhere other than the node directory."""
 
 

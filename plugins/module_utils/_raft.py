@@ -19,6 +19,7 @@ import os
 import struct
 from dataclasses import dataclass
 from typing import Any, Dict, List, NamedTuple, Optional, Tuple
+from ansible_collections.opstack.conductor.plugins.module_utils._errors import OpstackError
 
 try:
     import msgpack
@@ -145,7 +146,7 @@ def encode_configuration(configuration: Configuration) -> bytes:
     return _packer().pack({b"Servers": servers})
 
 
-class DecodeError(ValueError):
+class DecodeError(OpstackError, ValueError):
     """Bytes that raft (or one of the raft-boltdb versions op-conductor shipped) would not decode."""
 
 
