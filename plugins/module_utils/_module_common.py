@@ -6,10 +6,12 @@
 from __future__ import annotations
 
 import os
+from typing import Any, Dict, Optional, Sequence
 
 from ansible.module_utils.basic import missing_required_lib
 
 from ansible_collections.opstack.conductor.plugins.module_utils import _fs as fs
+from ansible_collections.opstack.conductor.plugins.module_utils import _options as options
 from ansible_collections.opstack.conductor.plugins.module_utils import _raft as raft
 
 
@@ -25,6 +27,25 @@ def require_msgpack(module) -> None:
     if raft.MSGPACK_IMPORT_ERROR is not None:
         module.fail_json(msg=missing_required_lib("msgpack (on the managed host)"),
                          exception=raft.MSGPACK_IMPORT_ERROR)
+
+
+def validate_options(module, paths: Optional[Dict[str, int]] = None, file_modes: Sequence[str] = (),
+                     directory_modes: Sequence[str] = ()) -> Dict[str, Any]:
+    """Every path and mode option, checked in full before anything looks at or touches disk (issue 13 item 6):
+    ``paths`` maps an option to the bytes the module writes below or beside it (options.NODE_ROOM...). Fails the
+    module naming the first bad option; returns {option: absolute path or int mode} for those that are set."""
+    checked = {}  # type: Dict[str, Any]
+    try:
+        for name, room in (paths or {}).items():
+            if module.params.get(name) is not None:
+                checked[name] = options.check_path(name, module.params[name], room)
+        for name in file_modes:
+            checked[name] = options.file_mode(name, module.params[name])
+        for name in directory_modes:
+            checked[name] = options.directory_mode(name, module.params[name])
+    except options.OptionError as exc:
+        module.fail_json(msg=str(exc))
+    return checked
 
 
 def writer_result() -> dict:

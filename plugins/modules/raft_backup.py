@@ -102,8 +102,10 @@ removed:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.opstack.conductor.plugins.module_utils import _backup as backups
+from ansible_collections.opstack.conductor.plugins.module_utils import _cluster as cluster
 from ansible_collections.opstack.conductor.plugins.module_utils import _fs as fs
 from ansible_collections.opstack.conductor.plugins.module_utils import _module_common as common
+from ansible_collections.opstack.conductor.plugins.module_utils import _options as options
 
 
 def main():
@@ -116,6 +118,8 @@ def main():
         attempts=dict(type="int", default=5),
     ), supports_check_mode=True)
     common.require_msgpack(module)
+    # Paths first: nothing, not even the network filesystem probe, may look at a bad path.
+    common.validate_options(module, paths=dict(path=options.READ_ROOM, dest=options.BACKUP_DEST_ROOM))
     params = module.params
     common.warn_network_filesystems(module, params["path"])
     result = dict(changed=False, locked=False, removed=[], files={})
@@ -124,7 +128,18 @@ def main():
     if params["attempts"] < 1:
         module.fail_json(msg="attempts=%r: must be at least 1" % params["attempts"])
     try:
-        plan = backups.plan_backup(params["path"], params["server_id"])
+        # The ID names the backup directory beside the others: "../x" would put it elsewhere. Checked, like the
+        # directory name it defaults to, before anything looks at or touches disk.
+        server_id = params["server_id"]
+        if server_id is not None:
+            cluster.validate_server_id(server_id)
+        else:
+            cluster.validate_server_id(fs.node_server_id(params["path"]),
+                                       "server_id (the last component of path, its default)")
+    except cluster.SpecError as exc:
+        module.fail_json(msg=str(exc), **result)
+    try:
+        plan = backups.plan_backup(params["path"], server_id)
     except backups.BackupError as exc:
         module.fail_json(msg=str(exc), **result)
     result.update(locked=plan.locked, files=plan.sizes)
@@ -140,7 +155,7 @@ def main():
         result["removed"] += backups.remove_partials(params["dest"], plan.server_id)
         made = backups.make_backup(params["path"], params["dest"], plan, params["online"], params["attempts"])
         if params["keep"] is not None:
-            result["removed"] += backups.prune(params["dest"], plan.server_id, params["keep"], made.path)
+            result["removed"] += backups.prune(params["dest"], plan.server_id, params["keep"], made)
     except (backups.BackupError, fs.NodeBusy) as exc:
         result["changed"] = bool(result["removed"])
         module.fail_json(msg=str(exc), **result)

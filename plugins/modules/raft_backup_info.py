@@ -119,6 +119,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.opstack.conductor.plugins.module_utils import _backup as backups
 from ansible_collections.opstack.conductor.plugins.module_utils import _cluster as cluster
 from ansible_collections.opstack.conductor.plugins.module_utils import _module_common as common
+from ansible_collections.opstack.conductor.plugins.module_utils import _options as options
 
 
 def _position(report):
@@ -144,6 +145,7 @@ def main():
         expected_servers=common.server_list_spec(),
     ), supports_check_mode=True)
     common.require_msgpack(module)
+    common.validate_options(module, paths=dict(path=options.READ_ROOM))  # before anything looks at the path
     params = module.params
     path, server_id = params["path"], params["server_id"]
     if not os.path.isdir(path):

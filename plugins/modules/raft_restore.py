@@ -44,8 +44,12 @@ options:
     description: Group of the restored files; defaults like O(owner).
     type: str
   directory_mode:
-    description: Permissions of the restored node directory.
-    type: str
+    description:
+      - Permissions of the restored node directory.
+      - An octal string or a YAML octal number, from V(0700) to V(0775): rwx for the owner (op-conductor creates
+        C(snapshots/) in it), never writable by every user, no setuid/setgid/sticky bits. Checked, like the
+        paths, before anything is read or written.
+    type: raw
     default: "0750"
 extends_documentation_fragment:
   - opstack.conductor.servers.EXPECTED
@@ -119,29 +123,50 @@ from ansible_collections.opstack.conductor.plugins.module_utils import _cluster 
 from ansible_collections.opstack.conductor.plugins.module_utils import _fs as fs
 from ansible_collections.opstack.conductor.plugins.module_utils import _module_common as common
 from ansible_collections.opstack.conductor.plugins.module_utils import _node_state as node_state
+from ansible_collections.opstack.conductor.plugins.module_utils import _options as options
 from ansible_collections.opstack.conductor.plugins.module_utils import _state_plan as state_plan
+
+
+def _diff(plan, node_dir):
+    """Decoded state before and after, with the log positions Raft compares and the entries the restore drops."""
+    before = state_plan.describe(plan.current) or {}
+    after = state_plan.describe(plan.backup_state) if plan.backup_state is not None else \
+        backups.describe_manifest(plan.backup.manifest)
+    if before:
+        before["log_position"] = backups.state_position(plan.current).text()
+    position = backups.manifest_position(plan.backup.manifest) if plan.backup_state is None else \
+        backups.state_position(plan.backup_state)
+    after = dict(after or {}, log_position=position.text() if position else None, entries_lost=plan.lost.text())
+    if plan.refusals:
+        after["overridden" if plan.action == backups.RESTORE else "refused"] = list(plan.refusals)
+    return dict(before=before, after=after, before_header="%s (decoded Raft state)" % node_dir,
+                after_header="%s (from %s)" % (node_dir, plan.backup.path))
 
 
 def main():
     module = AnsibleModule(argument_spec=dict(
-        src=dict(type="path", required=True),
+        src=dict(type="path"),
+        src_manifest=dict(type="dict"),
         path=dict(type="path", required=True),
         server_id=dict(type="str"),
         force=dict(type="bool", default=False),
         expected_servers=common.server_list_spec(),
         owner=dict(type="str"),
         group=dict(type="str"),
-        directory_mode=dict(type="str", default="0750"),
-    ), supports_check_mode=True)
+        directory_mode=dict(type="raw", default="0750"),
+    ), supports_check_mode=True, required_one_of=[("src", "src_manifest")],
+        mutually_exclusive=[("src", "src_manifest")])
     common.require_msgpack(module)
+    # Paths and modes first: nothing, not even the network filesystem probe, may look at a bad path.
+    directory_mode = common.validate_options(module, paths=dict(src=options.READ_ROOM, path=options.NODE_ROOM),
+                                             directory_modes=["directory_mode"])["directory_mode"]
     params = module.params
+    if params["src_manifest"] is not None and not module.check_mode:
+        module.fail_json(msg="src_manifest judges a backup that is not on this host and only predicts: it needs "
+                             "check mode (push the backup and give src to restore it)")
     common.warn_network_filesystems(module, params["path"])
     node_dir = params["path"]
     result = common.writer_result()
-    try:
-        directory_mode = int(params["directory_mode"], 8)
-    except ValueError:
-        module.fail_json(msg="directory_mode=%r: must be an octal mode such as 0750" % params["directory_mode"])
     try:
         fs.check_node_path(node_dir)
         server_id = cluster.validate_server_id(fs.node_server_id(node_dir, params["server_id"]))
@@ -149,7 +174,11 @@ def main():
         if params["expected_servers"] is not None:
             expected = cluster.server_dicts(params["expected_servers"], "expected_servers")
         read_from = common.recover(module, node_dir, result)  # an interrupted earlier run's leftovers
-        plan = backups.plan_restore(params["src"], read_from, server_id, expected, params["force"])
+        if params["src_manifest"] is not None:
+            plan = backups.predict_restore(params["src_manifest"], "src_manifest", read_from, server_id, expected,
+                                           params["force"])
+        else:
+            plan = backups.plan_restore(params["src"], read_from, server_id, expected, params["force"])
     except (backups.BackupError, cluster.SpecError, fs.UnsafePath) as exc:
         module.fail_json(msg=str(exc), **result)
     except OSError as exc:
@@ -157,11 +186,17 @@ def main():
 
     result["locked"] = fs.node_locked(node_dir)
     result.update(action=plan.action, msg=plan.reason, manifest=plan.backup.manifest, refusals=plan.refusals,
-                  state=plan.current.summary() if plan.current else None)
-    before, after = state_plan.describe(plan.current), state_plan.describe(plan.backup_state)
+                  state=plan.current.summary() if plan.current else None, lost=plan.lost.summary(),
+                  warnings=list(plan.warnings), overridden=[])
+    if plan.action == backups.RESTORE and plan.refusals:  # force went past them: say so, loudly
+        result["overridden"] = list(plan.refusals)
+    for warning in result["warnings"] + ["force=true overrode: %s" % item for item in result["overridden"]]:
+        module.warn(warning)
     if module._diff and plan.action != backups.RESTORE_UNCHANGED:
-        result["diff"] = dict(before=before or {}, after=after, before_header="%s (decoded Raft state)" % node_dir,
-                              after_header="%s (from %s)" % (node_dir, plan.backup.path))
+        result["diff"] = _diff(plan, node_dir)
+    if result["locked"] and params["src_manifest"] is not None:
+        result["msg"] = "%s (op-conductor runs on this node now; it must be stopped for the restore)" % plan.reason
+        module.exit_json(**result)  # a prediction: the real run stops it first or fails
     if result["locked"]:
         result["msg"] = ("%s: op-conductor is running on this node (its database lock is held); nothing was "
                          "restored. Stop it first." % node_dir)

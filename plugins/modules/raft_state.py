@@ -63,13 +63,21 @@ options:
   mode:
     description:
       - Permissions of the two database files; bbolt itself uses V(0600).
+      - An octal string such as V("0640") or a YAML octal number (an unquoted V(0640)). From V(0600) to V(0664):
+        read-write for the owner (op-conductor opens them read-write), nothing executable, never writable by
+        every user, no setuid/setgid/sticky bits; symbolic modes are not accepted. Checked before anything is
+        written.
       - O(owner) and O(group) default to those of the node directory, or of its parent when it is created, so
         the user op-conductor runs as keeps access.
     type: raw
     default: "0600"
   directory_mode:
-    description: Permissions of a node directory this module creates or replaces.
-    type: str
+    description:
+      - Permissions of a node directory this module creates or replaces.
+      - An octal string or a YAML octal number, from V(0700) to V(0775): rwx for the owner (op-conductor creates
+        C(snapshots/) in it), never writable by every user, no setuid/setgid/sticky bits. Checked before anything
+        is written.
+    type: raw
     default: "0750"
 extends_documentation_fragment:
   - opstack.conductor.servers.MSGPACK
@@ -134,6 +142,15 @@ backup_dir:
   returned: when O(force=true) replaced existing state and O(backup=true)
   type: str
   sample: /var/lib/op-conductor/raft/sequencer-2.4242.2026-11-26@09:30:00~
+differences:
+  description:
+    - What the requested state changes on this node, one short line each (servers added or removed, address
+      and suffrage changes, the term, the vote, a node that has run, damage). Empty unless the existing state
+      is replaced or refused. A refusal's RV(msg) names them too; the decoded states are in the diff.
+  returned: when the node could be read
+  type: list
+  elements: str
+  sample: ["server seq-4 added (10.0.0.4:50050, voter)", "term 1 -> 2"]
 locked:
   description: Whether a running process held the lock on the node's files.
   returned: always
@@ -152,6 +169,7 @@ from ansible_collections.opstack.conductor.plugins.module_utils import _cluster 
 from ansible_collections.opstack.conductor.plugins.module_utils import _fs as fs
 from ansible_collections.opstack.conductor.plugins.module_utils import _module_common as common
 from ansible_collections.opstack.conductor.plugins.module_utils import _node_state as node_state
+from ansible_collections.opstack.conductor.plugins.module_utils import _options as options
 from ansible_collections.opstack.conductor.plugins.module_utils import _raft as raft
 from ansible_collections.opstack.conductor.plugins.module_utils import _state_plan as state_plan
 
@@ -167,15 +185,8 @@ def argument_spec():
         force=dict(type="bool", default=False),
         backup=dict(type="bool", default=True),
         mode=dict(type="raw", default="0600"),
-        directory_mode=dict(type="str", default="0750"),
+        directory_mode=dict(type="raw", default="0750"),
     )
-
-
-def _octal(module, value, name):
-    try:
-        return int(str(value), 8)
-    except ValueError:
-        module.fail_json(msg="%s=%r: must be an octal mode such as 0750" % (name, value))
 
 
 def _file_args(module, path):
@@ -198,7 +209,7 @@ def _apply_file_attributes(module, node_dir, diff):
 def _write(module, plan, node_dir, result):
     parent = os.path.dirname(os.path.abspath(node_dir))
     fs.make_directories(parent, 0o755)
-    directory_mode = _octal(module, module.params["directory_mode"], "directory_mode")
+    directory_mode = options.directory_mode("directory_mode", module.params["directory_mode"])
     ownership = fs.Ownership.for_node(module.params["owner"], module.params["group"], node_dir)
     staging = fs.build_directory(node_dir, plan.files, 0o600, directory_mode, ownership)
     try:
@@ -219,6 +230,9 @@ def _write(module, plan, node_dir, result):
 def main():
     module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True, add_file_common_args=True)
     common.require_msgpack(module)
+    # Paths and modes first: nothing, not even the network filesystem probe, may look at a bad path.
+    common.validate_options(module, paths=dict(path=options.NODE_ROOM), file_modes=["mode"],
+                            directory_modes=["directory_mode"])
     params = module.params
     node_dir = params["path"]
     result = common.writer_result()
@@ -228,9 +242,6 @@ def main():
         spec, warnings = cluster.validate_cluster(params["servers"], params["initial_leader"], params["term"])
         spec.server(params["server_id"])
         # Everything that can be wrong in the options fails here, before a parent directory is created.
-        _octal(module, params["directory_mode"], "directory_mode")
-        if isinstance(params["mode"], str) and params["mode"].isdigit():
-            _octal(module, params["mode"], "mode")
         fs.Ownership.resolve(params["owner"], params["group"])
         fs.check_node_path(node_dir)
         read_from = common.recover(module, node_dir, result)
@@ -243,7 +254,7 @@ def main():
         module.warn(warning)
 
     result["locked"] = fs.node_locked(node_dir)
-    result.update(action=plan.action, msg=plan.reason, state=plan.current.summary())
+    result.update(action=plan.action, msg=plan.reason, state=plan.current.summary(), differences=plan.differences)
     diff = []
     if plan.writes or plan.action == state_plan.REFUSE:
         diff.append(dict(before=plan.before or {}, after=plan.after,
@@ -254,9 +265,11 @@ def main():
                          "written. Stop it first. What was read while it runs: %s" % (node_dir, plan.reason))
         module.fail_json(**result)
     if plan.action == state_plan.REFUSE:
-        result.update(before=plan.before, after=plan.after,
-                      msg="%s: %s; refusing to replace it without force=true. Existing: %s. Requested: %s"
-                      % (node_dir, plan.reason, plan.before, plan.after))
+        # One line naming what differs (not a dump of both states); the decoded states go to the diff.
+        result.update(msg="%s: %s; refusing to replace it without force=true. Differs: %s"
+                      % (node_dir, plan.reason, "; ".join(plan.differences) or "see the diff"))
+        if module._diff and diff:
+            result["diff"] = diff[0]  # --check --diff shows what force would change
         module.fail_json(**result)
 
     if plan.writes:

@@ -178,6 +178,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.opstack.conductor.plugins.module_utils import _cluster as cluster
 from ansible_collections.opstack.conductor.plugins.module_utils import _fs as fs
 from ansible_collections.opstack.conductor.plugins.module_utils import _module_common as common
+from ansible_collections.opstack.conductor.plugins.module_utils import _options as options
 from ansible_collections.opstack.conductor.plugins.module_utils import _node_state as node_state
 
 
@@ -199,6 +200,7 @@ def main():
         expected_servers=common.server_list_spec(),
     ), supports_check_mode=True)
     common.require_msgpack(module)
+    common.validate_options(module, paths=dict(path=options.READ_ROOM))  # before anything looks at the path
     path = module.params["path"]
     common.warn_network_filesystems(module, path)
     if not os.path.isdir(path):
