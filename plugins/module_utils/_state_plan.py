@@ -11,7 +11,7 @@ cluster is equal to ours.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Sequence
 
 from ansible_collections.opstack.conductor.plugins.module_utils import _cluster as cluster
@@ -35,6 +35,8 @@ class Plan:
     after: Dict[str, Any]
     current: node_state.NodeState
     files: Dict[str, bytes]
+    # What the requested state changes, one short line each (refusals and replacements; else empty).
+    differences: List[str] = field(default_factory=list)
 
     @property
     def writes(self) -> bool:
@@ -130,7 +132,8 @@ def plan(path: str, spec: cluster.ClusterSpec, server_id: str, page_size: int, f
     before = describe(current)
 
     def decide(action: str, reason: str) -> Plan:
-        return Plan(action, reason, before, after, current, files)
+        found = differences(current, spec, server_id, stray) if action in (REPLACE, REFUSE) else []
+        return Plan(action, reason, before, after, current, files, found)
 
     stray = _stray_entries(path)
     if not current.exists and not current.snapshots:
@@ -156,6 +159,59 @@ def plan(path: str, spec: cluster.ClusterSpec, server_id: str, page_size: int, f
     else:
         reason = "the existing state differs from the requested one"
     return decide(REPLACE if force else REFUSE, reason)
+
+
+def differences(state: node_state.NodeState, spec: cluster.ClusterSpec, server_id: str,
+                stray: Sequence[str] = ()) -> List[str]:
+    """What the requested state would change on this node, one short line each: servers added or removed,
+    address and suffrage changes, the term, the vote, a node that has run, damage, stray entries. Computed
+    here rather than in a template, so a refusal can name it in one line per host."""
+    found = ["unexpected entries: %s" % ", ".join(stray)] if stray and not state.exists else []
+    if state.exists and not state.integrity.ok:
+        found.append("damaged: %s" % "; ".join(state.integrity.problems[:3]))
+    configuration = state.latest_configuration
+    if configuration is not None:
+        found.extend(_server_differences(configuration.configuration.servers, spec.servers))
+        if configuration.term != spec.term:
+            found.append("term %s -> %s" % (configuration.term, spec.term))
+    if state.current_term is not None and _pristine_enough(state):
+        found.extend(_vote_difference(state, spec, server_id))
+    elif state.exists and state.integrity.ok:
+        found.append("the node has run: term %s, last index %d (the requested state is term %d, index 1)"
+                     % (state.current_term, state.last_index, spec.term))
+    return found
+
+
+def _pristine_enough(state: node_state.NodeState) -> bool:
+    """A node whose log is still only the seed entry: its vote is a seed value worth comparing."""
+    return state.integrity.ok and _pristine_log(state) and not state.snapshots
+
+
+def _server_differences(existing: Sequence[raft.Server], requested: Sequence[raft.Server]) -> List[str]:
+    old = {server.id: server for server in existing}
+    new = {server.id: server for server in requested}
+    found = []
+    for server in existing:
+        if server.id not in new:
+            found.append("server %s removed (%s, %s)" % (server.id, server.address, server.suffrage))
+            continue
+        wanted = new[server.id]
+        if wanted.address != server.address:
+            found.append("server %s: address %s -> %s" % (server.id, server.address, wanted.address))
+        if wanted.suffrage != server.suffrage:
+            found.append("server %s: %s -> %s" % (server.id, server.suffrage, wanted.suffrage))
+    found.extend("server %s added (%s, %s)" % (server.id, server.address, server.suffrage)
+                 for server in requested if server.id not in old)
+    return found
+
+
+def _vote_difference(state: node_state.NodeState, spec: cluster.ClusterSpec, server_id: str) -> List[str]:
+    def vote(candidate: Optional[str], term: Optional[int]) -> str:
+        return "none" if candidate is None else "%s@%s" % (candidate, term)
+
+    existing = vote(state.last_vote_candidate, state.last_vote_term)
+    wanted = vote(server_id, spec.term) if spec.initial_leader == server_id else "none"
+    return [] if existing == wanted else ["vote %s -> %s" % (existing, wanted)]
 
 
 def _stray_entries(path: str) -> List[str]:
