@@ -25,7 +25,12 @@ from ansible_collections.opstack.conductor.plugins.module_utils._errors import O
 MAX_SERVER_ID_BYTES = 200
 MAX_ADVISED_VOTERS = 9  # more is accepted, with a warning
 MAX_ADDRESS_BYTES = 1024
-MAX_TERM = (1 << 64) - 1
+# The highest initial term a cluster can still elect from, with margin. hashicorp/raft keeps the term as a uint64 and
+# adds 1 on every election (runCandidate, electSelf and preElectSelf: getCurrentTerm() + 1; raft.go v1.7.3): seeded
+# at 2^64-1, the first election wraps to term 0, every vote request is older than every node's term, and the cluster
+# never elects (issue 13 item 12). 2^63-1 leaves 2^63 elections (one a millisecond for 290 million years) and keeps
+# the term inside a signed 64-bit integer for whatever reads it as one (Go int64, JSON tools, metrics).
+MAX_TERM = (1 << 63) - 1
 
 
 class SpecError(OpstackError, ValueError):
@@ -119,7 +124,9 @@ def validate_term(value: Any, field: str = "term") -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise SpecError(field, value, "must be an integer")
     if not 1 <= value <= MAX_TERM:
-        raise SpecError(field, value, "must be between 1 and 2^64-1")
+        raise SpecError(field, value, "must be between 1 and 2^63-1 (%d); Raft adds 1 to the term on every "
+                                      "election, and a higher initial term leaves too few elections before the "
+                                      "64-bit term wraps" % MAX_TERM)
     return value
 
 

@@ -40,7 +40,12 @@ options:
         does. It does not decide who leads; Raft elects a leader when the nodes start.
     type: str
   term:
-    description: The initial term (C(CurrentTerm) and the term of the configuration entry).
+    description:
+      - The initial term (C(CurrentTerm) and the term of the configuration entry).
+      - From 1 to 2^63-1 (9223372036854775807). Raft keeps the term as an unsigned 64-bit number and adds 1 on
+        every election, so a higher initial term leaves too few elections before it wraps (at 2^64-1 the first
+        election wraps to 0 and the cluster never elects); 2^63-1 leaves 2^63 elections and stays within a signed
+        64-bit integer.
     type: int
     default: 1
   page_size:
