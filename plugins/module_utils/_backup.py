@@ -29,7 +29,10 @@ from ansible_collections.opstack.conductor.plugins.module_utils import _raft as 
 from ansible_collections.opstack.conductor.plugins.module_utils._errors import OpstackError
 
 MANIFEST = "manifest.json"
-MANIFEST_FORMAT = 1
+MANIFEST_FORMAT = 2  # 2: position, cluster and digest; 1 (no digest) is still read, with a warning
+READABLE_FORMATS = (1, 2)
+DIGEST_PREFIX = "sha256:"
+MAX_FILE_MODE = 0o600  # never wider from a manifest, whatever it records (it is not signed)
 PREFIX = "raft-backup-"
 PARTIAL = ".partial"
 COLLECTION_VERSION = "0.1.0"
@@ -75,6 +78,120 @@ def membership_of(state: node_state.NodeState) -> List[Dict[str, str]]:
 def membership_hash(members: List[Dict[str, str]]) -> str:
     canonical = json.dumps(sorted((m["id"], m["address"], m["suffrage"]) for m in members), separators=(",", ":"))
     return hashlib.sha256(canonical.encode("utf-8", "surrogateescape")).hexdigest()
+
+
+# ================================================================================================================
+# Whose log is newer, and of which cluster
+# ================================================================================================================
+
+
+@dataclass(frozen=True, order=True)
+class LogPosition:
+    """The last entry of a node's state, as Raft compares candidates' logs: last term, then last index. CurrentTerm
+    (the highest term a node has *seen*) says nothing about how far its log goes."""
+    term: int
+    index: int
+
+    def text(self) -> str:
+        return "last log term %d, last index %d" % (self.term, self.index)
+
+
+def state_position(state: node_state.NodeState) -> LogPosition:
+    """Raft's getLastEntry: the log's last entry, or the newest snapshot's when the log ends before it (empty or
+    compacted behind it)."""
+    position = LogPosition(state.last_log_term, state.last_index) if state.last_index else LogPosition(0, 0)
+    usable = [snap for snap in state.snapshots if snap.problem is None]
+    if usable and usable[0].index > position.index:
+        position = LogPosition(usable[0].term, usable[0].index)
+    return position
+
+
+def _snapshot_position(snapshot_id: Any) -> Optional[LogPosition]:
+    """FileSnapshotStore names a snapshot ``<term>-<index>-<ms>``; old manifests record only these names."""
+    parts = snapshot_id.split("-") if isinstance(snapshot_id, str) else []
+    if len(parts) == 3 and parts[0].isdigit() and parts[1].isdigit():
+        return LogPosition(int(parts[0]), int(parts[1]))
+    return None
+
+
+def manifest_position(manifest: Dict[str, Any]) -> Optional[LogPosition]:
+    """The backup's position as its manifest records it: ``position`` (format 2), else from the last log term and
+    index and the snapshot names that format 1 records; None when it records neither (not rankable)."""
+    recorded = manifest.get("position")
+    if isinstance(recorded, dict):
+        return LogPosition(recorded["term"], recorded["index"])
+    position = None
+    if _integer(manifest.get("last_log_term")) and _integer(manifest.get("last_index")):
+        position = LogPosition(manifest["last_log_term"], manifest["last_index"]) if manifest["last_index"] \
+            else LogPosition(0, 0)
+    snapshots = [p for p in (_snapshot_position(s) for s in manifest.get("snapshots") or []) if p is not None]
+    if snapshots:
+        newest = max(snapshots, key=lambda p: p.index)
+        if position is None or newest.index > position.index:
+            position = newest
+    return position
+
+
+def _integer(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def entry_term(node_dir: str, index: int) -> Optional[int]:
+    """The term of the entry at ``index`` in the node's log, or of a snapshot ending there; None when the node holds
+    neither (compacted, or beyond its end)."""
+    for snapshot in raft.read_snapshots(node_dir, verify=False):
+        if snapshot.problem is None and snapshot.index == index:
+            return snapshot.term
+    try:
+        with bolt.BoltReader(os.path.join(node_dir, raft.LOG_FILE)) as reader:
+            logs = reader.bucket(raft.BUCKET_LOGS)
+            raw = logs.get(raft.uint64_key(index)) if logs is not None else None
+            return raft.decode_log(bytes(raw)).term if raw is not None else None
+    except FileNotFoundError:
+        return None
+    except (bolt.BoltError, raft.DecodeError) as exc:
+        raise BackupError("%s: cannot read log entry %d: %s" % (node_dir, index, exc))
+
+
+def cluster_identity(node_dir: str) -> Dict[str, Any]:
+    """What makes a cluster this one and not a re-seeded one: the configuration it was seeded with and the term
+    it was seeded at, i.e. log entry 1 (raft_state and op-conductor-init write it; a bootstrap writes it). It is
+    in the log only until the first compaction; after that the node's files cannot tell, and the identity is
+    unknown ({"id": None, "reason": ...}) unless make_backup inherits it from an earlier backup."""
+    try:
+        with bolt.BoltReader(os.path.join(node_dir, raft.LOG_FILE)) as reader:
+            logs = reader.bucket(raft.BUCKET_LOGS)
+            raw = logs.get(raft.uint64_key(1)) if logs is not None else None
+            first = raft.decode_log(bytes(raw)) if raw is not None else None
+            configuration = raft.decode_configuration(first.data or b"") \
+                if first is not None and first.type == raft.LOG_CONFIGURATION else None
+    except (OSError, bolt.BoltError, raft.DecodeError) as exc:
+        return {"id": None, "reason": "log entry 1 cannot be read (%s)" % exc}
+    if configuration is None:
+        return {"id": None, "reason": "the log no longer holds the seeding configuration at index 1 (compacted)"
+                if first is None else "log entry 1 is not a configuration"}
+    members_hash = membership_hash(configuration.to_list())
+    identity = hashlib.sha256(("%d:%s" % (first.term, members_hash)).encode("ascii")).hexdigest()[:16]
+    return {"id": identity, "initial_term": first.term, "initial_membership_hash": members_hash,
+            "source": "log entry 1"}
+
+
+def inherit_identity(copy_dir: str, identity: Dict[str, Any], earlier: List["Backup"]) -> Dict[str, Any]:
+    """An unknown identity taken over from an earlier backup of the same server whose last entry the copy's log
+    still holds with the same term: by Raft's Log Matching property the two logs are then one history, so one
+    cluster."""
+    if identity.get("id") is not None:
+        return identity
+    for backup in earlier:
+        known, position = backup.cluster_id, backup.log_position
+        if known is None or position is None or position.index == 0:
+            continue
+        if entry_term(copy_dir, position.index) == position.term:
+            inherited = {key: value for key, value in backup.manifest["cluster"].items() if key != "source"}
+            inherited["source"] = "inherited from %s (the log holds its last entry, %s)" % (
+                os.path.basename(backup.path), position.text())
+            return inherited
+    return identity
 
 
 def _meta_txids(node_dir: str) -> Tuple[Optional[int], ...]:
@@ -172,17 +289,41 @@ class Backup:
         return self.manifest["server_id"]
 
     @property
-    def position(self) -> Tuple[int, int, str]:
-        """What "newer" means: term, then last index (never the name or mtime)."""
-        return (self.manifest.get("current_term") or 0, self.manifest.get("last_index") or 0,
-                self.manifest.get("created_utc") or "")
+    def log_position(self) -> Optional[LogPosition]:
+        return manifest_position(self.manifest)
+
+    @property
+    def position(self) -> Tuple[int, int, int, str]:
+        """What "newer" means, as Raft judges logs: last log term, then last index (the snapshot's when the log
+        ends before it); then the time made. Never CurrentTerm, never the name or mtime. A manifest that records
+        no position ranks last."""
+        position = self.log_position
+        if position is None:
+            return (0, -1, -1, self.manifest.get("created_utc") or "")
+        return (1, position.term, position.index, self.manifest.get("created_utc") or "")
+
+    @property
+    def cluster_id(self) -> Optional[str]:
+        cluster = self.manifest.get("cluster")
+        return cluster.get("id") if isinstance(cluster, dict) else None
+
+    @property
+    def warnings(self) -> List[str]:
+        if self.manifest.get("format") == 1:
+            return ["%s: written by an earlier version of this collection (manifest format 1): its manifest has no "
+                    "digest, so an edit of it is not detected; its files are still checked against it, restored "
+                    "file modes are capped at %04o, and it has no cluster identity" % (self.path, MAX_FILE_MODE)]
+        return []
 
 
 def build_manifest(server_id: str, state: node_state.NodeState, files: Dict[str, Dict[str, Any]], online: bool,
                    source: str, created: str) -> Dict[str, Any]:
     members = membership_of(state)
+    position = state_position(state)
     return {
         "format": MANIFEST_FORMAT,
+        "position": {"term": position.term, "index": position.index},
+        "cluster": cluster_identity(state.path),
         "server_id": server_id,
         "membership": members,
         "membership_hash": membership_hash(members),
@@ -202,6 +343,18 @@ def build_manifest(server_id: str, state: node_state.NodeState, files: Dict[str,
     }
 
 
+def manifest_digest(manifest: Dict[str, Any]) -> str:
+    """sha256 of the manifest's canonical JSON without its own ``digest``: an edit of any field (a file mode, the
+    server, a checksum) no longer matches."""
+    body = {key: value for key, value in manifest.items() if key != "digest"}
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    return DIGEST_PREFIX + hashlib.sha256(canonical.encode("ascii")).hexdigest()
+
+
+def seal(manifest: Dict[str, Any]) -> Dict[str, Any]:
+    return dict(manifest, digest=manifest_digest(manifest))
+
+
 def _write_json(path: str, document: Dict[str, Any]) -> None:
     fs.write_new_file(path, (json.dumps(document, indent=2, sort_keys=True) + "\n").encode("utf-8"), 0o600)
 
@@ -212,13 +365,23 @@ def read_manifest(path: str) -> Dict[str, Any]:
             manifest = json.loads(handle.read().decode("utf-8"))
     except (OSError, ValueError) as exc:
         raise BackupError("%s: no readable %s (%s); not a finished backup" % (path, MANIFEST, exc))
-    if not isinstance(manifest, dict) or manifest.get("format") != MANIFEST_FORMAT or \
+    return check_manifest(manifest, path)
+
+
+def check_manifest(manifest: Any, where: str) -> Dict[str, Any]:
+    """A manifest this collection wrote, unedited (format 2: its digest matches) and with the types the code that
+    ranks, compares and restores relies on; BackupError naming ``where`` otherwise."""
+    if not isinstance(manifest, dict) or not _integer(manifest.get("format")) or \
+            manifest["format"] not in READABLE_FORMATS or \
             not isinstance(manifest.get("files"), dict) or not isinstance(manifest.get("server_id"), str):
-        raise BackupError("%s: %s is not a manifest this collection wrote" % (path, MANIFEST))
+        raise BackupError("%s: %s is not a manifest this collection wrote" % (where, MANIFEST))
+    if manifest["format"] >= 2 and manifest.get("digest") != manifest_digest(manifest):
+        raise BackupError("%s: %s does not match its digest; it was edited or damaged after the backup was made"
+                          % (where, MANIFEST))
     wrong = _mistyped_manifest_fields(manifest)
     if wrong:
         raise BackupError("%s: %s has fields of the wrong type (%s); it was edited or damaged"
-                          % (path, MANIFEST, ", ".join(wrong)))
+                          % (where, MANIFEST, ", ".join(wrong)))
     return manifest
 
 
@@ -234,12 +397,18 @@ def _mistyped_manifest_fields(manifest: Dict[str, Any]) -> List[str]:
     def integer(value: Any) -> bool:
         return isinstance(value, int) and not isinstance(value, bool)
 
-    wrong = [key for key in ("current_term", "last_index")
+    wrong = [key for key in ("current_term", "last_index", "last_log_term", "first_index")
              if not (manifest.get(key) is None or integer(manifest[key]))]
     if not isinstance(manifest.get("created_utc", ""), str):
         wrong.append("created_utc")
     if not isinstance(manifest.get("membership_hash"), str):
         wrong.append("membership_hash")
+    if manifest["format"] >= 2:
+        position, cluster = manifest.get("position"), manifest.get("cluster")
+        if not (isinstance(position, dict) and integer(position.get("term")) and integer(position.get("index"))):
+            wrong.append("position")
+        if not (isinstance(cluster, dict) and (cluster.get("id") is None or isinstance(cluster.get("id"), str))):
+            wrong.append("cluster")
     members = manifest.get("membership")
     if not isinstance(members, list) or not all(
             isinstance(m, dict) and isinstance(m.get("id"), str) and isinstance(m.get("address"), str)
@@ -282,6 +451,13 @@ def verify_backup(path: str) -> Tuple[Backup, node_state.NodeState]:
         raise BackupError("%s: the backed-up state is damaged: %s" % (path, "; ".join(state.integrity.problems[:5])))
     facts = {"current_term": state.current_term, "last_index": state.last_index,
              "membership_hash": membership_hash(membership_of(state))}
+    if manifest["format"] >= 2:
+        position = state_position(state)
+        facts["position"] = {"term": position.term, "index": position.index}
+        seeded = cluster_identity(path)
+        if seeded["id"] is not None:  # the backup's own log proves its cluster; an inherited one cannot be re-proven
+            facts["cluster"] = dict(manifest["cluster"], **seeded) if isinstance(manifest.get("cluster"), dict) \
+                else seeded
     lies = ["%s is %r, manifest says %r" % (key, value, manifest.get(key)) for key, value in facts.items()
             if manifest.get(key) != value]
     if lies:
@@ -344,6 +520,8 @@ def make_backup(node_dir: str, dest: str, plan: BackupPlan, online: bool, attemp
                 raise BackupError("the copy does not verify: %s" % "; ".join(state.integrity.problems[:3]))
             manifest = build_manifest(plan.server_id, state, listing, online, os.path.abspath(node_dir),
                                       now.strftime("%Y-%m-%dT%H:%M:%S.%fZ"))
+            manifest["cluster"] = inherit_identity(partial, manifest["cluster"], list_backups(dest, plan.server_id)[0])
+            manifest = seal(manifest)
             _write_json(os.path.join(partial, MANIFEST), manifest)
             fs.fsync_dir(partial)
             final = os.path.join(dest, name)
@@ -369,7 +547,7 @@ def describe_backup(path: str, verify: bool, server_id: Optional[str] = None,
     ``usable``: it verified (or, without ``verify``, has a sound manifest), is finished, and is of ``server_id``
     and ``expected``."""
     report = {"path": path, "ok": False, "verified": verify, "problems": [], "mismatches": [], "usable": False,
-              "manifest": None}
+              "manifest": None, "warnings": [], "position": None, "cluster_id": None}
     try:
         if verify:
             manifest = verify_backup(path)[0].manifest
@@ -383,7 +561,11 @@ def describe_backup(path: str, verify: bool, server_id: Optional[str] = None,
         except BackupError:
             pass
         return report
-    report.update(ok=True, manifest=manifest, mismatches=identity_mismatches(manifest, server_id, expected))
+    backup = Backup(path, manifest)
+    position = backup.log_position
+    report.update(ok=True, manifest=manifest, mismatches=identity_mismatches(manifest, server_id, expected),
+                  warnings=backup.warnings, cluster_id=backup.cluster_id,
+                  position={"term": position.term, "index": position.index} if position else None)
     report["usable"] = not report["mismatches"]
     return report
 
@@ -434,13 +616,17 @@ def list_backups(dest: str, server_id: Optional[str] = None) -> Tuple[List[Backu
     return backups, partials
 
 
-def prune(dest: str, server_id: str, keep: int, protect: str) -> List[str]:
-    """Delete finished backups of this server beyond the newest ``keep``, never ``protect`` (the one just made)."""
+def prune(dest: str, server_id: str, keep: int, protect: Backup) -> List[str]:
+    """Delete finished backups of this server and of the cluster of ``protect`` (the one just made, never deleted)
+    beyond the newest ``keep``: a re-seeded cluster's backups never push out the previous cluster's, nor the other
+    way round. Backups whose cluster is unknown count as one cluster of their own."""
     backups, _partials = list_backups(dest, server_id)
     removed = []
     kept = 0
     for backup in backups:
-        if backup.path == protect or kept < keep:
+        if backup.cluster_id != protect.cluster_id:
+            continue
+        if backup.path == protect.path or kept < keep:
             kept += 1
             continue
         shutil.rmtree(backup.path)
@@ -473,9 +659,100 @@ class RestorePlan:
     action: str
     reason: str
     backup: Backup
-    backup_state: node_state.NodeState
+    backup_state: Optional[node_state.NodeState]  # None when judged from the manifest alone (predict_restore)
     current: Optional[node_state.NodeState]
     refusals: List[str] = field(default_factory=list)
+    warnings: List[str] = field(default_factory=list)
+    lost: "Loss" = field(default_factory=lambda: Loss(0, None, None))
+
+
+@dataclass
+class Loss:
+    """The node's entries after the backup's last index: what a restore drops (committed ones included)."""
+    count: int
+    first: Optional[int]
+    last: Optional[int]
+
+    def text(self) -> str:
+        return "%d entries (index %d to %d)" % (self.count, self.first, self.last) if self.count else "none"
+
+    def summary(self) -> Dict[str, Any]:
+        return {"count": self.count, "first": self.first, "last": self.last}
+
+
+def entries_lost(node: LogPosition, backup: LogPosition) -> Loss:
+    if node.index <= backup.index:
+        return Loss(0, None, None)
+    return Loss(node.index - backup.index, backup.index + 1, node.index)
+
+
+@dataclass
+class Judgement:
+    refusals: List[str]
+    warnings: List[str]
+    lost: Loss
+
+
+def judge_against_node(manifest: Dict[str, Any], there: LogPosition, backup_dir: Optional[str],
+                       current: node_state.NodeState) -> Judgement:
+    """What a restore of the backup (its manifest, its position, its files when ``backup_dir`` is given) would do
+    to the existing node: refusals (another membership, another cluster, an older log) and what would be lost."""
+    refusals, warnings = [], []
+    current_members = membership_of(current)
+    if current_members and membership_hash(current_members) != manifest["membership_hash"]:
+        refusals.append("the backup's membership %s differs from the node's current %s"
+                        % (_members_text(manifest["membership"]), _members_text(current_members)))
+    here = state_position(current)
+    other_cluster = _other_cluster(manifest, there, backup_dir, current, here)
+    if other_cluster:
+        refusals.append(other_cluster)
+    elif manifest.get("cluster", {}).get("id") is None or cluster_identity(current.path)["id"] is None:
+        warnings.append("the cluster could not be compared: %s; only the logs were compared where they overlap"
+                        % "; ".join(_unknown_identities(manifest, current.path)))
+    lost = entries_lost(here, there)
+    if here > there:
+        refusals.append("the backup (%s) is older than the node's log (%s): restoring it drops %s"
+                        % (there.text(), here.text(), lost.text()))
+    return Judgement(refusals, warnings, lost)
+
+
+def _unknown_identities(manifest: Dict[str, Any], node_dir: str) -> List[str]:
+    reasons = []
+    if manifest.get("cluster", {}).get("id") is None:
+        reasons.append("the backup's: %s" % manifest.get("cluster", {}).get(
+            "reason", "not recorded (an earlier manifest format)"))
+    node = cluster_identity(node_dir)
+    if node["id"] is None:
+        reasons.append("the node's: %s" % node["reason"])
+    return reasons
+
+
+def _other_cluster(manifest: Dict[str, Any], there: LogPosition, backup_dir: Optional[str],
+                   current: node_state.NodeState, here: LogPosition) -> Optional[str]:
+    """Why the backup cannot be of the node's cluster, or None: different seeding (both known), logs that hold a
+    different term at the same index (Log Matching), or a later last term that lacks the node's snapshotted (so
+    committed) entries, which no log of one cluster can (Leader Completeness)."""
+    mine, theirs = cluster_identity(current.path), manifest.get("cluster") or {}
+    if mine["id"] is not None and theirs.get("id") is not None and mine["id"] != theirs["id"]:
+        return ("the backup is of another cluster (seeded at term %s, cluster id %s); the node's cluster was seeded "
+                "at term %s (cluster id %s)" % (theirs.get("initial_term"), theirs["id"], mine["initial_term"],
+                                                 mine["id"]))
+    if there.index and there.index <= here.index:
+        theirs_term, mine_term = there.term, entry_term(current.path, there.index)
+        index = there.index
+    elif here.index and backup_dir is not None:
+        theirs_term, mine_term = entry_term(backup_dir, here.index), here.term
+        index = here.index
+    else:
+        theirs_term = mine_term = index = None
+    if None not in (theirs_term, mine_term) and theirs_term != mine_term:
+        return ("the backup's log and the node's differ at index %d (term %d in the backup, %d on the node): the "
+                "backup is of another cluster or of a history that was replaced" % (index, theirs_term, mine_term))
+    snapshot = current.snapshot_index
+    if there > here and there.index < snapshot:
+        return ("the backup's log has a later term (%d) but ends at index %d, before the node's snapshot at %d: "
+                "no log of the node's cluster can, so it is of another cluster" % (there.term, there.index, snapshot))
+    return None
 
 
 def _same_content(node_dir: str, manifest: Dict[str, Any]) -> bool:
@@ -508,23 +785,57 @@ def plan_restore(src: str, node_dir: str, server_id: str, expected: Optional[Lis
     backup, backup_state = verify_backup(src)  # a bad backup is refused whatever force says
     current = node_state.read_node_state(node_dir, verify=True) if os.path.isdir(node_dir) else None
     refusals = identity_mismatches(backup.manifest, server_id, expected)
+    judgement = Judgement([], [], Loss(0, None, None))
     if current is not None and current.exists:
-        current_members = membership_of(current)
-        if current_members and membership_hash(current_members) != backup.manifest["membership_hash"]:
-            refusals.append("the backup's membership %s differs from the node's current %s"
-                            % (_members_text(backup.manifest["membership"]), _members_text(current_members)))
-        here = (current.current_term or 0, current.last_index)
-        there = (backup.manifest.get("current_term") or 0, backup.manifest.get("last_index") or 0)
-        if there < here:
-            refusals.append("the backup (term %d, last index %d) is older than the node's state (term %d, last "
-                            "index %d)" % (there + here))
+        judgement = judge_against_node(backup.manifest, state_position(backup_state), src, current)
+    refusals += judgement.refusals
+    warnings = backup.warnings + judgement.warnings
+
+    def decide(action: str, reason: str) -> RestorePlan:
+        return RestorePlan(action, reason, backup, backup_state, current, refusals, warnings, judgement.lost)
+
     if refusals and not force:
-        return RestorePlan(RESTORE_REFUSED, "; ".join(refusals), backup, backup_state, current, refusals)
+        return decide(RESTORE_REFUSED, "; ".join(refusals))
     if current is not None and _same_content(node_dir, backup.manifest):
-        return RestorePlan(RESTORE_UNCHANGED, "the node already holds exactly this backup", backup, backup_state,
-                           current, refusals)
-    reason = "restore %s" % backup.path + (" (forced past: %s)" % "; ".join(refusals) if refusals else "")
-    return RestorePlan(RESTORE, reason, backup, backup_state, current, refusals)
+        return decide(RESTORE_UNCHANGED, "the node already holds exactly this backup")
+    return decide(RESTORE, "restore %s" % backup.path + (" (forced past: %s)" % "; ".join(refusals)
+                                                           if refusals else ""))
+
+
+def predict_restore(manifest: Any, where: str, node_dir: str, server_id: str,
+                    expected: Optional[List[Dict[str, str]]], force: bool) -> RestorePlan:
+    """plan_restore for a backup that is not on this host (it stays on the controller, where it was verified, until
+    the real run pushes it): the same refusals and losses from its manifest, the node and its log. The check of
+    the backup's log at the node's last index needs its files and is done by the real run."""
+    manifest = check_manifest(manifest, where)
+    there = manifest_position(manifest)
+    if there is None:
+        raise BackupError("%s: the manifest records no log position; judge it on the host (remote src)" % where)
+    backup = Backup(where, manifest)
+    current = node_state.read_node_state(node_dir, verify=True) if os.path.isdir(node_dir) else None
+    refusals = identity_mismatches(manifest, server_id, expected)
+    judgement = Judgement([], [], Loss(0, None, None))
+    if current is not None and current.exists:
+        judgement = judge_against_node(manifest, there, None, current)
+    refusals += judgement.refusals
+    action = RESTORE_REFUSED if refusals and not force else RESTORE
+    reason = "; ".join(refusals) if action == RESTORE_REFUSED else "restore %s" % where + (
+        " (forced past: %s)" % "; ".join(refusals) if refusals else "")
+    return RestorePlan(action, reason, backup, None, current, refusals, backup.warnings + judgement.warnings,
+                       judgement.lost)
+
+
+def describe_manifest(manifest: Dict[str, Any]) -> Dict[str, Any]:
+    """The diff view of a backup known only by its manifest (state_plan.describe's keys, as far as it records)."""
+    return {
+        "current_term": manifest.get("current_term"),
+        "last_vote": None if manifest.get("last_vote_candidate") is None else
+        {"term": manifest.get("last_vote_term"), "candidate": manifest.get("last_vote_candidate")},
+        "first_index": manifest.get("first_index"),
+        "last_index": manifest.get("last_index"),
+        "servers": ["%s %s (%s)" % (m["id"], m["address"], m.get("suffrage", "voter"))
+                    for m in manifest.get("membership") or []],
+    }
 
 
 def _members_text(members: List[Dict[str, str]]) -> str:
@@ -540,7 +851,8 @@ def restore(plan: RestorePlan, node_dir: str, dir_mode: int, ownership: fs.Owner
     staging = os.path.join(parent, "." + name + fs.NEW_MARK + fs.random_tag(12))
     try:
         files = plan.backup.manifest["files"]
-        modes = {rel: int(entry.get("mode") or "0600", 8) for rel, entry in files.items()}
+        # The manifest may be edited (format 1 has no digest): never wider than owner read/write from it.
+        modes = {rel: int(entry.get("mode") or "0600", 8) & MAX_FILE_MODE for rel, entry in files.items()}
         listing = copy_state(plan.backup.path, staging, sorted(files), dir_mode, modes, ownership)
         if any((listing[rel]["sha256"], listing[rel]["size"]) != (entry["sha256"], entry["size"])
                for rel, entry in files.items()):

@@ -186,12 +186,12 @@ def main():
 
     result["locked"] = fs.node_locked(node_dir)
     result.update(action=plan.action, msg=plan.reason, manifest=plan.backup.manifest, refusals=plan.refusals,
-                  state=plan.current.summary() if plan.current else None, lost=plan.lost.summary(),
-                  warnings=list(plan.warnings), overridden=[])
+                  state=plan.current.summary() if plan.current else None, lost=plan.lost.summary(), overridden=[],
+                  caveats=list(plan.warnings))
     if plan.action == backups.RESTORE and plan.refusals:  # force went past them: say so, loudly
         result["overridden"] = list(plan.refusals)
-    for warning in result["warnings"] + ["force=true overrode: %s" % item for item in result["overridden"]]:
-        module.warn(warning)
+    for warning in plan.warnings + ["force=true overrode: %s" % item for item in result["overridden"]]:
+        module.warn(warning)  # in the play output and in the result's warnings
     if module._diff and plan.action != backups.RESTORE_UNCHANGED:
         result["diff"] = _diff(plan, node_dir)
     if result["locked"] and params["src_manifest"] is not None:

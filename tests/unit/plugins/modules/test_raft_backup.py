@@ -6,6 +6,7 @@ import os
 
 import pytest
 
+from ansible_collections.opstack.conductor.plugins.module_utils import _backup as backups
 from ansible_collections.opstack.conductor.plugins.module_utils import _raft as raft
 from ansible_collections.opstack.conductor.plugins.modules import raft_backup, raft_restore, raft_state
 from ansible_collections.opstack.conductor.tests.raft_nodes import has_run
@@ -99,7 +100,9 @@ def test_restore_round_trip_and_idempotence(tmp_path, run_module):
     os.rename(node, node + ".gone")
     restored = run_module(raft_restore.main, dict(src=made["backup_path"], path=node), diff=True)
     assert restored["changed"] and restored["action"] == "restore" and "backup_dir" not in restored
-    assert files_only(tree(node)) == files_only(original)
+    # Same content; modes as the node had them, never wider than 0600 (the snapshot files here were 0644).
+    capped = {path: ((mode & ~0o777) | (mode & 0o600), digest) for path, (mode, digest) in original.items()}
+    assert files_only(tree(node)) == files_only(capped)
     assert restored["diff"]["after"]["last_index"] == 40
     again = run_module(raft_restore.main, dict(src=made["backup_path"], path=node), diff=True)
     assert not again["changed"] and again["action"] == "unchanged" and "diff" not in again
@@ -112,8 +115,9 @@ def test_restore_keeps_the_previous_state_and_check_mode_changes_nothing(tmp_pat
     newer = make_node(run_module, tmp_path / "newer", entries=60, term=4)
     before = tree(newer)
     refused = run_module(raft_restore.main, dict(src=made["backup_path"], path=newer, server_id="seq-1"))
-    assert refused["failed"] and "older than the node's state" in refused["msg"]
-    assert "term 3, last index 30" in refused["msg"] and "term 4, last index 60" in refused["msg"]
+    assert refused["failed"] and "older than the node's log" in refused["msg"]
+    assert "last log term 3, last index 30" in refused["msg"] and "last log term 4, last index 60" in refused["msg"]
+    assert "drops 30 entries (index 31 to 60)" in refused["msg"]
     predicted = run_module(raft_restore.main, dict(src=made["backup_path"], path=newer, force=True),
                            check_mode=True)
     assert predicted["changed"] and tree(newer) == before
@@ -174,7 +178,7 @@ def test_damaged_backups_are_refused_even_with_force(tmp_path, run_module, made,
         manifest["last_index"] = 99
         os.chmod(manifest_path, 0o600)
         with open(manifest_path, "w") as handle:
-            json.dump(manifest, handle)
+            json.dump(backups.seal(manifest), handle)  # the digest matches: the content check catches the lie
     elif damage == "no-manifest":
         os.unlink(manifest_path)
     elif damage == "partial":

@@ -6,6 +6,7 @@ import shutil
 
 import pytest
 
+from ansible_collections.opstack.conductor.plugins.module_utils import _backup as backups
 from ansible_collections.opstack.conductor.plugins.module_utils import _raft as raft
 from ansible_collections.opstack.conductor.plugins.modules import raft_backup, raft_backup_info, raft_state
 from ansible_collections.opstack.conductor.tests.unit.plugins.modules.test_raft_state import SERVERS, tree
@@ -129,7 +130,7 @@ def test_mistyped_manifest_is_a_problem_not_a_crash(tmp_path, run_module, field,
         manifest = json.load(handle)
     manifest[field] = value
     with open(manifest_path, "w") as handle:
-        json.dump(manifest, handle)
+        json.dump(backups.seal(manifest), handle)  # a digest that matches: the type checks still hold
     for verify in (True, False):
         result = info(run_module, tmp_path / "b", verify=verify)
         assert [r["path"] for r in result["backups"]] == [good, bad], result
