@@ -22,6 +22,7 @@ import fcntl
 import grp
 import os
 import pwd
+import re
 import shutil
 import stat
 import time
@@ -478,3 +479,161 @@ def remove_tree(path: str) -> None:
     if NEW_MARK not in os.path.basename(path):
         raise UnsafePath("refusing to remove %s: not a staging directory" % path)
     shutil.rmtree(path)
+
+
+# ================================================================================================================
+# Kept directories (the node directories a forced replace kept): retention, deletion by rename, write probes
+# ================================================================================================================
+
+DELETING_MARK = ".deleting-"  # a kept directory being deleted; listings skip it, the next run finishes it
+PROBE_MARK = ".opstack-probe-"
+# backup_name()'s ``<pid>.<YYYY-MM-DD@HH:MM:SS>[.<6 hex>]~`` after the node's name: matched whole, so another
+# node whose name merely starts with this one's (seq-1 and seq-1.5) never matches.
+_KEPT_TAIL = r"\.[0-9]+\.([0-9]{4}-[0-9]{2}-[0-9]{2}@[0-9]{2}:[0-9]{2}:[0-9]{2})(?:\.[0-9a-f]{6})?~"
+
+
+def _kept_pattern(path: str):
+    return re.compile(re.escape(os.path.basename(os.path.abspath(path))) + _KEPT_TAIL + r"\Z")
+
+
+def _entries(directory: str) -> List[str]:
+    """The names in ``directory``; none when it does not exist, any other error stops the run."""
+    try:
+        return sorted(os.listdir(directory))
+    except FileNotFoundError:
+        return []
+
+
+def kept_directories(path: str) -> List[str]:
+    """This node's kept directories (``<path>.<pid>.<time>~``), newest first: by the time in the name, then by
+    the inode change time (set by the rename that kept it). Symlinks and ``.deleting-*`` names are skipped."""
+    parent = os.path.dirname(os.path.abspath(path))
+    pattern = _kept_pattern(path)
+    found = []
+    for entry in _entries(parent):
+        match = pattern.match(entry)
+        if not match:
+            continue
+        info = os.lstat(os.path.join(parent, entry))
+        if stat.S_ISDIR(info.st_mode):
+            found.append((match.group(1), info.st_ctime_ns, os.path.join(parent, entry)))
+    return [full for _stamp, _ctime, full in sorted(found, reverse=True)]
+
+
+def prune_kept_directories(path: str, keep: int) -> List[str]:
+    """Delete all but the newest ``keep`` kept directories of this node (``keep`` 0: keep all); returns them."""
+    if keep <= 0:
+        return []
+    doomed = kept_directories(path)[keep:]
+    for kept in doomed:
+        delete_directory(kept)
+    return doomed
+
+
+def delete_directory(path: str) -> None:
+    """Delete a kept directory so that a kill at any moment leaves either the whole directory under its name or
+    a ``.deleting-<name>`` that no listing takes for a backup: renamed first (and the rename made durable),
+    then removed; finish_deletions() completes an interrupted one."""
+    parent, name = os.path.split(os.path.abspath(path))
+    doomed = os.path.join(parent, DELETING_MARK + name)
+    if os.path.lexists(doomed):  # an earlier deletion of this very name was interrupted
+        _remove_doomed(doomed)
+    os.rename(path, doomed)
+    fsync_dir(parent)
+    _remove_doomed(doomed)
+    fsync_dir(parent)
+
+
+def finish_deletions(path: str) -> List[str]:
+    """Remove this node's ``.deleting-*`` directories that a run killed during retention left behind."""
+    parent = os.path.dirname(os.path.abspath(path))
+    pattern = _kept_pattern(path)
+    finished = [os.path.join(parent, entry) for entry in _entries(parent)
+                if entry.startswith(DELETING_MARK) and pattern.match(entry[len(DELETING_MARK):])]
+    for doomed in finished:
+        _remove_doomed(doomed)
+    if finished:
+        fsync_dir(parent)
+    return finished
+
+
+def _remove_doomed(doomed: str) -> None:
+    if os.path.islink(doomed) or not os.path.isdir(doomed):
+        raise UnsafePath("refusing to remove %s: not a directory of ours" % doomed)
+    # A kept node directory may be 0500; its owner (us) may still make it removable.
+    for directory, _dirs, _files in os.walk(doomed):
+        info = os.lstat(directory)
+        if info.st_uid == os.geteuid() and stat.S_IMODE(info.st_mode) & 0o700 != 0o700:
+            os.chmod(directory, stat.S_IMODE(info.st_mode) | 0o700)
+    shutil.rmtree(doomed)
+
+
+@dataclass
+class WriteProbe:
+    """Whether a new state could be written beside the node: where we looked, how, and what was found."""
+    directory: str  # the nearest existing ancestor of the node directory's parent: where the build would go
+    method: str  # "probe": a directory and a file made and removed there; "access": os.access + statvfs only
+    needed_bytes: int
+    free_bytes: Optional[int] = None
+    problems: List[str] = field(default_factory=list)
+
+
+def probe_write(path: str, needed_bytes: int, ownership: Ownership, create: bool) -> WriteProbe:
+    """Prove that a new state of ``needed_bytes`` can be built beside ``path`` and owned by ``ownership``.
+    With ``create`` a directory and a file are made (owner applied), fsynced and removed in the nearest existing
+    ancestor of the parent, so permissions, ACLs, immutable flags, read-only mounts, quotas and refused chowns
+    all show; without it (check mode) only os.access() and statvfs(), which cannot see all of those."""
+    directory = _nearest_existing(os.path.dirname(os.path.abspath(path)))
+    probe = WriteProbe(directory, "probe" if create else "access", needed_bytes)
+    if not os.path.isdir(directory):
+        probe.problems.append("%s is not a directory, so %s cannot be created" % (directory, path))
+        return probe
+    _check_free_space(probe)
+    if not create:
+        if not os.access(directory, os.W_OK | os.X_OK):
+            probe.problems.append("%s is not writable by uid %d (os.access; check mode makes no probe)"
+                                  % (directory, os.geteuid()))
+        return probe
+    name = "." + os.path.basename(os.path.abspath(path)) + PROBE_MARK + random_tag(12)
+    try:
+        _make_and_remove_probe(os.path.join(directory, name), ownership)
+    except OSError as exc:
+        probe.problems.append("cannot write in %s: %s" % (directory, exc))
+    return probe
+
+
+def _nearest_existing(path: str) -> str:
+    while True:
+        try:
+            os.lstat(path)
+            return path
+        except (FileNotFoundError, NotADirectoryError):  # under a regular file: probe_write names that file
+            if os.path.dirname(path) == path:
+                return path
+            path = os.path.dirname(path)
+
+
+def _check_free_space(probe: WriteProbe) -> None:
+    info = os.statvfs(probe.directory)
+    # Root may use the reserved blocks, anyone else only what is available to unprivileged users.
+    blocks = info.f_bfree if os.geteuid() == 0 else info.f_bavail
+    probe.free_bytes = blocks * info.f_frsize
+    if probe.free_bytes < probe.needed_bytes:
+        probe.problems.append("%s has %d bytes free, the new state needs %d" % (probe.directory, probe.free_bytes,
+                                                                               probe.needed_bytes))
+    if info.f_files and (info.f_ffree if os.geteuid() == 0 else info.f_favail) < 8:
+        probe.problems.append("%s has no free inodes left" % probe.directory)
+
+
+def _make_and_remove_probe(probe_dir: str, ownership: Ownership) -> None:
+    os.mkdir(probe_dir, 0o700)
+    try:
+        write_new_file(os.path.join(probe_dir, raft.LOG_FILE), b"\0" * 4096, 0o600, ownership)
+        ownership.apply(probe_dir)
+        fsync_dir(probe_dir)
+        os.unlink(os.path.join(probe_dir, raft.LOG_FILE))
+    finally:
+        if os.path.lexists(os.path.join(probe_dir, raft.LOG_FILE)):
+            os.unlink(os.path.join(probe_dir, raft.LOG_FILE))
+        os.rmdir(probe_dir)
+        fsync_dir(os.path.dirname(probe_dir))

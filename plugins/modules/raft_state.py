@@ -68,7 +68,7 @@ options:
   mode:
     description:
       - Permissions of the two database files; bbolt itself uses V(0600).
-      - An octal string such as V("0640") or a YAML octal number (an unquoted V(0640)). From V(0600) to V(0664):
+      - An octal string such as V("0640") or a YAML octal number (an unquoted V(0640)). From V(0600) to V(0664),
         read-write for the owner (op-conductor opens them read-write), nothing executable, never writable by
         every user, no setuid/setgid/sticky bits; symbolic modes are not accepted. Checked before anything is
         written.
@@ -78,12 +78,34 @@ options:
     default: "0600"
   directory_mode:
     description:
-      - Permissions of a node directory this module creates or replaces.
-      - An octal string or a YAML octal number, from V(0700) to V(0775): rwx for the owner (op-conductor creates
+      - Permissions of a node directory this module creates or replaces. When not given, a replaced node
+        directory keeps its own mode (and, like O(owner) and O(group), its owner), and a new one gets V(0750).
+      - An octal string or a YAML octal number, from V(0700) to V(0775), rwx for the owner (op-conductor creates
         C(snapshots/) in it), never writable by every user, no setuid/setgid/sticky bits. Checked before anything
         is written.
     type: raw
-    default: "0750"
+  keep_backups:
+    description:
+      - How many kept node directories (C(<path>.<pid>.<timestamp>~), see O(backup)) of this node remain after
+        a replacement; older ones are deleted, newest kept by the time in their name. V(0) keeps all.
+      - Only this node's kept directories count, matched by their whole name; another node's whose name starts
+        with this one's is never touched.
+      - A directory is deleted by renaming it to C(.deleting-<name>) first, so a run killed during the deletion
+        leaves no partial backup under a backup's name; the next run that writes finishes it.
+    type: int
+    default: 3
+  preflight:
+    description:
+      - Decide and report as check mode does, writing nothing to the node, and prove that a predicted write
+        could be made. A directory and a file with the owner and group the new state would get are created,
+        fsynced and removed beside the node (in the nearest existing parent), and the free space is checked
+        against the new state's size (the kept backup is the old directory renamed and takes no new space).
+        Fails naming the directory and the reason when the write would fail.
+      - The role C(opstack.conductor.raft_state) runs this on every host before any host is written. In check
+        mode, which never writes, only C(os.access) and C(statvfs) are asked, which cannot see a refused chown,
+        a quota or a security module; see RV(probe.method).
+    type: bool
+    default: false
 extends_documentation_fragment:
   - opstack.conductor.servers.MSGPACK
   - ansible.builtin.files
@@ -147,6 +169,33 @@ backup_dir:
   returned: when O(force=true) replaced existing state and O(backup=true)
   type: str
   sample: /var/lib/op-conductor/raft/sequencer-2.4242.2026-11-26@09:30:00~
+removed_backups:
+  description: Kept directories of this node that O(keep_backups) deleted after this replacement.
+  returned: when a replacement kept a backup
+  type: list
+  elements: str
+probe:
+  description:
+    - Whether the predicted write could be made (O(preflight) or check mode, when the state would be written).
+  returned: when O(preflight=true) or in check mode, and the state would be written
+  type: dict
+  contains:
+    directory:
+      description: Where the new state would be built (the nearest existing parent of the node directory).
+      type: str
+    method:
+      description: V(probe) (a directory and a file made and removed) or V(access) (check mode; os.access only).
+      type: str
+    needed_bytes:
+      description: The new state's size plus a few blocks.
+      type: int
+    free_bytes:
+      description: Free space there (what an unprivileged user may use, unless running as root).
+      type: int
+    problems:
+      description: Why the write would fail; empty when it would not.
+      type: list
+      elements: str
 differences:
   description:
     - What the requested state changes on this node, one short line each (servers added or removed, address
@@ -167,6 +216,7 @@ recovered:
 """
 
 import os
+import stat
 
 from ansible.module_utils.basic import AnsibleModule
 
@@ -190,7 +240,9 @@ def argument_spec():
         force=dict(type="bool", default=False),
         backup=dict(type="bool", default=True),
         mode=dict(type="raw", default="0600"),
-        directory_mode=dict(type="raw", default="0750"),
+        directory_mode=dict(type="raw"),
+        keep_backups=dict(type="int", default=3),
+        preflight=dict(type="bool", default=False),
     )
 
 
@@ -214,7 +266,7 @@ def _apply_file_attributes(module, node_dir, diff):
 def _write(module, plan, node_dir, result):
     parent = os.path.dirname(os.path.abspath(node_dir))
     fs.make_directories(parent, 0o755)
-    directory_mode = options.directory_mode("directory_mode", module.params["directory_mode"])
+    directory_mode = _directory_mode(module, node_dir)
     ownership = fs.Ownership.for_node(module.params["owner"], module.params["group"], node_dir)
     staging = fs.build_directory(node_dir, plan.files, 0o600, directory_mode, ownership)
     try:
@@ -230,6 +282,43 @@ def _write(module, plan, node_dir, result):
             fs.remove_tree(staging)
     if backup:
         result["backup_dir"] = backup
+        _prune_kept(module, node_dir, result)
+
+
+def _directory_mode(module, node_dir):
+    """The mode asked for, else the replaced node directory's own (an operator's 0500 stays 0500), else 0750."""
+    if module.params["directory_mode"] is not None:
+        return options.directory_mode("directory_mode", module.params["directory_mode"])
+    try:
+        return stat.S_IMODE(os.lstat(node_dir).st_mode)
+    except FileNotFoundError:
+        return 0o750
+
+
+def _prune_kept(module, node_dir, result):
+    """Retention of this node's kept directories, after the new state is in place: a failure here is a warning
+    (the write succeeded), and a kill during it leaves a .deleting-* directory the next run removes."""
+    try:
+        result["removed_backups"] = fs.prune_kept_directories(node_dir, module.params["keep_backups"])
+    except (OSError, fs.UnsafePath) as exc:
+        module.warn("%s: the new state is in place, but removing kept directories beyond keep_backups=%d failed: "
+                    "%s" % (node_dir, module.params["keep_backups"], exc))
+
+
+def _probe(module, plan, node_dir, result):
+    """Before a predicted write (check mode, preflight): could it be written? preflight makes and removes a
+    probe beside the node; check mode, which never writes, only asks os.access() and statvfs()."""
+    ownership = fs.Ownership.for_node(module.params["owner"], module.params["group"], node_dir)
+    # The new state's bytes plus a few blocks for the directories; the kept backup is the old directory renamed
+    # and takes no new space.
+    needed = sum(len(data) for data in plan.files.values()) + 4 * 4096
+    probe = fs.probe_write(node_dir, needed, ownership, create=module.params["preflight"])
+    result["probe"] = dict(directory=probe.directory, method=probe.method, needed_bytes=probe.needed_bytes,
+                           free_bytes=probe.free_bytes, problems=probe.problems)
+    if probe.problems:
+        result["msg"] = "%s: the new state could not be written (%s); nothing was written" % (
+            node_dir, "; ".join(probe.problems))
+        module.fail_json(**result)
 
 
 def main():
@@ -237,10 +326,15 @@ def main():
     common.require_msgpack(module)
     # Paths and modes first: nothing, not even the network filesystem probe, may look at a bad path.
     common.validate_options(module, paths=dict(path=options.NODE_ROOM), file_modes=["mode"],
-                            directory_modes=["directory_mode"])
+                            directory_modes=[] if module.params["directory_mode"] is None else ["directory_mode"])
     params = module.params
     node_dir = params["path"]
     result = common.writer_result()
+    if params["keep_backups"] < 0:
+        module.fail_json(msg="keep_backups=%d: must be 0 (keep every kept directory) or more"
+                         % params["keep_backups"])
+    if params["preflight"]:
+        module.check_mode = True  # decide and report as check mode does; only the probe writes, and removes it
     common.warn_network_filesystems(module, node_dir)  # first: a network filesystem may be why reading fails
     try:
         cluster.validate_server_id(params["server_id"])
@@ -250,6 +344,8 @@ def main():
         fs.Ownership.resolve(params["owner"], params["group"])
         fs.check_node_path(node_dir)
         read_from = common.recover(module, node_dir, result)
+        if not module.check_mode:  # retention killed half-way: finish it before anything lists backups
+            result["recovered"]["removed"].extend(fs.finish_deletions(node_dir))
         plan = state_plan.plan(read_from, spec, params["server_id"], params["page_size"], params["force"])
     except (cluster.SpecError, fs.UnsafePath, ValueError) as exc:
         module.fail_json(msg=str(exc), **result)
@@ -279,7 +375,9 @@ def main():
 
     if plan.writes:
         result["changed"] = True
-        if not module.check_mode:
+        if module.check_mode:
+            _probe(module, plan, node_dir, result)
+        else:
             try:
                 _write(module, plan, node_dir, result)
             except fs.NodeBusy as exc:

@@ -34,3 +34,65 @@ def test_check_mode_diff_of_a_refusal_shows_the_decoded_diff(tmp_path, run_modul
     result = run_module(raft_state.main, args(node, term=3), check_mode=True, diff=True)
     assert result["failed"] and result["diff"]["before"]["current_term"] == 1
     assert result["diff"]["after"]["current_term"] == 3
+
+
+def kept_of(parent, name):
+    return sorted(entry for entry in os.listdir(str(parent)) if entry.startswith(name + ".") and entry.endswith("~"))
+
+
+def test_forced_replace_keeps_the_directory_mode_unless_one_is_given(tmp_path, run_module):
+    node = tmp_path / "seq-1"
+    run_module(raft_state.main, args(node))
+    os.chmod(str(node), 0o500)
+    replaced = run_module(raft_state.main, args(node, term=2, force=True))
+    assert replaced["action"] == "replace" and replaced["changed"]
+    assert oct(os.stat(str(node)).st_mode & 0o7777) == "0o500"
+    told = run_module(raft_state.main, args(node, term=3, force=True, directory_mode="0700"))
+    assert told["action"] == "replace"
+    assert oct(os.stat(str(node)).st_mode & 0o7777) == "0o700"
+    fresh = tmp_path / "new" / "seq-1"
+    run_module(raft_state.main, args(fresh))
+    assert oct(os.stat(str(fresh)).st_mode & 0o7777) == "0o750"
+
+
+def test_kept_directories_are_reported_and_pruned_to_keep_backups(tmp_path, run_module):
+    node = tmp_path / "seq-1"
+    run_module(raft_state.main, args(node))
+    # A neighbour whose name starts with this node's, with kept directories of its own: never touched.
+    neighbour = tmp_path / "seq-1.5"
+    run_module(raft_state.main, args(neighbour))
+    for term in (2, 3):
+        run_module(raft_state.main, args(neighbour, term=term, force=True))
+    theirs = kept_of(tmp_path, "seq-1.5")
+    assert len(theirs) == 2
+    reports = []
+    for term in (2, 3, 4, 5, 6):
+        result = run_module(raft_state.main, args(node, term=term, force=True, keep_backups=2))
+        assert result["backup_dir"] in [str(tmp_path / name) for name in kept_of(tmp_path, "seq-1")]
+        reports.append(result)
+    mine = [name for name in kept_of(tmp_path, "seq-1") if not name.startswith("seq-1.5.")]
+    assert len(mine) == 2 and sorted(os.path.basename(r["backup_dir"]) for r in reports[-2:]) == mine
+    assert reports[0].get("removed_backups", []) == [] and reports[1]["removed_backups"] == []
+    assert reports[2]["removed_backups"] == [reports[0]["backup_dir"]]
+    assert kept_of(tmp_path, "seq-1.5")[-2:] == theirs  # the neighbour's are all there
+    assert not [n for n in os.listdir(str(tmp_path)) if n.startswith(".")]
+
+
+def test_an_interrupted_deletion_is_finished_by_the_next_run(tmp_path, run_module):
+    node = tmp_path / "seq-1"
+    run_module(raft_state.main, args(node))
+    doomed = tmp_path / ".deleting-seq-1.77.2026-11-01@10:00:00~"
+    doomed.mkdir()
+    (doomed / "raft-log.db").write_bytes(b"half")
+    other = tmp_path / ".deleting-seq-10.77.2026-11-01@10:00:00~"
+    other.mkdir()
+    checked = run_module(raft_state.main, args(node), check_mode=True)
+    assert doomed.exists() and checked["recovered"]["removed"] == []  # check mode never writes
+    result = run_module(raft_state.main, args(node))
+    assert result["action"] == "unchanged" and result["recovered"]["removed"] == [str(doomed)]
+    assert not doomed.exists() and other.exists()
+
+
+def test_keep_backups_must_not_be_negative(tmp_path, run_module):
+    result = run_module(raft_state.main, args(tmp_path / "seq-1", keep_backups=-1))
+    assert result["failed"] and "keep_backups=-1" in result["msg"] and os.listdir(str(tmp_path)) == []
