@@ -112,6 +112,8 @@ def configuration_warnings(configuration: raft.Configuration) -> List[str]:
     read the entry). Go's dialer is laxer in places (a port name, a leading zero), hence a warning."""
     warnings = []
     for server in configuration.servers:
+        if server.address == "":
+            continue  # a problem, not a warning: raft's checkConfiguration rejects it (_node_state)
         try:
             validate_address(server.address)
         except SpecError as exc:

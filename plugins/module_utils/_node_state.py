@@ -129,6 +129,7 @@ def read_node_state(path: str, verify: bool = False) -> NodeState:
     _read_stable(state, verify)
     _check_vote(state)
     _read_log(state, verify)
+    _check_snapshot_configuration(state)
     if verify:
         _cross_checks(state)
     return state
@@ -299,6 +300,51 @@ def _set_configuration(state: NodeState, log: raft.Log) -> None:
         state.integrity.problems.append("%s: entry %d: configuration: %s" % (raft.LOG_FILE, log.index, exc))
         return
     state.latest_configuration = ConfigurationEntry(log.index, log.term, configuration, "log")
+    if log.index > state.snapshot_index:  # raft replays every configuration entry after its snapshot at start
+        _report_configuration(state, "%s: configuration at index %d" % (raft.LOG_FILE, log.index), configuration)
+
+
+def _check_snapshot_configuration(state: NodeState) -> None:
+    """The configuration of the snapshot raft restores at start (the newest usable one), unless raft ignores it
+    (ConfigurationIndex 0, reported by _configuration_from_snapshot)."""
+    usable = [snap for snap in state.snapshots if snap.problem is None]
+    if usable and usable[0].configuration is not None and usable[0].configuration_index != 0:
+        _report_configuration(state, "snapshot %s: configuration at index %d"
+                              % (usable[0].id, usable[0].configuration_index), usable[0].configuration)
+
+
+def _report_configuration(state: NodeState, where: str, configuration: raft.Configuration) -> None:
+    for problem in configuration_problems(configuration):
+        state.integrity.problems.append("%s: %s; raft's checkConfiguration rejects such a configuration, so no "
+                                        "membership change can be made from it" % (where, problem))
+
+
+def configuration_problems(configuration: raft.Configuration) -> List[str]:
+    """Every case hashicorp/raft's checkConfiguration (configuration.go) rejects, not only the first: an empty ID
+    or address, an ID or address listed twice (exact bytes, as raft compares them), no voter. Raft does not run it
+    on what it reads at start, but on every membership change (nextConfiguration), bootstrap, recovery and
+    peers.json; op-conductor-init v0.1.6 wrote duplicate IDs for --server-ids s1,s1,s3."""
+    problems = []
+    ids = {}  # type: Dict[str, int]
+    addresses = {}  # type: Dict[str, str]
+    for position, server in enumerate(configuration.servers, 1):
+        name = "server %d" % position if server.id == "" else "server %r" % server.id
+        if server.id == "":
+            problems.append("server %d has an empty ID" % position)
+        elif server.id in ids:
+            problems.append("server ID %r is listed twice (servers %d and %d)" % (server.id, ids[server.id], position))
+        else:
+            ids[server.id] = position
+        if server.address == "":
+            problems.append("%s has an empty address" % name)
+        elif server.address in addresses:
+            problems.append("address %r is listed twice (%s and %s)"
+                            % (server.address, addresses[server.address], name))
+        else:
+            addresses[server.address] = name
+    if not configuration.voters:
+        problems.append("it has no voter: no node can be elected")
+    return problems
 
 
 def _configuration_from_snapshot(state: NodeState) -> None:
@@ -379,10 +425,6 @@ def _cross_checks(state: NodeState) -> None:
     problems = state.integrity.problems
     if state.latest_configuration is None and not any("configuration" in p for p in problems):
         problems.append("no cluster configuration in the log or a snapshot: the node cannot join or elect")
-    latest = state.latest_configuration
-    if latest is not None and not latest.configuration.voters:  # found by fuzzing + a real Raft start
-        problems.append("the newest configuration (index %d, from the %s) has no voter: no node can be elected"
-                        % (latest.index, latest.source))
     terms = [state.last_log_term] + [snap.term for snap in state.snapshots if snap.problem is None]
     if state.current_term is None:
         if state.exists and max(terms) > 0:

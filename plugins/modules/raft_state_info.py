@@ -142,7 +142,12 @@ integrity:
       description: Whether the full check ran (O(verify)).
       type: bool
     problems:
-      description: Defects that make bbolt, raft-boltdb or raft refuse the state.
+      description:
+        - Defects that make bbolt, raft-boltdb or raft refuse the state.
+        - Also every case raft's C(checkConfiguration) rejects (an empty or duplicate server ID, an empty or
+          duplicate address, no voter) in the newest configuration and, with O(verify), in every configuration
+          raft replays at start (the newest snapshot's and each configuration entry after it). Raft reads such a
+          configuration but refuses every membership change made from it.
       type: list
       elements: str
     warnings:

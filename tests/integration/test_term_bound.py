@@ -24,7 +24,8 @@ def test_deploy_refuses_a_term_that_cannot_elect(tmp_path):
     inventory = local_inventory(tmp_path / "hosts.yml", {"t1": {"conductor_raft_address": "127.0.0.1:57181"}},
                                 {"conductor_storage_dir": str(root) + "/{{ inventory_hostname }}/raft"})
     before = tree(root)
-    run = run_playbook(tmp_path, "-i", inventory, "opstack.conductor.deploy", "-e", "conductor_initial_term=" + TOO_HIGH)
+    run = run_playbook(tmp_path, "-i", inventory, "opstack.conductor.deploy",
+                       "-e", "conductor_initial_term=" + TOO_HIGH)
     assert run.rc != 0, run
     assert "conductor_initial_term=%s" % TOO_HIGH in run.out and "2^63-1" in run.out, run
     assert tree(root) == before
