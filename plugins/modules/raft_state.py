@@ -156,10 +156,12 @@ action:
   sample: create
   choices: [create, unchanged, live, repair, replace]
 msg:
-  description: Why.
+  description:
+    - What was done (in check mode, what would be), in one line with the node and the state written, or why
+      nothing was or could be written.
   returned: always
   type: str
-  sample: no Raft state at /var/lib/op-conductor/raft/sequencer-1
+  sample: created the Raft state of sequencer-1 at /var/lib/op-conductor/raft/sequencer-1 (3 voters, term 1)
 state:
   description: The decoded node state after the task (before it, in check mode), as raft_state_info returns it.
   returned: always
@@ -321,6 +323,32 @@ def _probe(module, plan, node_dir, result):
         module.fail_json(**result)
 
 
+def _done_message(plan, spec, params, node_dir, result, check_mode):
+    """What was done (in check mode: what would be), in one line. A create used to report what it found ("no
+    Raft state at <path>"), which reads like an error (issue 13 item 15); refusals and failures say why elsewhere."""
+    voters = len(spec.configuration.voters)
+    nonvoters = len(spec.servers) - voters
+    detail = "(%d voters%s, term %d)" % (voters, ", %d nonvoters" % nonvoters if nonvoters else "", spec.term)
+    where = "%s at %s" % (params["server_id"], node_dir)
+    if plan.action == state_plan.CREATE:
+        return "%s the Raft state of %s %s" % ("would create" if check_mode else "created", where, detail)
+    if plan.action == state_plan.REPAIR:
+        missing = ", ".join(name for name, db in plan.current.files.items() if not db.exists)
+        return "%s the half-written Raft state of %s: %s the missing %s %s" % (
+            "would repair" if check_mode else "repaired", where, "would write" if check_mode else "wrote",
+            missing, detail)
+    if plan.action == state_plan.REPLACE:
+        if check_mode:
+            kept = "kept as a backup" if params["backup"] else "removed (backup=false)"
+            return "would replace the Raft state of %s %s; the previous state would be %s: %s" % (
+                where, detail, kept, plan.reason)
+        kept = "is kept at %s" % result["backup_dir"] if result.get("backup_dir") else "was removed (backup=false)"
+        return "replaced the Raft state of %s %s; the previous state %s: %s" % (where, detail, kept, plan.reason)
+    if plan.action == state_plan.UNCHANGED:
+        return "%s already holds exactly this state %s" % (where, detail)
+    return "%s: %s" % (where, plan.reason)  # LIVE: the plan says what it left alone and why
+
+
 def main():
     module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True, add_file_common_args=True)
     common.require_msgpack(module)
@@ -390,6 +418,7 @@ def main():
             result["state"] = node_state.read_node_state(node_dir).summary()
     elif plan.action == state_plan.UNCHANGED:
         result["changed"] = _apply_file_attributes(module, node_dir, diff) or result["changed"]
+    result["msg"] = _done_message(plan, spec, params, node_dir, result, module.check_mode)
     if module._diff and diff:
         result["diff"] = diff if len(diff) > 1 else diff[0]
     module.exit_json(**result)

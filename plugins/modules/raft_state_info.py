@@ -38,6 +38,17 @@ options:
         member).
       - Defaults to the name of O(path), as op-conductor keeps its state in C(<raft.storage.dir>/<server id>).
     type: str
+  fail_on_problems:
+    description:
+      - Fail the task when the node holds no Raft state, has an integrity problem (RV(integrity.ok=false)), or,
+        with O(expected_servers), a membership that differs from it (RV(drift.in_sync=false)). The result, with
+        its one-line RV(msg), is returned either way.
+      - Off by default, as an info module that reports rather than judges, so that a registered result can be
+        shown for every node (the M(opstack.conductor.raft_info) role reads every node, then fails itself). Turn
+        it on for ad hoc checks (C(ansible -m opstack.conductor.raft_state_info -a "path=... fail_on_problems=true"))
+        and for tasks that must stop on damage.
+    type: bool
+    default: false
 extends_documentation_fragment:
   - opstack.conductor.servers.EXPECTED
   - opstack.conductor.servers.MSGPACK
@@ -59,9 +70,24 @@ EXAMPLES = r"""
     that:
       - raft.integrity.ok
       - raft.drift.in_sync
+
+- name: The same in one task; msg is the one-line verdict either way
+  opstack.conductor.raft_state_info:
+    path: /var/lib/op-conductor/raft/sequencer-1
+    expected_servers: "{{ conductor_servers }}"
+    fail_on_problems: true
 """
 
+
 RETURN = r"""
+msg:
+  description:
+    - The verdict in one line, with the node's server ID first. C(<id>: ok, term <t>, last index <i>, <n> voters),
+      C(<id>: DAMAGED: <first problem> (+<n> more)) or C(<id>: no Raft state in <path>), followed by how the
+      membership differs from O(expected_servers) when it does, and whether op-conductor was running.
+  returned: always
+  type: str
+  sample: "sequencer-1: ok, term 3, last index 30, 3 voters"
 exists:
   description: Whether any Raft database exists in the directory.
   returned: always
@@ -187,6 +213,32 @@ from ansible_collections.opstack.conductor.plugins.module_utils import _options 
 from ansible_collections.opstack.conductor.plugins.module_utils import _node_state as node_state
 
 
+def verdict(name, state, result):
+    """One line an operator reads first (an ad hoc run printed SUCCESS with the verdict nested in
+    integrity.ok=false): ok with term, last index and voters; DAMAGED with the first problem; or no state."""
+    problems = state.integrity.problems  # uncapped, unlike result["integrity"]["problems"]
+    if not state.exists and not state.snapshots:
+        line = "%s: no Raft state in %s" % (name, state.path)
+    elif problems:
+        line = "%s: DAMAGED: %s%s" % (name, problems[0], " (+%d more)" % (len(problems) - 1) if len(problems) > 1
+                                      else "")
+    else:
+        servers = state.latest_configuration.configuration.servers if state.latest_configuration else ()
+        voters = sum(1 for server in servers if server.suffrage == "voter")
+        line = "%s: ok, term %s, last index %d, %d voters" % (name, state.current_term, state.last_index, voters)
+        if len(servers) > voters:
+            line += ", %d nonvoters" % (len(servers) - voters)
+    differs = result.get("drift")
+    if differs and not differs["in_sync"]:
+        parts = [("missing", differs["missing"]), ("extra", differs["extra"]),
+                 ("changed", [change["id"] for change in differs["changed"]])]
+        line += "; membership differs from expected_servers (%s)" % "; ".join(
+            "%s: %s" % (what, ", ".join(ids)) for what, ids in parts if ids)
+    if result.get("locked"):
+        line += " (read while op-conductor runs)"
+    return line
+
+
 def drift(expected, configuration):
     have = {server.id: server for server in (configuration.servers if configuration else ())}
     want = {server.id: server for server in expected}
@@ -203,6 +255,7 @@ def main():
         verify=dict(type="bool", default=True),
         server_id=dict(type="str"),
         expected_servers=common.server_list_spec(),
+        fail_on_problems=dict(type="bool", default=False),
     ), supports_check_mode=True)
     common.require_msgpack(module)
     common.validate_options(module, paths=dict(path=options.READ_ROOM))  # before anything looks at the path
@@ -233,7 +286,12 @@ def main():
     if expected is not None:
         configuration = state.latest_configuration.configuration if state.latest_configuration else None
         result["drift"] = drift(expected, configuration)
+    result["msg"] = verdict(fs.node_server_id(path, module.params["server_id"]), state, result)
+    if module.params["fail_on_problems"] and (not state.exists or not state.integrity.ok
+                                              or not result.get("drift", {}).get("in_sync", True)):
+        module.fail_json(**result)
     module.exit_json(**result)
+
 
 
 if __name__ == "__main__":
