@@ -45,7 +45,7 @@ test-lint: $(ANSIBLE_STAMP) collection-link
 
 test-playbooks: $(ANSIBLE_STAMP) collection-link
 	$(ANSIBLE_ENV) $(VPY) -m pytest -p no:cacheprovider tests/integration/test_generate.py tests/integration/test_check_mode.py tests/integration/test_info.py \
-		tests/integration/test_group_guard.py
+		tests/integration/test_group_guard.py tests/integration/test_quickstart.py
 
 test-packaging: $(ANSIBLE_STAMP) collection-link
 	$(ANSIBLE_ENV) $(VPY) -m pytest -p no:cacheprovider tests/integration/test_packaging.py
