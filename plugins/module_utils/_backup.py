@@ -50,23 +50,24 @@ class BackupError(OpstackError):
 
 def state_files(node_dir: str) -> List[str]:
     """Relative paths of the node's state: the two databases and every finished snapshot's files. In-progress
-    snapshots (``*.tmp``) are not state; symlinks are refused rather than followed."""
+    snapshots (``*.tmp``) are not state; symlinks are refused rather than followed. What cannot be looked at
+    raises fs.NodeUnreadable (never "not there")."""
     found = []
-    for name in (raft.LOG_FILE, raft.STABLE_FILE):
-        path = os.path.join(node_dir, name)
-        if os.path.islink(path):
-            raise BackupError("%s is a symlink; refusing to follow it" % path)
-        if os.path.isfile(path):
+    for name in (raft.LOG_FILE, raft.STABLE_FILE, raft.SNAPSHOT_DIR):
+        info = fs.lstat_or_none(os.path.join(node_dir, name))
+        if info is not None and stat.S_ISLNK(info.st_mode):
+            raise BackupError("%s is a symlink; refusing to follow it" % os.path.join(node_dir, name))
+        if info is not None and stat.S_ISREG(info.st_mode) and name != raft.SNAPSHOT_DIR:
             found.append(name)
     snapshots = os.path.join(node_dir, raft.SNAPSHOT_DIR)
-    if os.path.isdir(snapshots) and not os.path.islink(snapshots):
-        for snapshot in sorted(os.listdir(snapshots)):
-            directory = os.path.join(snapshots, snapshot)
-            if snapshot.endswith(".tmp") or not os.path.isdir(directory) or os.path.islink(directory):
-                continue
-            for name in sorted(os.listdir(directory)):
-                if os.path.isfile(os.path.join(directory, name)) and not os.path.islink(os.path.join(directory, name)):
-                    found.append(os.path.join(raft.SNAPSHOT_DIR, snapshot, name))
+    for snapshot in sorted(fs.listdir_or_none(snapshots) or ()) if fs.is_directory(snapshots) else ():
+        directory = os.path.join(snapshots, snapshot)
+        if snapshot.endswith(".tmp") or not fs.is_directory(directory):
+            continue
+        for name in sorted(fs.listdir_or_none(directory) or ()):
+            info = fs.lstat_or_none(os.path.join(directory, name))
+            if info is not None and stat.S_ISREG(info.st_mode):
+                found.append(os.path.join(raft.SNAPSHOT_DIR, snapshot, name))
     return found
 
 
@@ -484,7 +485,7 @@ class BackupPlan:
 
 
 def plan_backup(node_dir: str, server_id: Optional[str] = None) -> BackupPlan:
-    if not os.path.isdir(node_dir) or os.path.islink(node_dir):
+    if not fs.is_directory(node_dir):
         raise BackupError("%s does not exist or is not a directory" % node_dir)
     files = state_files(node_dir)
     if raft.LOG_FILE not in files or raft.STABLE_FILE not in files:
@@ -783,7 +784,7 @@ def identity_mismatches(manifest: Dict[str, Any], server_id: Optional[str],
 def plan_restore(src: str, node_dir: str, server_id: str, expected: Optional[List[Dict[str, str]]],
                  force: bool) -> RestorePlan:
     backup, backup_state = verify_backup(src)  # a bad backup is refused whatever force says
-    current = node_state.read_node_state(node_dir, verify=True) if os.path.isdir(node_dir) else None
+    current = node_state.read_node_state(node_dir, verify=True) if fs.is_directory(node_dir) else None
     refusals = identity_mismatches(backup.manifest, server_id, expected)
     judgement = Judgement([], [], Loss(0, None, None))
     if current is not None and current.exists:
@@ -812,7 +813,7 @@ def predict_restore(manifest: Any, where: str, node_dir: str, server_id: str,
     if there is None:
         raise BackupError("%s: the manifest records no log position; judge it on the host (remote src)" % where)
     backup = Backup(where, manifest)
-    current = node_state.read_node_state(node_dir, verify=True) if os.path.isdir(node_dir) else None
+    current = node_state.read_node_state(node_dir, verify=True) if fs.is_directory(node_dir) else None
     refusals = identity_mismatches(manifest, server_id, expected)
     judgement = Judgement([], [], Loss(0, None, None))
     if current is not None and current.exists:

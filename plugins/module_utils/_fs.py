@@ -27,11 +27,14 @@ import shutil
 import stat
 import time
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 from ansible_collections.opstack.conductor.plugins.module_utils import _cluster as cluster
 from ansible_collections.opstack.conductor.plugins.module_utils import _raft as raft
 from ansible_collections.opstack.conductor.plugins.module_utils._errors import OpstackError
+# Every look at a node, its files, snapshots and locks goes through these: only "does not exist" means absent.
+from ansible_collections.opstack.conductor.plugins.module_utils._lookup import (  # noqa: F401 (re-exported)
+    NodeUnreadable, is_directory, listdir_or_none, lstat_or_none, open_or_none, stat_or_none)
 
 NEW_MARK = ".opstack-new-"
 OLD_MARK = ".opstack-old-"
@@ -57,12 +60,17 @@ def lock_holder(path: str) -> bool:
     """True when another process holds an exclusive flock on ``path`` (bbolt's read-write lock).
 
     Takes a shared lock without waiting and drops it at once, so a starting op-conductor, which retries every
-    50 ms, is never held up by us for longer than this call.
+    50 ms, is never held up by us for longer than this call. False only when the file does not exist: a file we
+    cannot open (EACCES, ELOOP, EIO) raises NodeUnreadable, as it may well be locked.
     """
+    # Follows a symlinked database to the file op-conductor would lock; O_NONBLOCK so a FIFO cannot hang us.
     try:
-        # Follows a symlinked database to the file op-conductor would lock; O_NONBLOCK so a FIFO cannot hang us.
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
-    except OSError:
+        fd = open_or_none(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except NodeUnreadable as exc:
+        if exc.errno == errno.ELOOP and stat.S_ISLNK(_lstat_mode(path)):
+            return False  # the database itself is a symlink loop: no file, so nobody can hold its lock
+        raise
+    if fd is None:
         return False
     try:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
@@ -82,12 +90,17 @@ def node_locked(node_dir: str) -> bool:
     return any(lock_holder(os.path.join(node_dir, name)) for name in raft.DATABASE_FILES)
 
 
+def _is_file(path: str) -> bool:
+    info = stat_or_none(path)
+    return info is not None and stat.S_ISREG(info.st_mode)
+
+
 class ExclusiveLocks:
     """Exclusive, non-blocking flocks on the existing database files of a node, held only while we replace it."""
 
     def __init__(self, paths: List[str]):
         # Regular files, symlinked ones included: a lock on the target is what a running op-conductor holds.
-        self.paths = [path for path in paths if os.path.isfile(path)]
+        self.paths = [path for path in paths if _is_file(path)]
         self.fds = []  # type: List[int]
 
     def __enter__(self) -> "ExclusiveLocks":
@@ -213,7 +226,7 @@ def make_directories(path: str, mode: int) -> None:
     Every directory created, intermediate ones too, gets exactly ``mode``."""
     path = os.path.abspath(path)
     missing = []
-    while not os.path.isdir(path):
+    while not _is_directory_or_link_to_one(path):
         missing.append(path)
         parent = os.path.dirname(path)
         if parent == path:
@@ -224,9 +237,15 @@ def make_directories(path: str, mode: int) -> None:
             os.mkdir(directory, mode)
             os.chmod(directory, mode)  # ours: the mode asked for, not narrowed by the umask (nor made wider)
         except FileExistsError:  # made meanwhile by someone else; makedirs(exist_ok=True) would not mind either
-            if not os.path.isdir(directory):
+            if not _is_directory_or_link_to_one(directory):
                 raise
         fsync_dir(os.path.dirname(directory))
+
+
+def _is_directory_or_link_to_one(path: str) -> bool:
+    """A storage directory's parents may be symlinks (/var/lib -> /data/var/lib); a node directory may not."""
+    info = stat_or_none(path)
+    return info is not None and stat.S_ISDIR(info.st_mode)
 
 
 def write_new_file(path: str, data: bytes, mode: int, ownership: Optional["Ownership"] = None) -> None:
@@ -261,9 +280,10 @@ class Ownership:
         """Explicit owner/group, else those of the node directory (or of its parent when it is about to be
         created), so the user op-conductor runs as keeps access to what we write."""
         ownership = cls.resolve(owner, group)
-        reference = node_dir if os.path.isdir(node_dir) else os.path.dirname(os.path.abspath(node_dir))
-        if os.path.isdir(reference):
-            info = os.stat(reference)
+        info = lstat_or_none(node_dir)
+        if info is None or not stat.S_ISDIR(info.st_mode):
+            info = stat_or_none(os.path.dirname(os.path.abspath(node_dir)))
+        if info is not None and stat.S_ISDIR(info.st_mode):
             ownership.uid = info.st_uid if ownership.uid == -1 else ownership.uid
             ownership.gid = info.st_gid if ownership.gid == -1 else ownership.gid
         return ownership
@@ -332,28 +352,77 @@ def node_server_id(node_dir: str, given: Optional[str] = None) -> str:
 
 
 def check_node_path(path: str) -> None:
-    """The node directory itself may not be a symlink (we would write wherever it points)."""
-    if os.path.islink(path):
+    """The node directory itself may not be a symlink (we would write wherever it points). NodeUnreadable when
+    the node directory or its parent cannot be looked at."""
+    info = lstat_or_none(path)
+    if info is not None and stat.S_ISLNK(info.st_mode):
         raise UnsafePath("%s is a symlink; refusing to write through it (point path at the real directory)" % path)
     if len(os.fsencode(os.path.basename(os.path.abspath(path)))) > cluster.MAX_SERVER_ID_BYTES:
         raise UnsafePath("%s: a directory name longer than %d bytes leaves no room for the staging and backup "
                          "directories written beside it" % (path, cluster.MAX_SERVER_ID_BYTES))
     parent = os.path.dirname(os.path.abspath(path))
-    if os.path.exists(path) and not os.path.isdir(path):
+    if info is not None and not stat.S_ISDIR(info.st_mode):
         raise UnsafePath("%s exists and is not a directory" % path)
-    if os.path.exists(parent) and not os.path.isdir(parent):
+    parent_info = stat_or_none(parent)
+    if parent_info is not None and not stat.S_ISDIR(parent_info.st_mode):
         raise UnsafePath("%s is not a directory" % parent)
+    _pin_parent(parent, parent_info)
+    if info is not None:
+        check_state_entries(path)
+
+
+# The storage directory (a node directory's parent) as this run first saw it, by path: (st_dev, st_ino). A parent
+# replaced during the run (by a symlink, or renamed) would make the build and the swap land in another directory;
+# build_directory(), replace_directory() and recover_leftovers() refuse that (issue 13, item 10). One module run
+# is one process, so the pins of one run are never seen by another.
+_PINNED_PARENTS = {}  # type: Dict[str, Tuple[int, int]]
+
+
+def _pin_parent(parent: str, info: Optional[os.stat_result]) -> None:
+    if info is None:
+        _PINNED_PARENTS.pop(parent, None)  # made later in this run (make_directories): pinned when first used
+    else:
+        _PINNED_PARENTS[parent] = (info.st_dev, info.st_ino)
+
+
+def verify_parent(path: str) -> None:
+    """Refuse to write beside ``path`` when its parent is no longer the directory check_node_path() saw."""
+    parent = os.path.dirname(os.path.abspath(path))
+    info = stat_or_none(parent)
+    pinned = _PINNED_PARENTS.get(parent)
+    if pinned is None:
+        _pin_parent(parent, info)
+        return
+    if info is None or (info.st_dev, info.st_ino) != pinned:
+        now = "gone" if info is None else "device/inode %d:%d" % (info.st_dev, info.st_ino)
+        link = " (now a symlink to %r)" % os.readlink(parent) if stat.S_ISLNK(_lstat_mode(parent)) else ""
+        raise UnsafePath("%s: the storage directory was replaced during this run%s: it was device/inode %d:%d, "
+                         "now %s. Refusing to write there; the node was not swapped. Find out who replaced it, "
+                         "then rerun" % (parent, link, pinned[0], pinned[1], now))
+
+
+def _lstat_mode(path: str) -> int:
+    info = lstat_or_none(path)
+    return info.st_mode if info is not None else 0
+
+
+def check_state_entries(path: str) -> None:
+    """Raft's own entries in a node directory may not be symlinks: op-conductor would open the targets, and a
+    lock probe, chmod or copy would act on whatever they point to (issue 13, item 10)."""
+    for name in raft.DATABASE_FILES + (raft.SNAPSHOT_DIR,):
+        entry = os.path.join(path, name)
+        info = lstat_or_none(entry)
+        if info is not None and stat.S_ISLNK(info.st_mode):
+            raise UnsafePath("%s is a symlink (to %r); refusing to read, lock or replace Raft state through it. Put "
+                             "the real %s there (op-conductor keeps it in the node directory)"
+                             % (entry, os.readlink(entry), "directory" if name == raft.SNAPSHOT_DIR else "file"))
 
 
 def leftovers(path: str) -> Dict[str, List[str]]:
     """Sibling directories a crashed run of ours left behind for this node: {"new": [...], "old": [...]}."""
     parent, name = os.path.split(os.path.abspath(path))
     found = {"new": [], "old": []}  # type: Dict[str, List[str]]
-    try:
-        entries = sorted(os.listdir(parent))
-    except OSError:
-        return found
-    for entry in entries:
+    for entry in sorted(listdir_or_none(parent) or ()):  # an unlistable parent raises: it may hold leftovers
         if entry.startswith("." + name + NEW_MARK) and not _swapped(os.path.join(parent, entry)):
             found["new"].append(os.path.join(parent, entry))
         elif entry.startswith(("." + name + NEW_MARK, "." + name + OLD_MARK)):
@@ -365,10 +434,10 @@ def _swapped(path: str) -> bool:
     """A build tagged with its inode whose name now holds another directory: a crash came right after the
     exchange, so this is the state that was live, not a build (replace_directory)."""
     _head, mark, number = os.path.basename(path).rpartition(INODE_MARK)
-    try:
-        return bool(mark) and number.isdigit() and os.lstat(path).st_ino != int(number)
-    except OSError:
+    if not (mark and number.isdigit()):
         return False
+    info = lstat_or_none(path)
+    return info is not None and info.st_ino != int(number)
 
 
 @dataclass
@@ -386,12 +455,13 @@ def recover_leftovers(path: str) -> Recovery:
     """Finish what a crashed run left: drop unfinished builds; put back a live state that was moved aside but
     not replaced; keep any other moved-aside state as a backup (renamed to the backup convention)."""
     recovery = Recovery()
+    verify_parent(path)
     found = leftovers(path)
     for new in found["new"]:
         shutil.rmtree(new)
         recovery.removed.append(new)
     for old in found["old"]:
-        if not os.path.lexists(path) and recovery.restored is None:
+        if lstat_or_none(path) is None and recovery.restored is None:
             os.rename(old, path)
             recovery.restored = old
         else:
@@ -412,7 +482,7 @@ def backup_name(path: str) -> str:
     """Ansible's backup naming (``<path>.<pid>.<YYYY-MM-DD@HH:MM:SS>~``), unique within the directory."""
     stamp = time.strftime("%Y-%m-%d@%H:%M:%S", time.localtime())
     candidate = "%s.%d.%s~" % (os.path.abspath(path), os.getpid(), stamp)
-    while os.path.lexists(candidate):
+    while lstat_or_none(candidate) is not None:
         candidate = "%s.%d.%s.%s~" % (os.path.abspath(path), os.getpid(), stamp, random_tag(6))
     return candidate
 
@@ -421,6 +491,7 @@ def build_directory(path: str, files: Dict[str, bytes], file_mode: int, dir_mode
                     ownership: Ownership) -> str:
     """A complete, fsynced sibling of ``path`` holding ``files``; the caller swaps it in."""
     parent, name = os.path.split(os.path.abspath(path))
+    verify_parent(path)
     staging = os.path.join(parent, "." + name + NEW_MARK + random_tag(12))
     os.mkdir(staging, 0o700)
     try:
@@ -441,7 +512,8 @@ def replace_directory(path: str, staging: str, keep_old: bool) -> Optional[str]:
     except on filesystems without RENAME_EXCHANGE, where a crash between two renames leaves the old state in an
     ``opstack-old`` sibling that recover_leftovers() puts back."""
     parent, name = os.path.split(os.path.abspath(path))
-    if not os.path.lexists(path):
+    verify_parent(path)  # right before the swap: the build must go live where this run looked
+    if lstat_or_none(path) is None:
         os.rename(staging, path)
         fsync_dir(parent)
         return None

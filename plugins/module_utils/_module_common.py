@@ -5,7 +5,6 @@
 
 from __future__ import annotations
 
-import os
 from typing import Any, Dict, Optional, Sequence
 
 from ansible.module_utils.basic import missing_required_lib
@@ -50,7 +49,8 @@ def validate_options(module, paths: Optional[Dict[str, int]] = None, file_modes:
 
 def writer_result() -> dict:
     """The result a writing module starts from (raft_state, raft_restore): nothing changed, nothing recovered."""
-    return dict(changed=False, locked=False, recovered=dict(removed=[], restored=None, kept_as_backup=[]))
+    # locked: None until the lock was probed; a run that stops earlier never claims the node is unlocked.
+    return dict(changed=False, locked=None, recovered=dict(removed=[], restored=None, kept_as_backup=[]))
 
 
 def recover(module, node_dir: str, result: dict) -> str:
@@ -63,7 +63,7 @@ def recover(module, node_dir: str, result: dict) -> str:
     result["changed"] = True
     if module.check_mode:
         result["recovered"] = dict(removed=found["new"], restored=None, kept_as_backup=[])
-        if found["old"] and not os.path.lexists(node_dir):
+        if found["old"] and fs.lstat_or_none(node_dir) is None:
             result["recovered"]["restored"] = found["old"][0]
             result["recovered"]["kept_as_backup"] = found["old"][1:]
             return found["old"][0]

@@ -11,10 +11,12 @@ that would make bbolt's check fail, raft-boltdb fail to decode, or raft panic at
 from __future__ import annotations
 
 import os
+import stat
 from dataclasses import dataclass, field
 from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 from ansible_collections.opstack.conductor.plugins.module_utils import _bbolt as bolt
+from ansible_collections.opstack.conductor.plugins.module_utils import _lookup as lookup
 from ansible_collections.opstack.conductor.plugins.module_utils import _raft as raft
 
 # A canonical entry ends with fixstr "Type" and a positive fixint: read the type without decoding the entry.
@@ -119,13 +121,12 @@ class NodeState:
 
 
 def read_node_state(path: str, verify: bool = False) -> NodeState:
-    """Never raises for a damaged node: what cannot be read becomes an integrity problem."""
+    """Never raises for a damaged node: what is damaged becomes an integrity problem. A node, file or snapshot
+    that cannot be looked at (EACCES, ELOOP, EIO: anything but "does not exist") raises lookup.NodeUnreadable,
+    since its state is unknown, not absent."""
     state = NodeState(path=path, files={name: DatabaseFile(name) for name in (raft.LOG_FILE, raft.STABLE_FILE)})
     state.integrity.checked = verify
-    state.snapshots = raft.read_snapshots(path, verify=verify)
-    for snapshot in state.snapshots:
-        if snapshot.problem:
-            state.integrity.problems.append(snapshot.problem)
+    _read_snapshots(state, verify)
     _read_stable(state, verify)
     _check_vote(state)
     _read_log(state, verify)
@@ -135,21 +136,60 @@ def read_node_state(path: str, verify: bool = False) -> NodeState:
     return state
 
 
+def _read_snapshots(state: NodeState, verify: bool) -> None:
+    """``snapshots`` as FileSnapshotStore needs it: absent (raft creates it) or a real directory. A file there
+    makes its MkdirAll fail, so op-conductor cannot start; a symlink we refuse to read or write through."""
+    path = os.path.join(state.path, raft.SNAPSHOT_DIR)
+    info = lookup.lstat_or_none(path)
+    if info is None:
+        return
+    if stat.S_ISLNK(info.st_mode):
+        state.integrity.problems.append("%s: a symlink (to %r), not a directory; the collection neither reads nor "
+                                        "replaces state through symlinks: make it a real directory"
+                                        % (raft.SNAPSHOT_DIR, os.readlink(path)))
+        return
+    if not stat.S_ISDIR(info.st_mode):
+        state.integrity.problems.append("%s: not a directory (%s); raft's FileSnapshotStore cannot create or list "
+                                        "snapshots there, so op-conductor fails to start"
+                                        % (raft.SNAPSHOT_DIR, _file_kind(info.st_mode)))
+        return
+    state.snapshots = raft.read_snapshots(state.path, verify=verify)
+    for snapshot in state.snapshots:
+        if snapshot.problem:
+            state.integrity.problems.append(snapshot.problem)
+
+
+def _file_kind(mode: int) -> str:
+    kinds = ((stat.S_ISREG, "a regular file"), (stat.S_ISDIR, "a directory"), (stat.S_ISLNK, "a symlink"),
+             (stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a character device"),
+             (stat.S_ISBLK, "a block device"))
+    return next((name for test, name in kinds if test(mode)), "mode 0o%o" % mode)
+
+
 def _open(state: NodeState, name: str, verify: bool, visit: Optional[bolt.LeafVisitor] = None
           ) -> Optional[bolt.BoltReader]:
     db = state.files[name]
     path = os.path.join(state.path, name)
+    info = lookup.lstat_or_none(path)
+    if info is not None and stat.S_ISLNK(info.st_mode):
+        # op-conductor would open the target; we refuse to read or replace state through a symlink (issue 13 #10)
+        db.exists = True
+        state.integrity.problems.append("%s: a symlink (to %r), not a regular file; the collection neither reads "
+                                        "nor replaces state through symlinks: put the real file there"
+                                        % (name, os.readlink(path)))
+        return None
     try:
         reader = bolt.BoltReader(path)
-    except FileNotFoundError:
-        if os.path.isdir(state.path) and verify:
+    except (FileNotFoundError, NotADirectoryError):
+        if verify and lookup.is_directory(state.path):
             state.integrity.problems.append("%s: missing" % name)
         return None
-    except (bolt.BoltError, OSError) as exc:
-        db.exists = os.path.exists(path)
-        db.size = os.path.getsize(path) if db.exists and os.path.isfile(path) else 0
+    except bolt.BoltError as exc:
+        db.exists, db.size = True, info.st_size if info is not None and stat.S_ISREG(info.st_mode) else 0
         state.integrity.problems.append("%s: %s" % (name, exc))
         return None
+    except OSError as exc:  # not "missing": unknown (EACCES, ELOOP, EIO), so nothing may be decided on it
+        raise lookup.NodeUnreadable(path, exc)
     db.exists, db.size = True, reader.file_size
     db.page_size, db.txid = reader.page_size, reader.meta.txid
     if verify:

@@ -14,12 +14,16 @@ from __future__ import annotations
 
 import base64
 import datetime
+import errno
 import json
 import os
+import stat
 import struct
 from dataclasses import dataclass
 from typing import Any, Dict, List, NamedTuple, Optional, Tuple
 from ansible_collections.opstack.conductor.plugins.module_utils._errors import OpstackError
+from ansible_collections.opstack.conductor.plugins.module_utils._lookup import (
+    NodeUnreadable, listdir_or_none, lstat_or_none)
 
 try:
     import msgpack
@@ -358,23 +362,32 @@ class Snapshot:
 
 
 def read_snapshots(node_dir: str, verify: bool = True) -> List[Snapshot]:
-    """Snapshots as FileSnapshotStore.List sees them, newest first; damaged ones are kept with a problem."""
+    """Snapshots as FileSnapshotStore.List sees them, newest first; damaged ones are kept with a problem. None
+    unless ``snapshots`` is a real directory (the caller reports anything else there); NodeUnreadable for what
+    cannot be looked at (anything but "does not exist")."""
     base = os.path.join(node_dir, SNAPSHOT_DIR)
-    if not os.path.isdir(base):
+    info = lstat_or_none(base)
+    if info is None or not stat.S_ISDIR(info.st_mode):
         return []
     found = []
-    for name in sorted(os.listdir(base)):
+    for name in sorted(listdir_or_none(base) or ()):
         path = os.path.join(base, name)
-        if name.endswith(".tmp") or not os.path.isdir(path) or os.path.islink(path):
-            continue  # raft ignores these (in-progress snapshots and stray files)
+        entry = lstat_or_none(path)
+        # List uses os.ReadDir's IsDir (a symlink is not a directory there) and skips "*.tmp" (in progress)
+        if name.endswith(".tmp") or entry is None or not stat.S_ISDIR(entry.st_mode):
+            continue
         found.append(_read_snapshot(path, name, verify))
     found.sort(key=lambda snap: (snap.term, snap.index, snap.id), reverse=True)
     return found
 
 
 def _regular(path: str) -> str:
-    """``path``, when it is a regular file (or a symlink to one): reading a FIFO would block forever."""
-    if os.path.exists(path) and not os.path.isfile(path):
+    """``path``, when it is a regular file or missing (then opening it says so): reading a FIFO would block
+    forever, and we read no state through a symlink (raft would follow it; a backup would not copy it)."""
+    info = lstat_or_none(path)
+    if info is not None and stat.S_ISLNK(info.st_mode):
+        raise ValueError("%s is a symlink (to %r), not a regular file" % (os.path.basename(path), os.readlink(path)))
+    if info is not None and not stat.S_ISREG(info.st_mode):
         raise ValueError("%s is not a regular file" % os.path.basename(path))
     return path
 
@@ -429,6 +442,10 @@ def _read_snapshot(path: str, name: str, verify: bool) -> Snapshot:
             snapshot.crc_ok = crc64_ecma(_file_chunks(state)) == expected
             if not snapshot.crc_ok:
                 snapshot.problem = "snapshot %s: CRC mismatch" % name
-    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+    except OSError as exc:
+        if exc.errno not in (errno.ENOENT, errno.ENOTDIR):  # a file we cannot read is not a damaged one
+            raise NodeUnreadable(exc.filename or path, exc)
+        snapshot.problem = "snapshot %s: unreadable (%s)" % (name, exc)
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
         snapshot.problem = "snapshot %s: unreadable (%s)" % (name, exc)
     return snapshot

@@ -127,7 +127,7 @@ def plan(path: str, spec: cluster.ClusterSpec, server_id: str, page_size: int, f
     fs.check_node_path(path)
     files = cluster.node_databases(spec, server_id, page_size)
     after = desired_view(spec, server_id)
-    current = node_state.read_node_state(path, verify=True) if os.path.isdir(path) else \
+    current = node_state.read_node_state(path, verify=True) if fs.is_directory(path) else \
         node_state.NodeState(path=path, files={name: node_state.DatabaseFile(name) for name in files})
     before = describe(current)
 
@@ -215,11 +215,9 @@ def _vote_difference(state: node_state.NodeState, spec: cluster.ClusterSpec, ser
 
 
 def _stray_entries(path: str) -> List[str]:
-    """Entries other than the databases; an empty snapshots/ (op-conductor creates it at start) is not one."""
-    try:
-        entries = os.listdir(path)
-    except OSError:
-        return []
+    """Entries other than the databases; an empty snapshots/ (op-conductor creates it at start) is not one. A
+    directory that cannot be listed raises fs.NodeUnreadable (it may hold anything)."""
+    entries = fs.listdir_or_none(path) or []
     snapshots = os.path.join(path, raft.SNAPSHOT_DIR)
     return sorted(entry for entry in entries if entry not in (raft.LOG_FILE, raft.STABLE_FILE) and not (
-        entry == raft.SNAPSHOT_DIR and os.path.isdir(snapshots) and not os.listdir(snapshots)))
+        entry == raft.SNAPSHOT_DIR and fs.is_directory(snapshots) and not fs.listdir_or_none(snapshots)))

@@ -122,7 +122,7 @@ def main():
     common.validate_options(module, paths=dict(path=options.READ_ROOM, dest=options.BACKUP_DEST_ROOM))
     params = module.params
     common.warn_network_filesystems(module, params["path"])
-    result = dict(changed=False, locked=False, removed=[], files={})
+    result = dict(changed=False, locked=None, removed=[], files={})  # None: not probed (yet)
     if params["keep"] is not None and params["keep"] < 1:
         module.fail_json(msg="keep=%r: must be at least 1 (the backup just made is always kept)" % params["keep"])
     if params["attempts"] < 1:
@@ -140,7 +140,7 @@ def main():
         module.fail_json(msg=str(exc), **result)
     try:
         plan = backups.plan_backup(params["path"], server_id)
-    except backups.BackupError as exc:
+    except (backups.BackupError, fs.NodeUnreadable) as exc:
         module.fail_json(msg=str(exc), **result)
     result.update(locked=plan.locked, files=plan.sizes)
     if plan.locked and not params["online"]:
@@ -156,7 +156,7 @@ def main():
         made = backups.make_backup(params["path"], params["dest"], plan, params["online"], params["attempts"])
         if params["keep"] is not None:
             result["removed"] += backups.prune(params["dest"], plan.server_id, params["keep"], made)
-    except (backups.BackupError, fs.NodeBusy) as exc:
+    except (backups.BackupError, fs.NodeBusy, fs.NodeUnreadable) as exc:
         result["changed"] = bool(result["removed"])
         module.fail_json(msg=str(exc), **result)
     except OSError as exc:

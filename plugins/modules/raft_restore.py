@@ -103,7 +103,9 @@ state:
   returned: always
   type: dict
 locked:
-  description: Whether op-conductor held the lock on the node's files.
+  description:
+    - Whether op-conductor held the lock on the node's files.
+    - V(null) when the run stopped before the lock could be probed (bad options, or a node that cannot be read).
   returned: always
   type: bool
 recovered:
@@ -179,12 +181,12 @@ def main():
                                            params["force"])
         else:
             plan = backups.plan_restore(params["src"], read_from, server_id, expected, params["force"])
-    except (backups.BackupError, cluster.SpecError, fs.UnsafePath) as exc:
+        result["locked"] = fs.node_locked(node_dir)
+    except (backups.BackupError, cluster.SpecError, fs.UnsafePath, fs.NodeUnreadable) as exc:
         module.fail_json(msg=str(exc), **result)
     except OSError as exc:
         module.fail_json(msg="%s: could not inspect the node directory: %s" % (node_dir, exc), **result)
 
-    result["locked"] = fs.node_locked(node_dir)
     result.update(action=plan.action, msg=plan.reason, manifest=plan.backup.manifest, refusals=plan.refusals,
                   state=plan.current.summary() if plan.current else None, lost=plan.lost.summary(), overridden=[],
                   caveats=list(plan.warnings))
@@ -213,7 +215,7 @@ def main():
             try:
                 ownership = fs.Ownership.for_node(params["owner"], params["group"], node_dir)
                 previous = backups.restore(plan, node_dir, directory_mode, ownership)
-            except (backups.BackupError, fs.NodeBusy, ValueError, OSError) as exc:
+            except (backups.BackupError, fs.NodeBusy, fs.NodeUnreadable, fs.UnsafePath, ValueError, OSError) as exc:
                 result["msg"] = "%s: restore failed, the previous state is in place: %s" % (node_dir, exc)
                 module.fail_json(**result)
             if previous:

@@ -208,8 +208,16 @@ differences:
   elements: str
   sample: ["server seq-4 added (10.0.0.4:50050, voter)", "term 1 -> 2"]
 locked:
-  description: Whether a running process held the lock on the node's files.
+  description:
+    - Whether a running process held the lock on the node's files.
+    - V(null) when the run stopped before the lock could be probed (bad options, or a node that cannot be read).
   returned: always
+  type: bool
+attributes_applied:
+  description:
+    - V(false) when the node already holds the requested state but its files' owner, group or mode differ and
+      were left as they are because op-conductor is running on it (a warning says so); V(true) when they match.
+  returned: when the state is unchanged and the node is locked
   type: bool
 recovered:
   description: Leftovers of an interrupted earlier run that were cleaned up or put back.
@@ -263,6 +271,23 @@ def _apply_file_attributes(module, node_dir, diff):
         if len(attr_diff["before"]) > 1:
             diff.append(attr_diff)
     return changed
+
+
+def _report_attributes_not_applied(module, node_dir, result):
+    """On a running node: compare the files' owner, group, mode (and the other file attributes) with those asked
+    for, and say so when they differ, without changing anything. set_fs_attributes_if_different only compares in
+    check mode, so it runs in check mode here whatever the task's mode is."""
+    check_mode = module.check_mode
+    module.check_mode = True
+    try:
+        differ = _apply_file_attributes(module, node_dir, [])
+    finally:
+        module.check_mode = check_mode
+    result["attributes_applied"] = not differ
+    if differ:
+        module.warn("%s: the Raft files' attributes (owner, group, mode) differ from those requested and were not "
+                    "applied, because op-conductor is running on this node (its database lock is held) and a "
+                    "running node is only read. Rerun with op-conductor stopped to apply them." % node_dir)
 
 
 def _write(module, plan, node_dir, result):
@@ -375,14 +400,14 @@ def main():
         if not module.check_mode:  # retention killed half-way: finish it before anything lists backups
             result["recovered"]["removed"].extend(fs.finish_deletions(node_dir))
         plan = state_plan.plan(read_from, spec, params["server_id"], params["page_size"], params["force"])
-    except (cluster.SpecError, fs.UnsafePath, ValueError) as exc:
+        result["locked"] = fs.node_locked(node_dir)
+    except (cluster.SpecError, fs.UnsafePath, fs.NodeUnreadable, ValueError) as exc:
         module.fail_json(msg=str(exc), **result)
     except OSError as exc:
         module.fail_json(msg="%s: could not inspect the node directory: %s" % (node_dir, exc), **result)
     for warning in warnings:
         module.warn(warning)
 
-    result["locked"] = fs.node_locked(node_dir)
     result.update(action=plan.action, msg=plan.reason, state=plan.current.summary(), differences=plan.differences)
     diff = []
     if plan.writes or plan.action == state_plan.REFUSE:
@@ -408,7 +433,7 @@ def main():
         else:
             try:
                 _write(module, plan, node_dir, result)
-            except fs.NodeBusy as exc:
+            except (fs.NodeBusy, fs.NodeUnreadable, fs.UnsafePath) as exc:
                 result["msg"] = "%s; nothing was written" % exc
                 module.fail_json(**result)
             except (OSError, ValueError) as exc:
@@ -416,6 +441,8 @@ def main():
                                  % (node_dir, exc))
                 module.fail_json(**result)
             result["state"] = node_state.read_node_state(node_dir).summary()
+    elif plan.action == state_plan.UNCHANGED and result["locked"]:
+        _report_attributes_not_applied(module, node_dir, result)  # a running node is only read
     elif plan.action == state_plan.UNCHANGED:
         result["changed"] = _apply_file_attributes(module, node_dir, diff) or result["changed"]
     result["msg"] = _done_message(plan, spec, params, node_dir, result, module.check_mode)

@@ -202,7 +202,7 @@ drift:
       elements: dict
 """
 
-import os
+import stat
 
 from ansible.module_utils.basic import AnsibleModule
 
@@ -261,7 +261,13 @@ def main():
     common.validate_options(module, paths=dict(path=options.READ_ROOM))  # before anything looks at the path
     path = module.params["path"]
     common.warn_network_filesystems(module, path)
-    if not os.path.isdir(path):
+    try:
+        # Followed: reading through a symlinked node directory writes nothing. Any error but "does not exist"
+        # fails below with the errno: such a node is neither absent nor unlocked.
+        info = fs.stat_or_none(path)
+    except fs.NodeUnreadable as exc:
+        module.fail_json(msg=str(exc), changed=False)
+    if info is None or not stat.S_ISDIR(info.st_mode):
         module.fail_json(msg="%s does not exist or is not a directory" % path)
     expected = None
     if module.params["expected_servers"] is not None:
@@ -270,8 +276,11 @@ def main():
         except cluster.SpecError as exc:
             module.fail_json(msg=str(exc))
 
-    locked = fs.node_locked(path)
-    state = node_state.read_node_state(path, verify=module.params["verify"])
+    try:
+        locked = fs.node_locked(path)
+        state = node_state.read_node_state(path, verify=module.params["verify"])
+    except fs.NodeUnreadable as exc:
+        module.fail_json(msg=str(exc), changed=False)
     node_state.check_membership(state, fs.node_server_id(path, module.params["server_id"]))
     if state.latest_configuration is not None:
         state.integrity.warnings.extend(cluster.configuration_warnings(state.latest_configuration.configuration))
