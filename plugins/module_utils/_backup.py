@@ -858,7 +858,7 @@ def restore(plan: RestorePlan, node_dir: str, dir_mode: int, ownership: fs.Owner
         if any((listing[rel]["sha256"], listing[rel]["size"]) != (entry["sha256"], entry["size"])
                for rel, entry in files.items()):
             raise BackupError("the staged copy differs from the manifest; the backup changed while it was read")
-        with fs.ExclusiveLocks([os.path.join(node_dir, name) for name in raft.DATABASE_FILES]):
+        with fs.SwapGuard(node_dir, staging):  # also fails loudly if op-conductor opened the old state meanwhile
             return fs.replace_directory(node_dir, staging, keep_old=True)
     finally:
         if os.path.lexists(staging):

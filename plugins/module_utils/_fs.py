@@ -130,6 +130,304 @@ class ExclusiveLocks:
 
 
 # ================================================================================================================
+# Run locks: one run of ours at a time per node (and per server in a backup destination)
+# ================================================================================================================
+#
+# Every writer starts by recovering the leftovers of an interrupted run; a second run doing that inside a first
+# run's swap deletes its build or moves its live state aside. So each run of raft_state, raft_restore and
+# raft_backup holds a lock file beside the node, ``<storage>/.<node>.opstack-lock``, from before that scan until
+# the module returns. It is a flock (per open file description, like bbolt's own, so it works on a file opened
+# read-only and is not dropped when some other descriptor of the file is closed), taken without waiting. The
+# holder's PID comes from /proc/locks (the kernel's record of the flock holder), else from the PID the holder
+# writes into the file. The holder removes the file, while still holding it, when it is done; a run that locked
+# a file no longer under that name (removed by the holder before it) tries again, so at most one run holds the
+# lock that is under the name. A file a killed run left is simply taken over.
+
+LOCK_SUFFIX = ".opstack-lock"
+_LOCK_ATTEMPTS = 20  # each retry means a holder released (and removed) the file between our open and our lock
+
+
+class RunLockError(OpstackError):
+    """A run lock that could not be taken (not a regular file, a symlink, or not openable)."""
+
+
+class RunLocked(RunLockError):
+    """Another run of ours holds the run lock: the node (or backup destination) is busy; nothing was done."""
+
+
+def run_lock_path(node_dir: str) -> str:
+    """The node's lock file: beside the node directory (op-conductor opens only ``<storage>/<id>/``), a dot
+    name no leftover, kept-directory or server-ID pattern matches (server IDs cannot start with a dot)."""
+    parent, name = os.path.split(os.path.abspath(node_dir))
+    return os.path.join(parent, "." + name + LOCK_SUFFIX)
+
+
+def backup_lock_path(dest: str, server_id: str) -> str:
+    """One server's lock in a backup destination: its .partial clean-up and retention touch only its backups."""
+    cluster.validate_server_id(server_id)
+    return os.path.join(os.path.abspath(dest), ".raft-backup-" + server_id + LOCK_SUFFIX)
+
+
+class RunLock:
+    """A run lock held by this process (``fd``) or, in check mode, only probed (``fd`` None)."""
+
+    def __init__(self, path: str, what: str):
+        self.path, self.what = path, what
+        self.fd = None  # type: Optional[int]
+
+    def acquire(self, create: bool = True, owner_of: Optional[str] = None) -> "RunLock":
+        """Lock without waiting. With ``create`` (a real run) the file is made if missing (0600, owned like
+        ``owner_of`` when we are root) and held; without it (check mode) an existing file is only probed and a
+        missing one is no obstacle. RunLocked names the holder."""
+        for _attempt in range(_LOCK_ATTEMPTS):
+            fd = _open_lock_file(self.path, create, owner_of)
+            if fd is None:
+                return self  # check mode, no lock file: no run of ours is under way
+            if fd < 0:
+                continue  # made by another run between our two opens
+            try:
+                fcntl.flock(fd, (fcntl.LOCK_EX if create else fcntl.LOCK_SH) | fcntl.LOCK_NB)
+            except OSError as exc:
+                holder = _lock_holder_pid(fd) if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN) else None
+                os.close(fd)
+                if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN):
+                    raise RunLocked(self.busy_message(holder))
+                raise
+            if _names_this_file(self.path, fd):
+                if create:
+                    self.fd = fd
+                    _record_pid(fd)
+                else:
+                    os.close(fd)
+                return self
+            os.close(fd)  # its holder was done and removed it: lock the file under the name now
+        raise RunLockError("%s: the lock file kept being replaced while we tried to lock it" % self.path)
+
+    def busy_message(self, holder: Optional[int]) -> str:
+        who = "PID %d" % holder if holder else "a process whose PID could not be read"
+        return ("%s is busy: another run of raft_state, raft_restore or raft_backup (%s) holds its run lock %s; "
+                "nothing was done. Let that run finish, then run this again." % (self.what, who, self.path))
+
+    def release(self) -> None:
+        """Remove the lock file (ours, still held, so no other run can have taken it) and drop the lock."""
+        if self.fd is None:
+            return
+        try:
+            if _names_this_file(self.path, self.fd):
+                os.unlink(self.path)
+        except OSError:
+            pass  # a lock file left behind is harmless: the next run takes it over
+        finally:
+            os.close(self.fd)
+            self.fd = None
+
+
+def _open_lock_file(path: str, create: bool, owner_of: Optional[str]) -> Optional[int]:
+    """An fd on the lock file; None when it does not exist and ``create`` is false, -1 when another run made it
+    between our two opens. Read-write where we may (to record our PID), else read-only: flock needs neither."""
+    flags = os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
+    try:
+        try:
+            fd = os.open(path, os.O_RDWR | flags)
+        except PermissionError:  # another user's (a root run killed before it removed it): a read-only fd locks too
+            fd = os.open(path, os.O_RDONLY | flags)
+    except FileNotFoundError:
+        if not create:
+            return None
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL | flags, 0o600)
+        except FileExistsError:
+            return -1
+        _own_lock_file(fd, owner_of)
+    except OSError as exc:
+        raise RunLockError(_lock_open_problem(path, exc))
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise RunLockError("%s is not a regular file; refusing to use it as a lock (remove it)" % path)
+    return fd
+
+
+def _lock_open_problem(path: str, exc: OSError) -> str:
+    if exc.errno == errno.ELOOP:
+        return "%s is a symlink; refusing to follow it for a lock (remove it)" % path
+    if exc.errno == errno.EISDIR:
+        return "%s is not a regular file; refusing to use it as a lock (remove it)" % path
+    return "cannot open the run lock %s: %s (run as root or as the node's owner)" % (path, exc.strerror)
+
+
+def _own_lock_file(fd: int, owner_of: Optional[str]) -> None:
+    """0600 whatever the umask; as root, owned like the node directory (the user op-conductor runs as), so a
+    later run as that user can take it over should this run be killed before removing it."""
+    os.fchmod(fd, 0o600)
+    if os.geteuid() == 0 and owner_of is not None:
+        Ownership.for_node(None, None, owner_of).apply_fd(fd)
+
+
+def _names_this_file(path: str, fd: int) -> bool:
+    try:
+        info = os.lstat(path)
+    except FileNotFoundError:
+        return False
+    mine = os.fstat(fd)
+    return (info.st_dev, info.st_ino) == (mine.st_dev, mine.st_ino)
+
+
+def _record_pid(fd: int) -> None:
+    """For a reader without /proc/locks. Best effort: a read-only fd (another user's file) records nothing."""
+    try:
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, b"%d\n" % os.getpid(), 0)
+    except OSError:
+        pass
+
+
+def _lock_holder_pid(fd: int) -> Optional[int]:
+    """The PID holding a flock on the file of ``fd``: /proc/locks first, else the PID written in the file."""
+    inode = os.fstat(fd).st_ino
+    try:
+        with open("/proc/locks", encoding="ascii", errors="replace") as handle:
+            for line in handle:
+                fields = line.split()
+                # "1: FLOCK  ADVISORY  WRITE 1234 08:01:5678 0 EOF"; "1: -> FLOCK ..." is a waiter
+                if len(fields) >= 6 and fields[1] == "FLOCK" and fields[5].rsplit(":", 1)[-1] == str(inode):
+                    if fields[4].isdigit() and int(fields[4]) > 0:
+                        return int(fields[4])
+    except OSError:
+        pass
+    try:
+        text = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
+    except OSError:
+        return None
+    return int(text) if text.isdigit() and int(text) > 0 else None
+
+
+# ================================================================================================================
+# Swap guard: no op-conductor may start on the replaced state or on a mix of old and new files
+# ================================================================================================================
+#
+# Raft opens raft-log.db and raft-stable.db one after the other, by path, and bbolt opens each file ONCE and then
+# retries flock(LOCK_EX|LOCK_NB) on that descriptor every 50 ms. A conductor that opened the old raft-log.db while
+# we held its lock keeps that descriptor: when we let go after the swap it locks the OLD log and then opens the
+# NEW raft-stable.db by path. No lock of ours can close that window (the descriptor predates the exchange), so:
+#   * before the exchange (our locks held), a process with a current database open read-write is a conductor
+#     waiting for our lock: the swap is refused, nothing written (NodeBusy);
+#   * exclusive locks on the NEW staged files are taken before the exchange and held until after the check, so a
+#     conductor that opens the new files after the exchange waits until the swap is complete and checked;
+#   * after the exchange, still holding every lock, a process with an old database open read-write opened the
+#     replaced state in between: ConductorOnOldState says which process to stop, and that a rerun is safe.
+# Our own readers (raft_state_info, the lock probes) open read-only and do not count.
+
+
+class ConductorOnOldState(OpstackError):
+    """A process (a starting op-conductor) opened the replaced state while it was swapped; the new one is live."""
+
+
+@dataclass
+class Opener:
+    pid: int
+    command: str
+    file: str  # which database (raft-log.db, raft-stable.db)
+    now_at: str  # where the open file is now (/proc/<pid>/fd/<n>)
+
+
+def read_write_openers(files: Dict[tuple, str]) -> List[Opener]:
+    """Other processes with one of ``files`` ({(st_dev, st_ino): name}) open for writing, from /proc/*/fd;
+    processes whose descriptors we may not list (other users' when we are not root) are not seen."""
+    found = []  # type: List[Opener]
+    try:
+        pids = [int(entry) for entry in os.listdir("/proc") if entry.isdigit()]
+    except OSError:
+        return found
+    for pid in pids:
+        if pid != os.getpid():
+            found.extend(_openers_in(pid, files))
+    return found
+
+
+def _openers_in(pid: int, files: Dict[tuple, str]) -> List[Opener]:
+    base = "/proc/%d/fd" % pid
+    try:
+        descriptors = os.listdir(base)
+    except OSError:  # gone, or not ours to see
+        return []
+    found = []
+    for descriptor in descriptors:
+        link = os.path.join(base, descriptor)
+        try:
+            info = os.stat(link)
+            name = files.get((info.st_dev, info.st_ino))
+            if name is None or not _opened_for_writing(pid, descriptor):
+                continue
+            found.append(Opener(pid, _command(pid), name, os.readlink(link)))
+        except OSError:  # closed meanwhile
+            continue
+    return found
+
+
+def _opened_for_writing(pid: int, descriptor: str) -> bool:
+    with open("/proc/%d/fdinfo/%s" % (pid, descriptor), encoding="ascii", errors="replace") as handle:
+        for line in handle:
+            if line.startswith("flags:"):
+                return int(line.split()[1], 8) & getattr(os, "O_ACCMODE", 3) != os.O_RDONLY
+    return False
+
+
+def _command(pid: int) -> str:
+    try:
+        with open("/proc/%d/comm" % pid, encoding="utf-8", errors="replace") as handle:
+            return handle.read().strip()
+    except OSError:
+        return "?"
+
+
+class SwapGuard:
+    """Held around replace_directory() in place of ExclusiveLocks on the node's databases: also locks the staged
+    new ones, and checks for processes opening the old state before and after the exchange (see above)."""
+
+    def __init__(self, node_dir: str, staging: str):
+        self.node_dir = node_dir
+        self.old = ExclusiveLocks([os.path.join(node_dir, name) for name in raft.DATABASE_FILES])
+        self.new = ExclusiveLocks([os.path.join(staging, name) for name in raft.DATABASE_FILES])
+        self.old_files = {}  # type: Dict[tuple, str]
+
+    def __enter__(self) -> "SwapGuard":
+        self.old.__enter__()
+        try:
+            self.new.__enter__()
+            for path, fd in zip(self.old.paths, self.old.fds):
+                info = os.fstat(fd)
+                self.old_files[(info.st_dev, info.st_ino)] = os.path.basename(path)
+            waiting = read_write_openers(self.old_files)
+            if waiting:
+                raise NodeBusy("%s: %s; op-conductor is starting on this node (waiting for the lock we hold). "
+                               "Stop it first" % (self.node_dir, _describe(waiting)))
+        except BaseException:
+            self.new.release()
+            self.old.release()
+            raise
+        return self
+
+    def __exit__(self, exc_type, *exc) -> None:
+        try:
+            raced = read_write_openers(self.old_files) if exc_type is None and self.old_files else []
+        finally:
+            self.new.release()
+            self.old.release()
+        if raced:
+            raise ConductorOnOldState(
+                "%s: the new state is in place and complete, but %s: it opened the replaced state while it was "
+                "swapped and will run on the old state or on a mix of old and new files. Stop that process now "
+                "and start op-conductor again (it then opens the new state); rerunning this task is safe"
+                % (self.node_dir, _describe(raced)))
+
+
+def _describe(openers: List[Opener]) -> str:
+    return "; ".join("process %d (%s) has %s open read-write (now %s)" % (o.pid, o.command, o.file, o.now_at)
+                     for o in openers)
+
+
+
+# ================================================================================================================
 # Network filesystems
 # ================================================================================================================
 

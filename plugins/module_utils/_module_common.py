@@ -5,13 +5,16 @@
 
 from __future__ import annotations
 
-from typing import Any, Dict, Optional, Sequence
+import functools
+import os
+from typing import Any, Callable, Dict, List, Optional, Sequence
 
 from ansible.module_utils.basic import missing_required_lib
 
 from ansible_collections.opstack.conductor.plugins.module_utils import _fs as fs
 from ansible_collections.opstack.conductor.plugins.module_utils import _options as options
 from ansible_collections.opstack.conductor.plugins.module_utils import _raft as raft
+from ansible_collections.opstack.conductor.plugins.module_utils._errors import OpstackError
 
 
 def server_list_spec(required: bool = False) -> dict:
@@ -56,7 +59,9 @@ def writer_result() -> dict:
 def recover(module, node_dir: str, result: dict) -> str:
     """Leftovers of an interrupted run go first, so the decision sees the node as it really is; what was done
     goes to result["recovered"] (a writer_result()). In check mode nothing moves: returns the path a real run
-    would read (the moved-aside state it would put back)."""
+    would read (the moved-aside state it would put back). The node's run lock is taken first and held until the
+    module returns (releases_run_locks): another run's build or moved-aside state is not a leftover."""
+    lock_node(module, node_dir, result)
     found = fs.leftovers(node_dir)
     if not (found["new"] or found["old"]):
         return node_dir
@@ -82,3 +87,69 @@ def warn_network_filesystems(module, *paths: str) -> None:
         warning = fs.network_filesystem_warning(path)
         if warning:
             module.warn(warning)
+
+
+# Run locks (issue 13 item 3): taken by lock_node/lock_backup_dest/lock_new_parent, released when the module's
+# main() returns, which @releases_run_locks wraps (exit_json and fail_json end main() with SystemExit).
+_HELD = []  # type: List[fs.RunLock]
+
+
+def releases_run_locks(main: Callable[[], None]) -> Callable[[], None]:
+    @functools.wraps(main)
+    def run() -> None:
+        depth = len(_HELD)
+        try:
+            main()
+        finally:
+            while len(_HELD) > depth:
+                _HELD.pop().release()
+    return run
+
+
+def _hold(module, lock: "fs.RunLock", result: dict, owner_of: str) -> None:
+    try:
+        _HELD.append(lock.acquire(create=not module.check_mode, owner_of=owner_of))
+    except fs.RunLockError as exc:
+        module.fail_json(**dict(result, msg=str(exc)))
+
+
+def lock_node(module, node_dir: str, result: dict) -> None:
+    """Hold the node's run lock (check mode: only see that no other run holds it). A storage directory that does
+    not exist yet holds nothing to protect; lock_new_parent() locks the node once the directory is made."""
+    if not _exists(os.path.dirname(os.path.abspath(node_dir)), follow_symlinks=True):
+        return
+    _hold(module, fs.RunLock(fs.run_lock_path(node_dir), node_dir), result, owner_of=node_dir)
+
+
+def lock_new_parent(module, node_dir: str, result: dict) -> None:
+    """Before the first write of a run that found no storage directory: make it, take the run lock, and make
+    sure no other run created the node meanwhile (this run planned for an absent node)."""
+    lock_path = fs.run_lock_path(node_dir)
+    if any(held.path == lock_path and held.fd is not None for held in _HELD):
+        return
+    fs.make_directories(os.path.dirname(os.path.abspath(node_dir)), 0o755)
+    _hold(module, fs.RunLock(lock_path, node_dir), result, owner_of=node_dir)
+    if _exists(node_dir, follow_symlinks=False):
+        module.fail_json(**dict(result, msg="%s was created by another run while this one was planning; nothing "
+                                            "was written. Run this again to see it as it is now." % node_dir))
+
+
+def _exists(path: str, follow_symlinks: bool) -> bool:
+    """Only "does not exist" is absence; any other error (EACCES, ELOOP, EIO) stops the run."""
+    try:
+        os.stat(path, follow_symlinks=follow_symlinks)
+    except FileNotFoundError:
+        return False
+    return True
+
+
+def lock_backup_dest(module, dest: str, server_id: str, result: dict) -> None:
+    """Hold this server's run lock in the backup destination (made first): no other run removes this run's
+    .partial or prunes the backup it is making."""
+    try:
+        path = fs.backup_lock_path(dest, server_id)
+    except OpstackError as exc:
+        module.fail_json(**dict(result, msg=str(exc)))
+    fs.make_directories(os.path.abspath(dest), 0o700)
+    _hold(module, fs.RunLock(path, "backup destination %s (server %s)" % (dest, server_id)), result,
+          owner_of=dest)

@@ -108,6 +108,7 @@ from ansible_collections.opstack.conductor.plugins.module_utils import _module_c
 from ansible_collections.opstack.conductor.plugins.module_utils import _options as options
 
 
+@common.releases_run_locks
 def main():
     module = AnsibleModule(argument_spec=dict(
         path=dict(type="path", required=True),
@@ -138,6 +139,7 @@ def main():
                                        "server_id (the last component of path, its default)")
     except cluster.SpecError as exc:
         module.fail_json(msg=str(exc), **result)
+    common.lock_node(module, params["path"], result)  # held to the end: the backup is of one node state
     try:
         plan = backups.plan_backup(params["path"], server_id)
     except (backups.BackupError, fs.NodeUnreadable) as exc:
@@ -152,6 +154,7 @@ def main():
             len(plan.files), sum(plan.sizes.values()), plan.server_id)
         module.exit_json(**result)
     try:
+        common.lock_backup_dest(module, params["dest"], plan.server_id, result)
         result["removed"] += backups.remove_partials(params["dest"], plan.server_id)
         made = backups.make_backup(params["path"], params["dest"], plan, params["online"], params["attempts"])
         if params["keep"] is not None:

@@ -145,6 +145,7 @@ def _diff(plan, node_dir):
                 after_header="%s (from %s)" % (node_dir, plan.backup.path))
 
 
+@common.releases_run_locks
 def main():
     module = AnsibleModule(argument_spec=dict(
         src=dict(type="path"),
@@ -213,8 +214,12 @@ def main():
         result["changed"] = True
         if not module.check_mode:
             try:
+                common.lock_new_parent(module, node_dir, result)  # a storage directory made just now
                 ownership = fs.Ownership.for_node(params["owner"], params["group"], node_dir)
                 previous = backups.restore(plan, node_dir, directory_mode, ownership)
+            except fs.ConductorOnOldState as exc:  # restored, but a process opened the old state: stop it
+                result["msg"] = str(exc)
+                module.fail_json(**result)
             except (backups.BackupError, fs.NodeBusy, fs.NodeUnreadable, fs.UnsafePath, ValueError, OSError) as exc:
                 result["msg"] = "%s: restore failed, the previous state is in place: %s" % (node_dir, exc)
                 module.fail_json(**result)

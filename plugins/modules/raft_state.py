@@ -293,6 +293,7 @@ def _report_attributes_not_applied(module, node_dir, result):
 def _write(module, plan, node_dir, result):
     parent = os.path.dirname(os.path.abspath(node_dir))
     fs.make_directories(parent, 0o755)
+    common.lock_new_parent(module, node_dir, result)  # a storage directory made just now
     directory_mode = _directory_mode(module, node_dir)
     ownership = fs.Ownership.for_node(module.params["owner"], module.params["group"], node_dir)
     staging = fs.build_directory(node_dir, plan.files, 0o600, directory_mode, ownership)
@@ -300,7 +301,7 @@ def _write(module, plan, node_dir, result):
         for name in plan.files:
             module.set_fs_attributes_if_different(_file_args(module, os.path.join(staging, name)), False)
             fs.fsync_file(os.path.join(staging, name))  # the attributes just set must survive a power loss too
-        with fs.ExclusiveLocks([os.path.join(node_dir, name) for name in raft.DATABASE_FILES]):
+        with fs.SwapGuard(node_dir, staging):  # also fails loudly if op-conductor opened the old state meanwhile
             # Only an explicit force with backup=false may drop what was there; anything else is kept.
             keep_old = not (plan.action == state_plan.REPLACE and not module.params["backup"])
             backup = fs.replace_directory(node_dir, staging, keep_old=keep_old)
@@ -374,6 +375,7 @@ def _done_message(plan, spec, params, node_dir, result, check_mode):
     return "%s: %s" % (where, plan.reason)  # LIVE: the plan says what it left alone and why
 
 
+@common.releases_run_locks
 def main():
     module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True, add_file_common_args=True)
     common.require_msgpack(module)
@@ -433,6 +435,9 @@ def main():
         else:
             try:
                 _write(module, plan, node_dir, result)
+            except fs.ConductorOnOldState as exc:  # written, but a process opened the old state: stop it
+                result["msg"] = str(exc)
+                module.fail_json(**result)
             except (fs.NodeBusy, fs.NodeUnreadable, fs.UnsafePath) as exc:
                 result["msg"] = "%s; nothing was written" % exc
                 module.fail_json(**result)

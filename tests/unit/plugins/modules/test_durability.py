@@ -34,6 +34,7 @@ class Recorder:
     def __init__(self, monkeypatch):
         self.events = []
         self.fds = {}
+        self.locks = set()  # run lock files (fs.RunLock): not state, never needed after a power loss
         self.monkeypatch = monkeypatch
         for name in ("open", "close", "write", "fsync", "fdatasync", "mkdir", "rename", "replace", "fchmod",
                      "fchown", "chmod", "chown", "lchown", "pwrite", "writev", "ftruncate", "truncate", "link",
@@ -59,6 +60,10 @@ class Recorder:
         return self._ino(os.path.dirname(os.path.abspath(path)))
 
     def _open(self, original, path, flags, *args, dir_fd=None, **kwargs):
+        if os.fsdecode(path).endswith(fs.LOCK_SUFFIX):
+            fd = original(path, flags, *args, dir_fd=dir_fd, **kwargs)
+            self.locks.add(fd)
+            return fd
         existed = os.path.lexists(path if dir_fd is None else os.path.join("/proc/self/fd/%d" % dir_fd, path))
         fd = original(path, flags, *args, dir_fd=dir_fd, **kwargs)
         self.fds[fd] = os.fstat(fd).st_ino
@@ -77,6 +82,7 @@ class Recorder:
 
     def _close(self, original, fd):
         self.fds.pop(fd, None)
+        self.locks.discard(fd)
         return original(fd)
 
     def _write(self, original, fd, data):
@@ -86,6 +92,8 @@ class Recorder:
 
     def _fd_write(self, original, fd, *args, **kwargs):
         """Data or inode attributes changed through a file descriptor (pwrite, writev, fchmod, fchown, ...)."""
+        if fd in self.locks:
+            return original(fd, *args, **kwargs)
         if fd not in self.fds:
             raise AssertionError("a write to file descriptor %d, opened before the recording started" % fd)
         self.events.append(("write", self.fds[fd]))
