@@ -631,16 +631,43 @@ _RENAMEAT2 = _NOT_LOOKED_UP
 
 
 def exchange(first: str, second: str) -> bool:
-    """Atomically swap two paths. False when the kernel or filesystem cannot (then nothing happened)."""
+    """Atomically swap two paths. False when the kernel or filesystem cannot (then nothing happened).
+
+    Two siblings are swapped relative to a descriptor of their directory, opened once and checked against the
+    storage directory this run pinned (check_node_path): a parent replaced by a symlink up to the last moment
+    cannot redirect the swap that makes a new state live."""
     renameat2 = _renameat2()
     if renameat2 is None:
         return False
-    if renameat2(_AT_FDCWD, os.fsencode(first), _AT_FDCWD, os.fsencode(second), _RENAME_EXCHANGE) == 0:
+    parent = os.path.dirname(os.path.abspath(second))
+    if os.path.dirname(os.path.abspath(first)) != parent:
+        return _exchange_at(renameat2, _AT_FDCWD, os.fsencode(first), os.fsencode(second), first)
+    fd = os.open(parent, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_CLOEXEC", 0))
+    try:
+        _verify_parent_fd(parent, fd)
+        return _exchange_at(renameat2, fd, os.fsencode(os.path.basename(first)),
+                            os.fsencode(os.path.basename(second)), first)
+    finally:
+        os.close(fd)
+
+
+def _verify_parent_fd(parent: str, fd: int) -> None:
+    """The directory open at ``fd`` is the storage directory this run pinned (when it pinned one)."""
+    pinned = _PINNED_PARENTS.get(parent)
+    info = os.fstat(fd)
+    if pinned is not None and (info.st_dev, info.st_ino) != pinned:
+        raise UnsafePath("%s: the storage directory was replaced during this run: it was device/inode %d:%d, now "
+                         "%d:%d. Refusing to swap the node there; find out who replaced it, then rerun"
+                         % (parent, pinned[0], pinned[1], info.st_dev, info.st_ino))
+
+
+def _exchange_at(renameat2, dir_fd: int, first: bytes, second: bytes, name: str) -> bool:
+    if renameat2(dir_fd, first, dir_fd, second, _RENAME_EXCHANGE) == 0:
         return True
     code = ctypes.get_errno()
     if code in (errno.EINVAL, errno.ENOSYS, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EPERM):
         return False
-    raise OSError(code, os.strerror(code), first)
+    raise OSError(code, os.strerror(code), name)
 
 
 def node_server_id(node_dir: str, given: Optional[str] = None) -> str:
@@ -823,7 +850,11 @@ def replace_directory(path: str, staging: str, keep_old: bool) -> Optional[str]:
     try:
         exchanged = exchange(tagged, path)
     except BaseException:
-        os.rename(tagged, staging)
+        try:
+            verify_parent(path)  # never roll back by path inside a directory that replaced ours
+            os.rename(tagged, staging)
+        except (OSError, UnsafePath):  # the parent was replaced: the tagged build is a leftover of the next run
+            pass
         raise
     if exchanged:
         os.rename(tagged, aside)  # the tagged name held the old state

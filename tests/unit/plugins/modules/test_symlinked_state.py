@@ -112,3 +112,36 @@ def test_restore_refuses_a_storage_directory_swapped_mid_run(tmp_path, run_modul
     result = run_module(raft_restore.main, dict(src=backup, path=str(node), force=True))
     assert result["failed"] and "storage directory was replaced during this run" in result["msg"], result
     assert tree(elsewhere) == decoy_before
+
+
+def test_a_storage_directory_swapped_just_before_the_exchange_is_refused(tmp_path, run_module, monkeypatch):
+    """The last moment: the build is tagged (renamed by path) and the storage directory is swapped for a symlink
+    to a directory that holds both names the exchange uses. A path-based exchange would swap there and report
+    success; the exchange runs relative to a descriptor of the directory it checks against the pinned one."""
+    storage = tmp_path / "storage"
+    node = storage / "seq-1"
+    assert run_module(raft_state.main, args(node))["changed"]
+    has_run(str(node), SERVERS)
+    node_before = tree(node)
+    elsewhere = tmp_path / "elsewhere"
+    (elsewhere / "seq-1").mkdir(parents=True)
+    real_rename = os.rename
+    swapped = []
+
+    def rename_then_swap(src, dst, *rest, **kwargs):
+        outcome = real_rename(src, dst, *rest, **kwargs)
+        if not swapped and fs.INODE_MARK in os.path.basename(str(dst)):
+            swapped.append(dst)
+            _swap_storage_for_symlink(storage, elsewhere)
+            (elsewhere / os.path.basename(str(dst))).mkdir()  # the decoy holds the tagged name too
+        return outcome
+
+    monkeypatch.setattr(os, "rename", rename_then_swap)
+    result = run_module(raft_state.main, args(node, servers=OTHER, force=True))
+    monkeypatch.undo()
+    assert swapped, "the run never reached the exchange"
+    assert result["failed"] and "storage directory was replaced during this run" in result["msg"], result
+    # the decoy's two empty directories: neither swapped, renamed nor removed
+    assert sorted(os.listdir(str(elsewhere))) == sorted(["seq-1", os.path.basename(str(swapped[0]))])
+    assert os.listdir(str(elsewhere / "seq-1")) == []
+    assert tree(tmp_path / "storage.real" / "seq-1") == node_before
