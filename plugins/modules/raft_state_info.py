@@ -82,9 +82,9 @@ EXAMPLES = r"""
 RETURN = r"""
 msg:
   description:
-    - The verdict in one line, with the node's server ID first. C(<id>: ok, term <t>, last index <i>, <n> voters),
+    - "The verdict in one line, with the node's server ID first: C(<id>: ok, term <t>, last index <i>, <n> voters),
       C(<id>: DAMAGED: <first problem> (+<n> more)) or C(<id>: no Raft state in <path>), followed by how the
-      membership differs from O(expected_servers) when it does, and whether op-conductor was running.
+      membership differs from O(expected_servers) when it does, and whether op-conductor was running."
   returned: always
   type: str
   sample: "sequencer-1: ok, term 3, last index 30, 3 voters"
