@@ -354,7 +354,8 @@ def _done_message(plan, spec, params, node_dir, result, check_mode):
     Raft state at <path>"), which reads like an error (issue 13 item 15); refusals and failures say why elsewhere."""
     voters = len(spec.configuration.voters)
     nonvoters = len(spec.servers) - voters
-    detail = "(%d voters%s, term %d)" % (voters, ", %d nonvoters" % nonvoters if nonvoters else "", spec.term)
+    detail = "(%d voter%s%s, term %d)" % (voters, "" if voters == 1 else "s", ", %d nonvoter%s" % (
+        nonvoters, "" if nonvoters == 1 else "s") if nonvoters else "", spec.term)
     where = "%s at %s" % (params["server_id"], node_dir)
     if plan.action == state_plan.CREATE:
         return "%s the Raft state of %s %s" % ("would create" if check_mode else "created", where, detail)

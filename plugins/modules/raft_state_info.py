@@ -225,9 +225,10 @@ def verdict(name, state, result):
     else:
         servers = state.latest_configuration.configuration.servers if state.latest_configuration else ()
         voters = sum(1 for server in servers if server.suffrage == "voter")
-        line = "%s: ok, term %s, last index %d, %d voters" % (name, state.current_term, state.last_index, voters)
+        line = "%s: ok, term %s, last index %d, %s" % (name, state.current_term, state.last_index,
+                                                         _count(voters, "voter"))
         if len(servers) > voters:
-            line += ", %d nonvoters" % (len(servers) - voters)
+            line += ", " + _count(len(servers) - voters, "nonvoter")
     differs = result.get("drift")
     if differs and not differs["in_sync"]:
         parts = [("missing", differs["missing"]), ("extra", differs["extra"]),
@@ -237,6 +238,10 @@ def verdict(name, state, result):
     if result.get("locked"):
         line += " (read while op-conductor runs)"
     return line
+
+
+def _count(number, noun):
+    return "%d %s%s" % (number, noun, "" if number == 1 else "s")
 
 
 def drift(expected, configuration):

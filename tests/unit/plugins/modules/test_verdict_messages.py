@@ -91,3 +91,11 @@ def test_raft_state_says_what_it_did(tmp_path, run_module):
     dropped = run_module(raft_state.main, args(path, term=3, force=True, backup=False))
     assert dropped["msg"].startswith("replaced the Raft state of seq-1 at %s (3 voters, term 3); the previous "
                                      "state was removed (backup=false): " % path), dropped["msg"]
+
+
+def test_counts_read_right_with_one_voter_and_nonvoters(tmp_path, run_module):
+    servers = [{"id": "a", "address": "h:1"}, {"id": "b", "address": "h:2", "suffrage": "nonvoter"}]
+    path = tmp_path / "a"
+    created = run_module(raft_state.main, dict(path=str(path), server_id="a", servers=servers))
+    assert created["msg"] == "created the Raft state of a at %s (1 voter, 1 nonvoter, term 1)" % path, created["msg"]
+    assert info(run_module, path)["msg"] == "a: ok, term 1, last index 1, 1 voter, 1 nonvoter"
