@@ -20,6 +20,7 @@ import shutil
 import subprocess
 import sys
 import threading
+import time
 
 import pytest
 
@@ -245,3 +246,107 @@ def test_backup_beside_a_swap_is_of_one_state(workers, two_states):
     assert not mixed, "%d of %d reported backups are not of one state; first: %s" % (len(mixed), made, mixed[:3])
     assert not bad_runs, bad_runs[:3]
     assert busy >= 12, "only %d of 120 pairs overlapped" % busy
+
+
+# ------------------------------------------------------------------------- a real Raft node beside the swaps
+
+STARTS = 24  # real Raft node starts beside the swaps
+
+
+def open_databases(pid):
+    """(st_dev, st_ino) of the raft-log.db and raft-stable.db the process has open read-write."""
+    found = {}
+    base = "/proc/%d/fd" % pid
+    for descriptor in os.listdir(base):
+        try:
+            target = os.readlink(os.path.join(base, descriptor))
+            info = os.stat(os.path.join(base, descriptor))
+            with open("/proc/%d/fdinfo/%s" % (pid, descriptor)) as handle:
+                flags = int(handle.read().split("flags:")[1].split()[0], 8)
+        except (OSError, IndexError):
+            continue
+        name = os.path.basename(target.replace(" (deleted)", ""))
+        if name in ("raft-log.db", "raft-stable.db") and flags & 3 != os.O_RDONLY:
+            found[name] = (info.st_dev, info.st_ino)
+    return found
+
+
+def live_databases(node):
+    found = {}
+    for name in ("raft-log.db", "raft-stable.db"):
+        info = os.stat(os.path.join(node, name))
+        found[name] = (info.st_dev, info.st_ino)
+    return found
+
+
+class Swapper:
+    """raft_state between A and B, back to back, in a worker process, until stopped; every result kept."""
+
+    def __init__(self, worker, states):
+        self.worker, self.states, self.results = worker, states, []
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self):
+        for number in range(100000):
+            if self.stop.is_set():
+                return
+            self.worker.send("raft_state", self.states["AB"[number % 2]]["args"])
+            self.results.append(self.worker.receive())
+            if self.results[-1].get("failed"):
+                time.sleep(0.005)  # the node is up: no need to spin on refusals
+
+    def finish(self):
+        self.stop.set()
+        self.thread.join(timeout=HANG_GUARD)
+        assert not self.thread.is_alive()
+        return self.results
+
+
+def test_a_real_raft_node_starting_beside_swaps_never_runs_on_the_old_state_or_a_mix_unnoticed(
+        oracle, workers, two_states):
+    """The real Raft node (hashicorp/raft + raft-boltdb + bbolt, oracle `cluster --hold`) is started again and
+    again on the node directory while raft_state swaps it between A and B. Each time the node is up, the
+    database files it has open are compared with the node directory's: a start on anything else (the replaced
+    state, or one file of each) must have been reported by the swap it raced, naming its PID. Before the swap
+    guard, 1 of 24 starts ran unnoticed on the old raft-log.db beside the new raft-stable.db (with the oracle
+    opening its stores as op-conductor does: bbolt's flock retries on the descriptor it opened first)."""
+    node, storage, states = two_states
+    shutil.copytree(states["A"]["backup"], node)
+    os.unlink(os.path.join(node, "manifest.json"))
+    swapper = Swapper(workers[0], states)
+    rng = random.Random(5)
+    starts, off_live, unreported = [], [], []
+    try:
+        for _start in range(STARTS):
+            hold = oracle.ClusterHold("v2_3_1", {"n1": node}, "--apply", 1, "--timeout", 20, hold=60,
+                                      ready_timeout=120)
+            try:
+                with hold as ready:
+                    before = live_databases(node)
+                    opened = open_databases(hold.proc.pid)
+                    after = live_databases(node)
+                    starts.append((hold.proc.pid, ready.get("ready"), ready["nodes"][0].get("lock_waits")))
+                    if opened not in (before, after):
+                        off_live.append((hold.proc.pid, opened, after))
+            except oracle.OracleError as exc:  # it could not start at all (not running on anything)
+                starts.append((None, False, str(exc)[:200]))
+            time.sleep(rng.uniform(0.05, 0.5))  # down for a while: swaps happen, and the next start races one
+    finally:
+        results = swapper.finish()
+    for pid, opened, live in off_live:
+        told = [r["msg"] for r in results if r.get("failed") and "process %d " % pid in str(r.get("msg"))
+                and "Stop that process" in str(r.get("msg"))]
+        if not told:
+            unreported.append((pid, opened, live))
+    swaps = sum(1 for r in results if r.get("changed") and not r.get("failed"))
+    raced = sum(1 for _pid, _ready, waits in starts if waits)
+    print("starts:", len(starts), "started:", sum(1 for s in starts if s[1]), "waited on a lock:", raced,
+          "swaps:", swaps, "swaps refused:", sum(1 for r in results if r.get("failed")),
+          "swaps stopped by a starting node:", sum("op-conductor is starting" in str(r.get("msg")) for r in results),
+          "off the live state:", len(off_live), "of them unreported:", len(unreported))
+    assert not unreported, "%d starts ran on the replaced state or a mix and no run said so: %s" % (
+        len(unreported), unreported[:3])
+    assert swaps >= STARTS, "the swaps hardly ran: %d" % swaps
+    assert sum(1 for s in starts if s[1]) >= STARTS // 2, starts
