@@ -7,6 +7,7 @@ package bboltengine
 
 import (
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"time"
 
@@ -26,6 +27,21 @@ func readOnly() *bbolt.Options { return &bbolt.Options{ReadOnly: true, Timeout: 
 func (Engine) NewStore(path string) (core.Store, error) {
 	s, err := raftboltdb.NewBoltStore(path)
 	if err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// NewStoreNoWait is NewBoltStore(path) with a 1 ns flock timeout: the default
+// options otherwise, so the open is op-conductor's own unless another process
+// holds the file's lock, which is then core.ErrLocked instead of a wait.
+func (Engine) NewStoreNoWait(path string) (core.Store, error) {
+	opts := *bbolt.DefaultOptions
+	opts.Timeout = time.Nanosecond
+	s, err := raftboltdb.New(raftboltdb.Options{Path: path, BoltOptions: &opts})
+	if errors.Is(err, bbolt.ErrTimeout) {
+		return nil, fmt.Errorf("%s: %w", path, core.ErrLocked)
+	} else if err != nil {
 		return nil, err
 	}
 	return s, nil

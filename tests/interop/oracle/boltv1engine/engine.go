@@ -8,6 +8,7 @@ package boltv1engine
 
 import (
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"time"
 
@@ -27,6 +28,21 @@ func readOnly() *bolt.Options { return &bolt.Options{ReadOnly: true, Timeout: ti
 func (Engine) NewStore(path string) (core.Store, error) {
 	s, err := raftboltdb.NewBoltStore(path)
 	if err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// NewStoreNoWait is NewBoltStore(path) with a 1 ns flock timeout: the default
+// options otherwise, so the open is op-conductor's own unless another process
+// holds the file's lock, which is then core.ErrLocked instead of a wait.
+func (Engine) NewStoreNoWait(path string) (core.Store, error) {
+	opts := *bolt.DefaultOptions
+	opts.Timeout = time.Nanosecond
+	s, err := raftboltdb.New(raftboltdb.Options{Path: path, BoltOptions: &opts})
+	if errors.Is(err, bolt.ErrTimeout) {
+		return nil, fmt.Errorf("%s: %w", path, core.ErrLocked)
+	} else if err != nil {
 		return nil, err
 	}
 	return s, nil

@@ -161,7 +161,8 @@ type node struct {
 	trans        *raft.NetworkTransport
 	fsm          *countFSM
 	r            *raft.Raft
-	openMS       float64 // time NewBoltStore took on both files: bbolt waits for a held flock (50 ms retries)
+	openMS       float64    // time the opens of both files took (information only: a busy machine slows it)
+	lockWaits    []LockWait // open attempts that found a file's flock held (each then retried after 50 ms)
 }
 
 // loopbackOnly refuses addresses this test tool must not bind or dial.
@@ -224,12 +225,15 @@ func startNode(e Engine, o *clusterOpts, spec nodeSpec, bind string) (*node, err
 		}
 	}()
 	opening := time.Now()
-	if n.logs, err = e.NewStore(filepath.Join(spec.dir, logDB)); err != nil {
+	var waits []LockWait
+	if n.logs, waits, err = openStore(e, filepath.Join(spec.dir, logDB), o.timeout); err != nil {
 		return nil, err
 	}
-	if n.stable, err = e.NewStore(filepath.Join(spec.dir, stableDB)); err != nil {
+	n.lockWaits = append([]LockWait{}, waits...) // [] rather than null in the JSON
+	if n.stable, waits, err = openStore(e, filepath.Join(spec.dir, stableDB), o.timeout); err != nil {
 		return nil, err
 	}
+	n.lockWaits = append(n.lockWaits, waits...)
 	n.openMS = float64(time.Since(opening).Microseconds()) / 1000
 	verbose := strings.EqualFold(o.logLevel, "INFO") || strings.EqualFold(o.logLevel, "DEBUG") || strings.EqualFold(o.logLevel, "TRACE")
 	logw := levelFilter{os.Stderr, verbose}
@@ -445,11 +449,12 @@ func leaderTerm(n *node) uint64 {
 // ---------------------------------------------------------------- cluster
 
 type nodeResult struct {
-	ID           string  `json:"id"`
-	LastIndex    uint64  `json:"last_index"`
-	Applied      uint64  `json:"applied"`       // commands applied by this node's FSM (restored snapshot included)
-	AppliedIndex uint64  `json:"applied_index"` // raft's AppliedIndex()
-	OpenMS       float64 `json:"open_ms"`       // NewBoltStore of both files (includes any wait for a lock)
+	ID           string     `json:"id"`
+	LastIndex    uint64     `json:"last_index"`
+	Applied      uint64     `json:"applied"`       // commands applied by this node's FSM (restored snapshot included)
+	AppliedIndex uint64     `json:"applied_index"` // raft's AppliedIndex()
+	OpenMS       float64    `json:"open_ms"`       // opening both files, retries included (information, not a verdict)
+	LockWaits    []LockWait `json:"lock_waits"`    // every open attempt that found a file locked by another process
 }
 
 type phaseResult struct {
@@ -497,7 +502,7 @@ func clusterPhase(e Engine, o *clusterOpts, k uint64, seed string, hold time.Dur
 	for _, n := range nodes {
 		// LastIndex is raft's view here (for the --hold ready line); it is
 		// replaced by the log store's own LastIndex after shutdown.
-		res.Nodes = append(res.Nodes, nodeResult{ID: n.id, LastIndex: n.r.LastIndex(), Applied: n.fsm.applied(), AppliedIndex: n.r.AppliedIndex(), OpenMS: n.openMS})
+		res.Nodes = append(res.Nodes, nodeResult{ID: n.id, LastIndex: n.r.LastIndex(), Applied: n.fsm.applied(), AppliedIndex: n.r.AppliedIndex(), OpenMS: n.openMS, LockWaits: n.lockWaits})
 	}
 	if hold > 0 {
 		if err := emit(map[string]any{"ready": err == nil, "leader": res.Leader, "term": res.Term, "nodes": res.Nodes}); err != nil {

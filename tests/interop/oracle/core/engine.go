@@ -39,6 +39,10 @@ type Engine interface {
 	// what op-conductor and op-conductor-init call. It creates missing files and
 	// runs a read-write initialize transaction.
 	NewStore(path string) (Store, error)
+	// NewStoreNoWait is NewStore with a flock timeout so short that a lock held
+	// by another process fails the open (ErrLocked) instead of being waited
+	// for: bbolt gives up at once, bolt v1 after its one 50 ms pause.
+	NewStoreNoWait(path string) (Store, error)
 	// OpenStoreReadOnly is raft-boltdb's New() with bolt ReadOnly and a 1s lock
 	// timeout. raft-boltdb skips its initialize transaction for read-only opens,
 	// so this never writes to the file.

@@ -7,7 +7,6 @@ import fcntl
 import os
 import shutil
 import stat
-import time
 
 import pytest
 
@@ -158,14 +157,14 @@ def test_non_utf8_ids_read_from_disk_come_back_escaped(tmp_path, run_module):
 
 
 def test_huge_cluster_and_huge_ids(tmp_path, run_module):
-    """No member cap (raft has none): 10,000 members write a 450 KB configuration entry (overflow pages) in
-    well under a second and read back; IDs up to 200 bytes and addresses up to 1024 bytes."""
+    """No member cap (raft has none): 10,000 members write a 450 KB configuration entry (overflow pages) and
+    read back; IDs up to 200 bytes and addresses up to 1024 bytes. (How long that takes is a benchmark's question,
+    not this test's: a time bound here would fail on a busy machine.)"""
     servers = [{"id": "n%05d" % i, "address": "10.%d.%d.%d:50050" % (i >> 16, (i >> 8) & 255, i & 255)}
                for i in range(1, 10001)]
     node = tmp_path / "n00001"
-    started = time.monotonic()
     result = run_module(raft_state.main, dict(path=str(node), server_id="n00001", servers=servers))
-    assert result["changed"] and result["state"]["integrity"]["ok"] and time.monotonic() - started < 20
+    assert result["changed"] and result["state"]["integrity"]["ok"]
     assert len(result["state"]["latest_configuration"]["servers"]) == 10000
     assert not run_module(raft_state.main, dict(path=str(node), server_id="n00001", servers=servers))["changed"]
     assert bolt.check_file(str(node / raft.LOG_FILE)).ok
