@@ -849,6 +849,7 @@ def restore(plan: RestorePlan, node_dir: str, dir_mode: int, ownership: fs.Owner
     previous state becomes the returned pre-restore backup."""
     parent, name = os.path.split(os.path.abspath(node_dir))
     fs.make_directories(parent, 0o755)
+    fs.verify_parent(node_dir)  # the storage directory this run looked at, not one that replaced it since
     staging = os.path.join(parent, "." + name + fs.NEW_MARK + fs.random_tag(12))
     try:
         files = plan.backup.manifest["files"]

@@ -145,3 +145,36 @@ def test_a_storage_directory_swapped_just_before_the_exchange_is_refused(tmp_pat
     assert sorted(os.listdir(str(elsewhere))) == sorted(["seq-1", os.path.basename(str(swapped[0]))])
     assert os.listdir(str(elsewhere / "seq-1")) == []
     assert tree(tmp_path / "storage.real" / "seq-1") == node_before
+
+
+def test_restore_builds_nothing_in_a_storage_directory_that_replaced_ours(tmp_path, run_module, monkeypatch):
+    """Swapped after the decision, before the restore stages the backup: nothing is copied into the target."""
+    from ansible_collections.opstack.conductor.plugins.module_utils import _backup as backups
+
+    storage = tmp_path / "storage"
+    node = storage / "seq-1"
+    assert run_module(raft_state.main, args(node))["changed"]
+    backup = run_module(raft_backup.main, dict(path=str(node), dest=str(tmp_path / "backups")))["backup_path"]
+    has_run(str(node), SERVERS)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    original = backups.restore
+
+    def swap_then_restore(*call_args, **kwargs):
+        _swap_storage_for_symlink(storage, elsewhere)
+        return original(*call_args, **kwargs)
+
+    made_there = []  # directories created in the symlink's target, even if removed again afterwards
+    real_mkdir = os.mkdir
+
+    def recording_mkdir(path, *rest, **kwargs):
+        real_mkdir(path, *rest, **kwargs)
+        if os.path.realpath(str(path)).startswith(str(elsewhere) + os.sep):
+            made_there.append(path)
+
+    monkeypatch.setattr(backups, "restore", swap_then_restore)
+    monkeypatch.setattr(os, "mkdir", recording_mkdir)
+    result = run_module(raft_restore.main, dict(src=backup, path=str(node), force=True))
+    monkeypatch.undo()
+    assert result["failed"] and "storage directory was replaced during this run" in result["msg"], result
+    assert made_there == [] and os.listdir(str(elsewhere)) == []  # no staging copy of the backup landed there
