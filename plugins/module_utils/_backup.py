@@ -448,7 +448,7 @@ def verify_backup(path: str) -> Tuple[Backup, node_state.NodeState]:
     if problems:
         raise BackupError("%s: the backup does not match its manifest: %s" % (path, "; ".join(problems)))
     state = node_state.read_node_state(path, verify=True)
-    if not state.integrity.ok:
+    if not state.integrity.files_ok:  # a configuration raft rejects is backed up and restored as it is
         raise BackupError("%s: the backed-up state is damaged: %s" % (path, "; ".join(state.integrity.problems[:5])))
     facts = {"current_term": state.current_term, "last_index": state.last_index,
              "membership_hash": membership_hash(membership_of(state))}
@@ -517,7 +517,7 @@ def make_backup(node_dir: str, dest: str, plan: BackupPlan, online: bool, attemp
             if online and _meta_txids(node_dir) != before:
                 raise BackupError("a commit happened during the copy")
             state = node_state.read_node_state(partial, verify=True)
-            if not state.integrity.ok:
+            if not state.integrity.files_ok:  # a configuration raft rejects is copied as it is
                 raise BackupError("the copy does not verify: %s" % "; ".join(state.integrity.problems[:3]))
             manifest = build_manifest(plan.server_id, state, listing, online, os.path.abspath(node_dir),
                                       now.strftime("%Y-%m-%dT%H:%M:%S.%fZ"))

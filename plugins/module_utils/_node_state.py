@@ -40,10 +40,18 @@ class Integrity:
     checked: bool = False
     problems: List[str] = field(default_factory=list)
     warnings: List[str] = field(default_factory=list)
+    rejected_configurations: List[str] = field(default_factory=list)  # those of ``problems`` (see files_ok)
 
     @property
     def ok(self) -> bool:
         return not self.problems
+
+    @property
+    def files_ok(self) -> bool:
+        """No problem but configurations raft's checkConfiguration rejects (other than no voter): the files are
+        exactly what Raft reads and runs on, so a copy of them is faithful. A node op-conductor-init v0.1.6 made
+        with duplicate IDs must still be backed up before it is re-seeded, and its backup restored."""
+        return all(problem in self.rejected_configurations for problem in self.problems)
 
     def summary(self) -> Dict[str, Any]:
         return {"ok": self.ok, "checked": self.checked, "problems": _capped(self.problems),
@@ -355,8 +363,11 @@ def _check_snapshot_configuration(state: NodeState) -> None:
 
 def _report_configuration(state: NodeState, where: str, configuration: raft.Configuration) -> None:
     for problem in configuration_problems(configuration):
-        state.integrity.problems.append("%s: %s; raft's checkConfiguration rejects such a configuration, so no "
-                                        "membership change can be made from it" % (where, problem))
+        message = ("%s: %s; raft's checkConfiguration rejects such a configuration, so no membership change can be "
+                   "made from it" % (where, problem))
+        state.integrity.problems.append(message)
+        if problem != _NO_VOTER:  # a node no one can elect is damage, as before: never backed up or restored
+            state.integrity.rejected_configurations.append(message)
 
 
 def configuration_problems(configuration: raft.Configuration) -> List[str]:
@@ -383,8 +394,11 @@ def configuration_problems(configuration: raft.Configuration) -> List[str]:
         else:
             addresses[server.address] = name
     if not configuration.voters:
-        problems.append("it has no voter: no node can be elected")
+        problems.append(_NO_VOTER)
     return problems
+
+
+_NO_VOTER = "it has no voter: no node can be elected"
 
 
 def _configuration_from_snapshot(state: NodeState) -> None:
