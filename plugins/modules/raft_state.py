@@ -290,6 +290,21 @@ def _report_attributes_not_applied(module, node_dir, result):
                     "running node is only read. Rerun with op-conductor stopped to apply them." % node_dir)
 
 
+def _apply_attributes_unless_running(module, node_dir, diff, result):
+    """The requested owner, group and mode, applied under our exclusive locks on the databases: an op-conductor
+    that started after the lock probe holds them (we report, and change nothing), and one starting now waits the
+    few milliseconds this takes. Check mode takes no lock and only compares."""
+    if module.check_mode:
+        result["changed"] = _apply_file_attributes(module, node_dir, diff) or result["changed"]
+        return
+    try:
+        with fs.ExclusiveLocks([os.path.join(node_dir, name) for name in raft.DATABASE_FILES]):
+            result["changed"] = _apply_file_attributes(module, node_dir, diff) or result["changed"]
+    except fs.NodeBusy:
+        result["locked"] = True
+        _report_attributes_not_applied(module, node_dir, result)
+
+
 def _write(module, plan, node_dir, result):
     parent = os.path.dirname(os.path.abspath(node_dir))
     fs.make_directories(parent, 0o755)
@@ -450,7 +465,7 @@ def main():
     elif plan.action == state_plan.UNCHANGED and result["locked"]:
         _report_attributes_not_applied(module, node_dir, result)  # a running node is only read
     elif plan.action == state_plan.UNCHANGED:
-        result["changed"] = _apply_file_attributes(module, node_dir, diff) or result["changed"]
+        _apply_attributes_unless_running(module, node_dir, diff, result)
     result["msg"] = _done_message(plan, spec, params, node_dir, result, module.check_mode)
     if module._diff and diff:
         result["diff"] = diff if len(diff) > 1 else diff[0]

@@ -82,3 +82,20 @@ def test_stopped_node_still_gets_its_attributes(tmp_path, run_module):
     result = run_module(raft_state.main, args(node, mode="0640"))
     assert result["changed"] and result["locked"] is False
     assert stat.S_IMODE(os.stat(str(node / raft.LOG_FILE)).st_mode) == 0o640
+
+
+def test_a_conductor_that_starts_after_the_probe_still_gets_no_attribute_change(tmp_path, run_module, held_lock,
+                                                                                 monkeypatch):
+    """The lock probe said "not running", then op-conductor started (its lock is held) before the attributes were
+    applied: they are applied only under our own exclusive locks, so they are reported, not applied."""
+    from ansible_collections.opstack.conductor.plugins.module_utils import _fs as fs
+
+    node = tmp_path / "seq-1"
+    assert run_module(raft_state.main, args(node))["changed"]
+    held_lock(node / raft.LOG_FILE)
+    files_before = _attributes(node)
+    monkeypatch.setattr(fs, "node_locked", lambda node_dir: False)  # the probe ran before the start
+    result = run_module(raft_state.main, args(node, mode="0640", owner="4242"))
+    assert not result.get("failed") and result["changed"] is False, result
+    assert result["attributes_applied"] is False and result["locked"] is True, result
+    assert _attributes(node) == files_before
