@@ -17,6 +17,12 @@ description:
     databases, snapshot CRCs, log contiguity), described in a C(manifest.json) (server ID, membership and its
     hash, term, last index, snapshots, sha256 and size of every file, UTC time, collection version), and only
     then renamed to its final name. Files are C(0600), directories C(0700).
+  - The manifest (format 2) also records the log position Raft compares (C(position), last log term and index,
+    the snapshot's when the log ends before it), the cluster identity (C(cluster) - the term and membership the
+    state was seeded with, from log entry 1, or inherited from an earlier backup in O(dest) whose last entry the
+    log still holds, else unknown with the reason), and a C(digest) of the manifest itself.
+  - Every option, O(server_id) included (a safe directory name, as op-conductor uses it), is checked before
+    anything is read or written.
   - A node whose files are locked by a running op-conductor is refused unless O(online=true).
 author:
   - opstack.conductor developers (@opstack)
@@ -34,8 +40,9 @@ options:
     type: str
   keep:
     description:
-      - Keep this many finished backups of this server in O(dest) (newest by term and last index, never by name
-        or time), deleting older ones. The backup just made is never deleted. Unset keeps everything.
+      - Keep this many finished backups of this server and of this cluster in O(dest) (newest by last log term,
+        then last index, never by CurrentTerm, name or time), deleting older ones. Backups of another cluster (a
+        re-seeded one) are not counted or deleted. The backup just made is never deleted. Unset keeps everything.
     type: int
   online:
     description:

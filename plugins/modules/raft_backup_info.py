@@ -65,7 +65,8 @@ EXAMPLES = r"""
 
 RETURN = r"""
 backups:
-  description: The backups found, newest first (by term, then last index, as the manifests say); backups whose
+  description: The backups found, newest first (by last log term, then last index - the snapshot's when the log
+    ends before it - as the manifests say, never by CurrentTerm; then by the time made); backups whose
     manifest cannot be read come last.
   returned: always
   type: list
@@ -95,6 +96,16 @@ backups:
           a backup older than the node's state or of another membership than the node's current one), which this
           module does not see.
       type: bool
+    position:
+      description: The log position Raft compares (C(term), C(index)), from the manifest; null when unreadable.
+      type: dict
+    cluster_id:
+      description: The cluster identity the manifest records; null when unknown or not recorded (earlier format).
+      type: str
+    warnings:
+      description: What could not be checked, such as a manifest of the earlier format without a digest.
+      type: list
+      elements: str
     manifest:
       description: The backup's manifest (server ID, membership, term, first and last index, files), when readable.
       type: dict

@@ -13,8 +13,20 @@ description:
   - Verifies the backup first (every file against the manifest's sha256 and size, then the full integrity check);
     a damaged, partial or lying backup is refused whatever O(force) says.
   - Refuses, unless O(force=true), a backup of another server ID, of a different membership than
-    O(expected_servers) or than the node's current state, or one older (lower term or last index) than the
-    current state. Always refuses while the node's files are locked by a running op-conductor.
+    O(expected_servers) or than the node's current state, of another cluster, or one whose log is older than
+    the node's. Always refuses while the node's files are locked by a running op-conductor.
+  - I(Older) is judged as Raft judges whose log is newer - last log term, then last log index (the newest
+    snapshot's when the log ends before it), never C(CurrentTerm), which is only the highest term the node has
+    seen. What the restore would drop (the node's entries after the backup's last index) is in RV(lost), the
+    message and the diff.
+  - I(Another cluster) - the manifests record the cluster the state was seeded as (the term and membership of
+    log entry 1, while the log holds it; once compacted, inherited from an earlier backup whose last entry the
+    log still holds). Different identities are refused; where either is unknown, logs that hold different terms
+    at one index, or a backup with a later term that lacks the node's snapshotted entries, are refused as
+    another cluster, and RV(caveats) says that the identities could not be compared.
+  - A restore that O(force=true) takes past a refusal lists it in RV(overridden) and as a warning.
+  - File modes are taken from the manifest but never wider than C(0600). A manifest must match its digest;
+    backups of the earlier manifest format (no digest) are accepted with a warning in RV(caveats).
   - Stages the full node state beside the node directory, fsyncs it, and swaps it in with one atomic rename, so
     the node holds either its old or the restored complete state at every instant. The previous state is kept
     as a pre-restore backup (RV(backup_dir)).
@@ -23,9 +35,17 @@ author:
   - opstack.conductor developers (@opstack)
 options:
   src:
-    description: A backup directory made by M(opstack.conductor.raft_backup), on the managed host.
+    description:
+      - A backup directory made by M(opstack.conductor.raft_backup), on the managed host.
+      - One of O(src) and O(src_manifest) is required.
     type: path
-    required: true
+  src_manifest:
+    description:
+      - Instead of O(src), only in check mode - the manifest (C(manifest.json), parsed) of a backup that is not on
+        this host, for example still on the controller, where it was verified. The restore is judged (refusals,
+        RV(lost), RV(overridden), the diff) against the node as with O(src), without the backup's files; a lock
+        held by a running op-conductor is then reported in RV(locked) and the message, not a failure.
+    type: dict
   path:
     description: The node directory to restore, C(<raft.storage.dir>/<server id>).
     type: path
@@ -46,7 +66,7 @@ options:
   directory_mode:
     description:
       - Permissions of the restored node directory.
-      - An octal string or a YAML octal number, from V(0700) to V(0775): rwx for the owner (op-conductor creates
+      - An octal string or a YAML octal number, from V(0700) to V(0775) - rwx for the owner (op-conductor creates
         C(snapshots/) in it), never writable by every user, no setuid/setgid/sticky bits. Checked, like the
         paths, before anything is read or written.
     type: raw
@@ -75,6 +95,25 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+lost:
+  description:
+    - The node's entries after the backup's last index, which the restore drops (or would drop) - their count
+      and the first and last index (null when none).
+  returned: when the backup verified
+  type: dict
+  sample: {"count": 29, "first": 2, "last": 30}
+overridden:
+  description: The refusals that O(force=true) went past in this restore (also shown as warnings); empty otherwise.
+  returned: when the backup verified
+  type: list
+  elements: str
+caveats:
+  description:
+    - What could not be checked (a manifest of the earlier format without a digest, cluster identities that are
+      unknown); also shown as warnings.
+  returned: when the backup verified
+  type: list
+  elements: str
 action:
   description: V(restore), V(unchanged), or, when refused, V(refuse).
   returned: always

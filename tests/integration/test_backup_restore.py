@@ -46,6 +46,12 @@ def manifest(path):
     return json.loads((path / "manifest.json").read_text())
 
 
+def restored_files(entries, host):
+    """The node's files (kind, mode, sha256), modes as a restore gives them: never wider than 0600 (issue 13 item 7;
+    has_run's snapshot files are 0644)."""
+    return {k: (v[0], v[1] & 0o600, v[2]) for k, v in entries.items() if k.startswith(host + "/raft/") and v[2]}
+
+
 def assert_clean_and_in_sync(run, ids):
     rows = table(run)
     assert [row[1] for row in rows] == ids, rows
@@ -96,9 +102,8 @@ def test_backup_fetch_wipe_restore_check_mode_and_a_damaged_copy(tmp_path):
     run = run_playbook(tmp_path, "-i", hosts, "opstack.conductor.restore")
     assert run.rc == 0, run
     assert run.changed_hosts == ["seq-b"], run
-    assert "on the controller (term 3, last index 40)" in run.out
-    restored = {k: v for k, v in tree(root).items() if k.startswith("seq-b/raft/") and v[2]}  # files: mode, sha256
-    assert restored == {k: v for k, v in before.items() if k.startswith("seq-b/raft/") and v[2]}
+    assert "on the controller (last log term 3, last index 40)" in run.out
+    assert restored_files(tree(root), "seq-b") == restored_files(before, "seq-b")
     assert_clean_and_in_sync(run, ["seq-a", "seq-b", "seq-c"])
 
     # A controller copy damaged after the fetch is refused before anything is pushed or restored.
@@ -219,3 +224,57 @@ def test_local_state_dir_round_trip_like_op_conductor_init(tmp_path):
     assert "n1: %s unchanged" % (state / "n1") in run.out and "n2: %s restored from" % (state / "n2") in run.out
     assert_clean_and_in_sync(run, ["n1", "n2"])
     assert tree(state) == before
+
+
+def test_a_default_backup_then_a_default_restore_meet_on_the_host(tmp_path):
+    """Issue 13 item 19: the backup playbook keeps backups on the hosts by default; the restore playbook by default
+    looks on the controller and then on the host, and says where it looked and what it found."""
+    root, hosts = inventory(tmp_path)
+    assert run_playbook(tmp_path, "-i", hosts, "opstack.conductor.deploy").rc == 0
+    has_run(node(root, "seq-b"), SERVERS)
+    before = tree(root)
+    assert run_playbook(tmp_path, "-i", hosts, "opstack.conductor.backup", "-e", "conductor_backup_serial=100%").rc == 0
+    (made,) = backups(root / "seq-b" / "backups")
+    shutil.rmtree(node(root, "seq-b"))
+    run = run_playbook(tmp_path, "-i", hosts, "opstack.conductor.restore")
+    assert run.rc == 0, run
+    assert run.changed_hosts == ["seq-b"], run
+    assert "seq-b: %s restored from %s on the host" % (node(root, "seq-b"), root / "seq-b" / "backups" / made) in run.out
+    assert restored_files(tree(root), "seq-b") == restored_files(before, "seq-b")
+    assert not (tmp_path / "controller").exists()
+
+    # No backup anywhere: the message names both places it looked.
+    shutil.rmtree(root / "seq-b" / "backups")
+    none = run_playbook(tmp_path, "-i", hosts, "opstack.conductor.restore")
+    assert none.rc != 0, none
+    assert "host seq-b: no backup of server seq-b in %s on the controller nor in %s on the host" % (
+        tmp_path / "controller" / "seq-b", root / "seq-b" / "backups") in none.out, none.out
+
+
+def test_a_forced_restore_says_what_it_overrode_and_check_mode_shows_the_diff(tmp_path):
+    """Issue 13 items 2 and 14: a backup older than the node (by its log) is refused without force; --check --diff
+    from a controller backup shows the decoded diff and the entries lost; a forced restore warns and its recap
+    names the overridden check."""
+    root, hosts = inventory(tmp_path)
+    assert run_playbook(tmp_path, "-i", hosts, "opstack.conductor.deploy").rc == 0
+    assert run_playbook(tmp_path, "-i", hosts, "opstack.conductor.backup", "-e", "conductor_backup_fetch=true",
+                        "-e", "conductor_backup_serial=100%").rc == 0
+    has_run(node(root, "seq-b"), SERVERS, snapshot=False)  # the node moves on to term 3, index 40
+    before = tree(root)
+    refused = run_playbook(tmp_path, "-i", hosts, "opstack.conductor.restore", "--limit", "seq-b")
+    assert refused.rc != 0, refused
+    assert "is older than the node's log (last log term 3, last index 40): restoring it drops 39 entries (index 2 to " \
+        "40)" in refused.out, refused.out
+    assert tree(root) == before
+    dry = run_playbook(tmp_path, "-i", hosts, "opstack.conductor.restore", "--limit", "seq-b", "--check", "--diff",
+                       "-e", "conductor_restore_force=true")
+    assert dry.rc == 0, dry
+    assert '"entries_lost": "39 entries (index 2 to 40)"' in dry.out, dry.out
+    assert '"log_position": "last log term 3, last index 40"' in dry.out
+    assert tree(root) == before
+    forced = run_playbook(tmp_path, "-i", hosts, "opstack.conductor.restore", "--limit", "seq-b",
+                          "-e", "conductor_restore_force=true")
+    assert forced.rc == 0, forced
+    assert "force=true overrode: the backup (last log term 1, last index 1) is older" in forced.out
+    assert "seq-b:   FORCED past: the backup (last log term 1, last index 1) is older" in forced.out, forced.out
+    assert "seq-b:   dropped 39 entries (index 2 to 40)" in forced.out

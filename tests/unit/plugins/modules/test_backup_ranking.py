@@ -264,3 +264,69 @@ def test_a_prediction_from_a_manifest_judges_and_diffs_without_the_files(tmp_pat
     manifest["files"][raft.LOG_FILE]["mode"] = "0666"
     edited = run_module(raft_restore.main, dict(src_manifest=manifest, path=node, force=True), check_mode=True)
     assert edited.get("failed") and "does not match its digest" in edited["msg"]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The cluster identity once the log is compacted past index 1 (as op-conductor's snapshots do within minutes)
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def compact(node, through):
+    """Drop log entries 1..through, as Raft does after a snapshot (which has_run puts at index 20)."""
+    path = os.path.join(node, raft.LOG_FILE)
+    content = bolt.read_database(path)
+    for index in range(1, through + 1):
+        content[raft.BUCKET_LOGS].pop(raft.uint64_key(index), None)
+    with open(path, "wb") as handle:
+        handle.write(bolt.build_database(content))
+
+
+def grow(node, term, upto):
+    """More entries at ``term`` up to index ``upto`` (CurrentTerm follows)."""
+    path = os.path.join(node, raft.LOG_FILE)
+    content = bolt.read_database(path)
+    start = max(raft.U64.unpack(key)[0] for key in content[raft.BUCKET_LOGS]) + 1
+    for index in range(start, upto + 1):
+        content[raft.BUCKET_LOGS][raft.uint64_key(index)] = raft.encode_log(
+            raft.Log(index=index, term=term, type=raft.LOG_COMMAND, data=b"x" * 50))
+    with open(path, "wb") as handle:
+        handle.write(bolt.build_database(content))
+    set_current_term(node, term)
+
+
+def test_a_compacted_node_inherits_the_identity_of_a_backup_its_log_continues(tmp_path, run_module):
+    node = generated(run_module, tmp_path / "n")
+    has_run(node, SERVERS, term=3, entries=30)  # snapshot at 20
+    first = run_module(raft_backup.main, dict(path=node, dest=str(tmp_path / "b")))["manifest"]
+    assert first["cluster"]["source"] == "log entry 1"
+    compact(node, 19)
+    grow(node, 4, 45)
+    second = run_module(raft_backup.main, dict(path=node, dest=str(tmp_path / "b")))["manifest"]
+    assert second["cluster"]["id"] == first["cluster"]["id"], second["cluster"]
+    assert second["cluster"]["source"].startswith("inherited from raft-backup-")
+    # Without an earlier backup whose last entry the log still holds, the identity is unknown, and says why.
+    lone = run_module(raft_backup.main, dict(path=node, dest=str(tmp_path / "other")))["manifest"]
+    assert lone["cluster"]["id"] is None and "compacted" in lone["cluster"]["reason"]
+
+
+def test_unknown_identities_still_catch_another_cluster_by_the_logs(tmp_path, run_module):
+    node = generated(run_module, tmp_path / "n")
+    has_run(node, SERVERS, term=3, entries=30)  # snapshot at (3, 20)
+    compact(node, 19)  # the node's identity is now unknown
+    # Re-seeded at term 50: a later last term, but its log ends before the node's snapshot.
+    reseeded = backup(run_module, generated(run_module, tmp_path / "r", term=50), tmp_path / "b")
+    refused = run_module(raft_restore.main, dict(src=reseeded, path=node))
+    assert refused.get("failed") and "another cluster" in refused["msg"], refused["msg"]
+    assert "before the node's snapshot at 20" in refused["msg"]
+    # Another history at the same index: term 2 at index 25 in the backup, term 3 on the node.
+    other = generated(run_module, tmp_path / "o")
+    has_run(other, SERVERS, term=2, entries=25, snapshot=False)
+    diverged = run_module(raft_restore.main, dict(src=backup(run_module, other, tmp_path / "b2"), path=node))
+    assert diverged.get("failed") and "differ at index 25 (term 2 in the backup, 3 on the node)" in diverged["msg"]
+    # A node of the same history that is behind: restored, with a caveat that the clusters could not be compared.
+    behind = generated(run_module, tmp_path / "behind")
+    has_run(behind, SERVERS, term=3, entries=24)
+    compact(behind, 19)
+    restored = run_module(raft_restore.main, dict(src=backup(run_module, node, tmp_path / "b3"), path=behind))
+    assert restored.get("changed"), restored
+    assert any("the cluster could not be compared" in caveat for caveat in restored["caveats"])
