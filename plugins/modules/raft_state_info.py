@@ -220,13 +220,13 @@ def verdict(name, state, result):
     if not state.exists and not state.snapshots:
         line = "%s: no Raft state in %s" % (name, state.path)
     elif problems:
-        line = "%s: DAMAGED: %s%s" % (name, problems[0], " (+%d more)" % (len(problems) - 1) if len(problems) > 1
-                                      else "")
+        more = " (+%d more)" % (len(problems) - 1) if len(problems) > 1 else ""
+        line = "%s: DAMAGED: %s%s" % (name, problems[0], more)
     else:
         servers = state.latest_configuration.configuration.servers if state.latest_configuration else ()
         voters = sum(1 for server in servers if server.suffrage == "voter")
-        line = "%s: ok, term %s, last index %d, %s" % (name, state.current_term, state.last_index,
-                                                         _count(voters, "voter"))
+        line = "%s: ok, term %s, last index %d, %s" % (
+            name, state.current_term, state.last_index, _count(voters, "voter"))
         if len(servers) > voters:
             line += ", " + _count(len(servers) - voters, "nonvoter")
     differs = result.get("drift")
