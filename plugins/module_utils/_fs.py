@@ -315,7 +315,11 @@ def _lock_holder_pid(fd: int) -> Optional[int]:
 #     conductor that opens the new files after the exchange waits until the swap is complete and checked;
 #   * after the exchange, still holding every lock, a process with an old database open read-write opened the
 #     replaced state in between: ConductorOnOldState says which process to stop, and that a rerun is safe.
-# Our own readers (raft_state_info, the lock probes) open read-only and do not count.
+# Our own readers (raft_state_info, the lock probes) open read-only and do not count. Who has a file open comes
+# from /proc/*/fd (with the PID to name) and from a read lease on our descriptor (the kernel refuses it while any
+# process has the file open for writing), which also sees processes of users whose /proc we may not read.
+# Locks on the new pair are no such sign: a conductor starting on the new state locks raft-log.db, then
+# raft-stable.db, so one of the two locked is the normal midpoint of a good start; the old files tell.
 
 
 class ConductorOnOldState(OpstackError):
@@ -398,7 +402,7 @@ class SwapGuard:
                 info = os.fstat(fd)
                 self.old_files[(info.st_dev, info.st_ino)] = os.path.basename(path)
             waiting = read_write_openers(self.old_files)
-            if waiting:
+            if waiting or _written_elsewhere(self.old.fds):
                 raise NodeBusy("%s: %s; op-conductor is starting on this node (waiting for the lock we hold). "
                                "Stop it first" % (self.node_dir, _describe(waiting)))
         except BaseException:
@@ -408,12 +412,15 @@ class SwapGuard:
         return self
 
     def __exit__(self, exc_type, *exc) -> None:
+        raced, unseen = [], False
         try:
-            raced = read_write_openers(self.old_files) if exc_type is None and self.old_files else []
+            if exc_type is None and self.old_files:
+                raced = read_write_openers(self.old_files)
+                unseen = not raced and _written_elsewhere(self.old.fds)
         finally:
             self.new.release()
             self.old.release()
-        if raced:
+        if raced or unseen:
             raise ConductorOnOldState(
                 "%s: the new state is in place and complete, but %s: it opened the replaced state while it was "
                 "swapped and will run on the old state or on a mix of old and new files. Stop that process now "
@@ -422,8 +429,30 @@ class SwapGuard:
 
 
 def _describe(openers: List[Opener]) -> str:
+    if not openers:  # seen by the lease probe only: the process belongs to a user whose /proc we may not read
+        return ("a process of another user (run as root to see its PID) has raft-log.db or raft-stable.db open "
+                "read-write")
     return "; ".join("process %d (%s) has %s open read-write (now %s)" % (o.pid, o.command, o.file, o.now_at)
                      for o in openers)
+
+
+_F_SETLEASE = getattr(fcntl, "F_SETLEASE", 1024)  # Linux: F_LINUX_SPECIFIC_BASE + 0
+
+
+def _written_elsewhere(fds: List[int]) -> bool:
+    """Whether any process has the file of one of our read-only ``fds`` open for writing, whoever it runs as:
+    the kernel refuses a read lease (EAGAIN) exactly then. This sees what /proc/*/fd hides from a non-root run.
+    False where leases cannot tell (not the file's owner without CAP_LEASE, leases disabled or unsupported by
+    the filesystem): then /proc/*/fd is all there is."""
+    for fd in fds:
+        try:
+            fcntl.fcntl(fd, _F_SETLEASE, fcntl.F_RDLCK)
+        except OSError as exc:
+            if exc.errno in (errno.EAGAIN, errno.EWOULDBLOCK):
+                return True
+            continue
+        fcntl.fcntl(fd, _F_SETLEASE, fcntl.F_UNLCK)
+    return False
 
 
 

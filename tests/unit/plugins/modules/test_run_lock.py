@@ -16,6 +16,8 @@ from ansible_collections.opstack.conductor.plugins.module_utils import _backup a
 from ansible_collections.opstack.conductor.plugins.module_utils import _fs as fs
 from ansible_collections.opstack.conductor.plugins.modules import (
     raft_backup, raft_backup_info, raft_restore, raft_state, raft_state_info)
+from ansible_collections.opstack.conductor.tests.support.nonroot import (  # noqa: F401 (fixtures)
+    nonroot_users, run_module_as, shared_tmp)
 from ansible_collections.opstack.conductor.tests.unit.plugins.modules.test_raft_state import SERVERS, tree
 
 COLLECTIONS = os.path.join(os.path.dirname(os.path.abspath(fs.__file__)), "..", "..", ".cache", "collections")
@@ -25,7 +27,7 @@ _HOLDER = r"""
 import sys
 sys.path.insert(0, sys.argv[1])
 from ansible_collections.opstack.conductor.plugins.module_utils import _fs as fs
-lock = fs.RunLock(sys.argv[2], "held by the test").acquire()
+lock = fs.RunLock(sys.argv[2], "held by the test").acquire(owner_of=sys.argv[3] if len(sys.argv) > 3 else None)
 print("held", flush=True)
 sys.stdin.read()
 lock.release()
@@ -33,8 +35,9 @@ lock.release()
 
 
 class Holder:
-    def __init__(self, lock_path):
-        self.proc = subprocess.Popen([sys.executable, "-c", _HOLDER, os.path.abspath(COLLECTIONS), lock_path],
+    def __init__(self, lock_path, owner_of=None):
+        extra = [owner_of] if owner_of else []
+        self.proc = subprocess.Popen([sys.executable, "-c", _HOLDER, os.path.abspath(COLLECTIONS), lock_path] + extra,
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         assert self.proc.stdout.readline() == "held\n"
         self.pid = self.proc.pid
@@ -48,8 +51,8 @@ class Holder:
 def holder():
     made = []
 
-    def hold(lock_path):
-        made.append(Holder(lock_path))
+    def hold(lock_path, owner_of=None):
+        made.append(Holder(lock_path, owner_of))
         return made[-1]
 
     yield hold
@@ -243,3 +246,67 @@ def test_info_modules_ignore_lock_files(node, holder, run_module, tmp_path):
     listing = run_module(raft_backup_info.main, dict(path=str(dest)))
     assert not listing.get("failed") and [b["path"] for b in listing["backups"]] == [made], listing
     assert listing["partials"] == [] and "opstack-lock" not in str(listing)
+
+
+# ---------------------------------------------------------------------------------------------- not as root
+
+
+@pytest.fixture
+def owned_node(nonroot_users, shared_tmp, run_module):
+    """A node and its storage directory owned by a non-root user (op-conductor's, who runs the module)."""
+    (opc,) = nonroot_users("lockopc")
+    storage = os.path.join(shared_tmp, "raft")
+    path = os.path.join(storage, "seq-1")
+    assert run_module(raft_state.main, dict(path=path, server_id="seq-1", servers=SERVERS))["changed"]
+    for directory, _dirs, files in os.walk(storage):
+        for name in [directory] + [os.path.join(directory, f) for f in files]:
+            os.chown(name, opc.uid, opc.gid)
+    return opc, path
+
+
+def _replace_as(user, path):
+    other = [dict(SERVERS[0], address="10.0.0.9:50050")] + SERVERS[1:]
+    return run_module_as(user, "raft_state", dict(path=path, server_id="seq-1", servers=other, force=True,
+                                                 backup=False))
+
+
+def test_as_the_nodes_user_a_root_runs_lock_names_it_and_is_taken_over_once_it_died(owned_node, holder):
+    """A root run chowns its lock file to the node's owner, so the owner's run can open it: busy while the root
+    run lives (its PID from /proc/locks), taken over once it was killed (the file left behind)."""
+    opc, path = owned_node
+    lock_path = fs.run_lock_path(path)
+    held = holder(lock_path, owner_of=path)
+    assert (os.lstat(lock_path).st_uid, stat.S_IMODE(os.lstat(lock_path).st_mode)) == (opc.uid, 0o600)
+    before = tree(os.path.dirname(path))
+    result = _replace_as(opc, path)
+    assert result["failed"] and BUSY % held.pid in result["msg"] and tree(os.path.dirname(path)) == before, result
+    held.proc.kill()
+    held.proc.wait(timeout=60)
+    assert os.path.exists(lock_path)  # killed: it never removed it
+    result = _replace_as(opc, path)
+    assert result["changed"] and not result.get("failed"), result
+    assert not os.path.lexists(lock_path)
+
+
+def test_as_another_user_a_lock_file_readable_only_still_locks(owned_node):
+    """A lock file of root's that the user may only read: flock needs no write access, so the run goes on (and
+    removes it: the directory is the user's)."""
+    opc, path = owned_node
+    lock_path = fs.run_lock_path(path)
+    with open(lock_path, "w") as handle:
+        handle.write("1\n")
+    os.chmod(lock_path, 0o644)
+    result = _replace_as(opc, path)
+    assert result["changed"] and not result.get("failed"), result
+    assert not os.path.lexists(lock_path)
+
+
+def test_as_another_user_a_lock_file_it_cannot_open_stops_the_run(owned_node):
+    opc, path = owned_node
+    lock_path = fs.run_lock_path(path)
+    open(lock_path, "w").close()
+    os.chmod(lock_path, 0o600)
+    before = tree(os.path.dirname(path))
+    result = _replace_as(opc, path)
+    assert result["failed"] and "cannot open the run lock %s: Permission denied" % lock_path in result["msg"], result
+    assert tree(os.path.dirname(path)) == before

@@ -17,6 +17,8 @@ import pytest
 from ansible_collections.opstack.conductor.plugins.module_utils import _fs as fs
 from ansible_collections.opstack.conductor.plugins.module_utils import _raft as raft
 from ansible_collections.opstack.conductor.plugins.modules import raft_state
+from ansible_collections.opstack.conductor.tests.support.nonroot import (  # noqa: F401 (fixtures)
+    nonroot_users, run_module_as, shared_tmp)
 from ansible_collections.opstack.conductor.tests.unit.plugins.modules.test_raft_state import SERVERS
 
 OTHER = [dict(server, address=server["address"].replace("10.0.0", "10.9.9")) for server in SERVERS]
@@ -136,3 +138,28 @@ def test_our_own_readers_are_not_taken_for_a_conductor(tmp_path, run_module):
     finally:
         reader.stdin.close()
         reader.wait(timeout=60)
+
+
+def test_as_the_nodes_user_a_conductor_it_cannot_see_in_proc_still_stops_the_swap(nonroot_users, shared_tmp,
+                                                                                  run_module):
+    """Run as the node's (non-root) owner, the swap cannot list another user's /proc/<pid>/fd; a read lease,
+    which the kernel refuses while any process has the file open for writing, still tells."""
+    (opc,) = nonroot_users("guardopc")
+    node = os.path.join(shared_tmp, "raft", "seq-1")
+    run_module(raft_state.main, dict(path=node, server_id="seq-1", servers=SERVERS))
+    for directory, _dirs, files in os.walk(os.path.join(shared_tmp, "raft")):
+        for name in [directory] + [os.path.join(directory, f) for f in files]:
+            os.chown(name, opc.uid, opc.gid)
+    before = inodes(node)
+    opener = subprocess.Popen([sys.executable, "-c", "import os, sys; fd = os.open(sys.argv[1], os.O_RDWR); "
+                               "print('opened', flush=True); sys.stdin.read()", os.path.join(node, raft.LOG_FILE)],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert opener.stdout.readline() == "opened\n"
+        result = run_module_as(opc, "raft_state", dict(path=node, server_id="seq-1", servers=OTHER, force=True,
+                                                       backup=False))
+    finally:
+        opener.stdin.close()
+        opener.wait(timeout=60)
+    assert result["failed"] and "op-conductor is starting on this node" in result["msg"], result
+    assert "a process of another user" in result["msg"] and inodes(node) == before
