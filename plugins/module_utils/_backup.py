@@ -812,7 +812,8 @@ def predict_restore(manifest: Any, where: str, node_dir: str, server_id: str,
     there = manifest_position(manifest)
     if there is None:
         raise BackupError("%s: the manifest records no log position; judge it on the host (remote src)" % where)
-    backup = Backup(where, manifest)
+    backup = Backup("%s (the backup of %s made %s)" % (where, manifest["server_id"], manifest.get("created_utc") or "?"),
+                    manifest)
     current = node_state.read_node_state(node_dir, verify=True) if fs.is_directory(node_dir) else None
     refusals = identity_mismatches(manifest, server_id, expected)
     judgement = Judgement([], [], Loss(0, None, None))
@@ -820,7 +821,7 @@ def predict_restore(manifest: Any, where: str, node_dir: str, server_id: str,
         judgement = judge_against_node(manifest, there, None, current)
     refusals += judgement.refusals
     action = RESTORE_REFUSED if refusals and not force else RESTORE
-    reason = "; ".join(refusals) if action == RESTORE_REFUSED else "restore %s" % where + (
+    reason = "; ".join(refusals) if action == RESTORE_REFUSED else "restore %s" % backup.path + (
         " (forced past: %s)" % "; ".join(refusals) if refusals else "")
     return RestorePlan(action, reason, backup, None, current, refusals, backup.warnings + judgement.warnings,
                        judgement.lost)
