@@ -5,6 +5,7 @@ skipping every play with rc 0. The local modes (a state directory on the control
 from __future__ import annotations
 
 import os
+import sys
 
 import pytest
 
@@ -53,6 +54,26 @@ def test_conductor_group_set_in_the_inventory_is_named_with_the_fix(tmp_path):
     assert "conductor_group is set in the inventory (conductors), but an inventory variable cannot choose a " \
            "play's hosts" in run.out, run
     assert "Pass -e conductor_group=conductors." in run.out, run
+
+
+def test_an_inventory_conductor_group_other_than_the_plays_group_fails(tmp_path):
+    # 'sequencers' exists, so the plays have hosts, but the roles would build the cluster from 'conductors'.
+    root = tmp_path / "hosts"
+    inventory = tmp_path / "hosts.yml"
+    inventory.write_text("all:\n  vars:\n    conductor_group: conductors\n    ansible_connection: local\n"
+                         "    conductor_storage_dir: %s/{{ inventory_hostname }}\n  children:\n"
+                         "    sequencers:\n      hosts:\n        seq-a: {conductor_raft_address: '127.0.0.1:57363'}\n"
+                         "    conductors:\n      hosts:\n        seq-a:\n        seq-b: {conductor_raft_address: "
+                         "'127.0.0.1:57364'}\n" % root)
+    run = run_playbook(tmp_path, "-i", str(inventory), "opstack.conductor.deploy")
+    assert run.rc != 0, run
+    assert "The plays run on sequencers, but the inventory sets conductor_group=conductors on some of those " \
+           "hosts" in run.out, run
+    assert "Pass -e conductor_group=conductors." in run.out, run
+    assert not root.exists(), "a play ran on some host"
+    ok = run_playbook(tmp_path, "-i", str(inventory), "opstack.conductor.deploy", "--check",
+                      "-e", "conductor_group=conductors", "-e", "ansible_python_interpreter=" + sys.executable)
+    assert ok.rc == 0 and ok.changed_hosts == ["seq-a", "seq-b"], ok
 
 
 def test_a_limit_outside_the_group_fails_too(tmp_path):
