@@ -32,7 +32,7 @@ options:
     type: path
     required: true
   dest:
-    description: The directory that holds the backups; created C(0700) when missing.
+    description: The directory that holds the backups; created C(0700) when missing. Never inside O(path).
     type: path
     required: true
   server_id:
@@ -106,6 +106,8 @@ removed:
   elements: str
 """
 
+import os
+
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.opstack.conductor.plugins.module_utils import _backup as backups
@@ -113,6 +115,14 @@ from ansible_collections.opstack.conductor.plugins.module_utils import _cluster 
 from ansible_collections.opstack.conductor.plugins.module_utils import _fs as fs
 from ansible_collections.opstack.conductor.plugins.module_utils import _module_common as common
 from ansible_collections.opstack.conductor.plugins.module_utils import _options as options
+
+
+def _refuse_dest_inside_node(dest, node_dir):
+    """Backups inside the node directory sit among Raft's files (a restore or replace moves them away with the old
+    state), and one under snapshots/ is a directory Raft's snapshot store tries to open as a snapshot."""
+    node = os.path.realpath(node_dir)
+    if os.path.realpath(dest) == node or os.path.realpath(dest).startswith(node.rstrip("/") + "/"):
+        raise cluster.SpecError("dest", dest, "is inside the node directory %s; keep backups outside it" % node_dir)
 
 
 @common.releases_run_locks
@@ -144,6 +154,7 @@ def main():
         else:
             cluster.validate_server_id(fs.node_server_id(params["path"]),
                                        "server_id (the last component of path, its default)")
+        _refuse_dest_inside_node(params["dest"], params["path"])
     except cluster.SpecError as exc:
         module.fail_json(msg=str(exc), **result)
     common.lock_node(module, params["path"], result)  # held to the end: the backup is of one node state

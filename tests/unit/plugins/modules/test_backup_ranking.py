@@ -330,3 +330,12 @@ def test_unknown_identities_still_catch_another_cluster_by_the_logs(tmp_path, ru
     restored = run_module(raft_restore.main, dict(src=backup(run_module, node, tmp_path / "b3"), path=behind))
     assert restored.get("changed"), restored
     assert any("the cluster could not be compared" in caveat for caveat in restored["caveats"])
+
+
+@pytest.mark.parametrize("inside", ["", "backups", "snapshots/b"])
+def test_a_destination_inside_the_node_directory_is_refused_before_anything_is_created(tmp_path, run_module, inside):
+    node = advanced_node(run_module, tmp_path / "a")
+    before = tree(str(tmp_path))
+    failed = run_module(raft_backup.main, dict(path=node, dest=os.path.join(node, inside)))
+    assert failed.get("failed") and "dest=" in failed["msg"] and "inside the node directory" in failed["msg"], failed
+    assert tree(str(tmp_path)) == before
