@@ -404,6 +404,8 @@ def main():
     if params["keep_backups"] < 0:
         module.fail_json(msg="keep_backups=%d: must be 0 (keep every kept directory) or more"
                          % params["keep_backups"])
+    if params["preflight"] and module.check_mode:
+        params["preflight"] = False  # check mode never writes, not even a probe: os.access and statvfs only
     if params["preflight"]:
         module.check_mode = True  # decide and report as check mode does; only the probe writes, and removes it
     common.warn_network_filesystems(module, node_dir)  # first: a network filesystem may be why reading fails

@@ -53,9 +53,10 @@ def test_an_immutable_storage_directory_fails_the_preflight_even_as_root(tmp_pat
         assert preflight["failed"] and preflight["action"] == "create", preflight
         assert "cannot write in %s: [Errno 1] Operation not permitted" % storage in preflight["msg"]
         assert "nothing was written" in preflight["msg"]
-        checked = run_module(raft_state.main, args(storage / "seq-1"), check_mode=True)
-        assert checked["failed"] and "(os.access; check mode makes no probe)" in checked["msg"]
-        assert checked["probe"]["method"] == "access"
+        for extra in ({}, dict(preflight=True)):  # under --check the role's preflight runs in check mode too
+            checked = run_module(raft_state.main, args(storage / "seq-1", **extra), check_mode=True)
+            assert checked["failed"] and "(os.access; check mode makes no probe)" in checked["msg"]
+            assert checked["probe"]["method"] == "access"
     assert os.listdir(str(storage)) == []
 
 
