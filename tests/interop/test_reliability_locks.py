@@ -18,6 +18,7 @@ import json
 import os
 import queue
 import random
+import shutil
 import subprocess
 import sys
 import threading
@@ -140,44 +141,70 @@ def _lines(stream):
     return lines
 
 
+def _open_inodes(pid):
+    """(st_dev, st_ino) of every file process pid has open."""
+    found = set()
+    for fd in os.listdir("/proc/%d/fd" % pid):
+        try:
+            info = os.stat("/proc/%d/fd/%s" % (pid, fd))
+        except OSError:  # closed meanwhile
+            continue
+        found.add((info.st_dev, info.st_ino))
+    return found
+
+
 def test_oracle_counts_every_open_attempt_that_finds_a_file_locked(oracle, run_module, ports, tmp_path):
     """The counter the test above relies on: a flock held by this process on raft-stable.db makes the starting
     node report lock waits (on that file, naming this PID, inside the time it was held), and it starts once the
-    lock is dropped. The lock is dropped when the oracle says it found it held, not after some time."""
+    lock is dropped. The lock is dropped when the oracle says it found it held, not after some time.
+
+    And the oracle waits the way bbolt does: bbolt opens the file once and retries the flock on that descriptor,
+    so a file renamed over the path while it waits is not the one it gets. The oracle must keep to that (it
+    retries on the inode it first opened), or it would hide a conductor opening replaced state."""
     from ansible_collections.opstack.conductor.plugins.modules import raft_state
 
-    node = str(tmp_path / "n1")
-    servers = [{"id": "n1", "address": "127.0.0.1:%d" % ports(1)[0]}]
-    assert run_module(raft_state.main, dict(path=node, server_id="n1", servers=servers))["changed"]
+    port = ports(1)[0]
     for cell in ("v2_3_1", "v1"):
-        with open(os.path.join(node, "raft-stable.db"), "rb") as held:
+        node = str(tmp_path / cell / "n1")
+        servers = [{"id": "n1", "address": "127.0.0.1:%d" % port}]
+        assert run_module(raft_state.main, dict(path=node, server_id="n1", servers=servers))["changed"]
+        stable = os.path.join(node, "raft-stable.db")
+        with open(stable, "rb") as held:
             fcntl.flock(held, fcntl.LOCK_EX)
+            first = os.fstat(held.fileno())
             locked_at = time.monotonic()
             proc = subprocess.Popen([str(oracle.build(cell)), "cluster", "--node", "n1=" + node, "--apply", "1",
-                                     "--hold", "60"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     "--hold", "600"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                     stderr=subprocess.PIPE, text=True)
             try:
                 errors = _lines(proc.stderr)
-                line = errors.get(timeout=60)  # a hang guard, not a bound on how fast the oracle is
+                line = errors.get(timeout=HANG_GUARD)  # a hang guard, not a bound on how fast the oracle is
                 assert line is not None and line.startswith("lock wait: ") and "raft-stable.db" in line, line
+                # A copy renamed over the path while the node waits: a new inode there, the old one still locked.
+                shutil.copyfile(stable, stable + ".new")
+                os.rename(stable + ".new", stable)
                 unlocked_at = time.monotonic()
                 fcntl.flock(held, fcntl.LOCK_UN)
-                ready = json.loads(_lines(proc.stdout).get(timeout=60))
+                ready = json.loads(_lines(proc.stdout).get(timeout=HANG_GUARD))
+                open_now = _open_inodes(proc.pid)
                 proc.stdin.close()
-                assert proc.wait(timeout=60) == 0
+                assert proc.wait(timeout=HANG_GUARD) == 0
             finally:
                 if proc.poll() is None:
                     proc.kill()
                     proc.wait()
         assert ready["ready"], ready
+        replaced = os.stat(stable)
+        assert (first.st_dev, first.st_ino) in open_now, "the node did not keep the file it first opened"
+        assert (replaced.st_dev, replaced.st_ino) not in open_now, "the node reopened the path while it waited"
         waits = ready["nodes"][0]["lock_waits"]
         assert waits, ready
         for wait in waits:
-            assert wait["file"] == os.path.join(node, "raft-stable.db"), wait
+            assert wait["file"] == stable, wait
             assert locked_at <= wait["start"] <= wait["end"], (locked_at, wait)
             assert wait["start"] <= unlocked_at, (unlocked_at, wait)
             assert set(wait["holders"]) <= {os.getpid()}, wait
         assert os.getpid() in waits[0]["holders"], waits  # the first attempt certainly found our lock
         # Without anyone holding a lock, the same start records no wait.
-        with oracle.ClusterHold(cell, {"n1": node}, "--apply", 1, hold=60, ready_timeout=60) as again:
+        with oracle.ClusterHold(cell, {"n1": node}, "--apply", 1, hold=600, ready_timeout=HANG_GUARD) as again:
             assert again["nodes"][0]["lock_waits"] == [], again

@@ -45,16 +45,31 @@ func monotonic() float64 {
 // each attempt that finds the file locked is recorded, and the open is tried
 // again after bbolt's own 50 ms pause, until timeout. A test can then count
 // the waits (and see who caused them) instead of timing the open.
+//
+// bbolt opens the file once and retries the flock on that descriptor, so a
+// rename of path while it waits does not change which file it ends up with;
+// opening path again on every attempt would. So the file is opened (created,
+// as bbolt would) once, and every attempt opens that same inode through
+// /proc/self/fd: the file a waiting op-conductor would have kept.
 func openStore(e Engine, path string, timeout time.Duration) (Store, []LockWait, error) {
+	pin, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer pin.Close() // no lock is taken through pin, so closing it leaves bbolt's flock alone
+	pinned := "/proc/self/fd/" + strconv.Itoa(int(pin.Fd()))
 	var waits []LockWait
 	deadline := time.Now().Add(timeout)
 	for {
 		start := monotonic()
-		s, err := e.NewStoreNoWait(path)
+		s, err := e.NewStoreNoWait(pinned)
 		if !errors.Is(err, ErrLocked) {
+			if err != nil {
+				err = fmt.Errorf("%s: %w", path, err)
+			}
 			return s, waits, err
 		}
-		wait := LockWait{File: path, Start: start, End: monotonic(), Holders: flockHolders(path)}
+		wait := LockWait{File: path, Start: start, End: monotonic(), Holders: flockHolders(pin)}
 		waits = append(waits, wait)
 		// One line per wait, so that a test holding the lock knows when to let go.
 		fmt.Fprintf(os.Stderr, "lock wait: %s is locked (holders %v), retrying\n", path, wait.Holders)
@@ -68,23 +83,23 @@ func openStore(e Engine, path string, timeout time.Duration) (Store, []LockWait,
 	}
 }
 
-// flockHolders lists the PIDs /proc/locks shows holding a lock on path's inode
+// flockHolders lists the PIDs /proc/locks shows holding a lock on f's inode
 // (empty when that cannot be read: the list only explains a wait, it decides nothing).
-func flockHolders(path string) []int {
+func flockHolders(f *os.File) []int {
 	var st syscall.Stat_t
-	if syscall.Stat(path, &st) != nil {
+	if syscall.Fstat(int(f.Fd()), &st) != nil {
 		return []int{}
 	}
-	f, err := os.Open("/proc/locks")
+	locks, err := os.Open("/proc/locks")
 	if err != nil {
 		return []int{}
 	}
-	defer f.Close()
+	defer locks.Close()
 	// /proc/locks: "1: FLOCK  ADVISORY  WRITE 1234 08:01:5678 0 EOF" (device in hex, inode in decimal);
 	// blocked waiters are "1: -> FLOCK ..." and are not holders.
 	suffix := ":" + strconv.FormatUint(st.Ino, 10)
 	pids := []int{}
-	scanner := bufio.NewScanner(f)
+	scanner := bufio.NewScanner(locks)
 	for scanner.Scan() {
 		fields := strings.Fields(scanner.Text())
 		if len(fields) < 6 || fields[1] == "->" || !strings.HasSuffix(fields[5], suffix) {
