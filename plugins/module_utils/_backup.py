@@ -166,8 +166,12 @@ def cluster_identity(node_dir: str) -> Dict[str, Any]:
             first = raft.decode_log(bytes(raw)) if raw is not None else None
             configuration = raft.decode_configuration(first.data or b"") \
                 if first is not None and first.type == raft.LOG_CONFIGURATION else None
-    except (OSError, bolt.BoltError, raft.DecodeError) as exc:
-        return {"id": None, "reason": "log entry 1 cannot be read (%s)" % exc}
+    except FileNotFoundError:
+        return {"id": None, "reason": "there is no %s" % raft.LOG_FILE}
+    except OSError as exc:  # not "absent": a node we may not read is never judged as if it had no identity
+        raise BackupError("%s: cannot read %s to find the cluster identity: %s" % (node_dir, raft.LOG_FILE, exc))
+    except (bolt.BoltError, raft.DecodeError) as exc:
+        return {"id": None, "reason": "log entry 1 cannot be decoded (%s)" % exc}
     if configuration is None:
         return {"id": None, "reason": "the log no longer holds the seeding configuration at index 1 (compacted)"
                 if first is None else "log entry 1 is not a configuration"}

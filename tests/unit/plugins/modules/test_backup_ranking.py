@@ -339,3 +339,11 @@ def test_a_destination_inside_the_node_directory_is_refused_before_anything_is_c
     failed = run_module(raft_backup.main, dict(path=node, dest=os.path.join(node, inside)))
     assert failed.get("failed") and "dest=" in failed["msg"] and "inside the node directory" in failed["msg"], failed
     assert tree(str(tmp_path)) == before
+
+
+def test_a_log_that_cannot_be_opened_is_an_error_not_an_unknown_cluster(tmp_path):
+    """Only 'does not exist' is absent; ELOOP here stands for any other OSError (EACCES as non-root)."""
+    os.symlink(raft.LOG_FILE, str(tmp_path / raft.LOG_FILE))  # a link to itself
+    with pytest.raises(backups.BackupError, match="cannot read raft-log.db to find the cluster identity"):
+        backups.cluster_identity(str(tmp_path))
+    assert backups.cluster_identity(str(tmp_path / "absent"))["id"] is None
