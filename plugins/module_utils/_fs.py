@@ -27,7 +27,7 @@ import shutil
 import stat
 import time
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Optional, Tuple, Union
 
 from ansible_collections.opstack.conductor.plugins.module_utils import _cluster as cluster
 from ansible_collections.opstack.conductor.plugins.module_utils import _raft as raft
@@ -530,7 +530,11 @@ def network_filesystem_warning(path: str) -> Optional[str]:
 # ================================================================================================================
 
 
-def fsync_dir(path: str) -> None:
+def fsync_dir(path: Union[str, int]) -> None:
+    """fsync a directory, given by path or by an open descriptor (which is not closed)."""
+    if isinstance(path, int):
+        os.fsync(path)
+        return
     fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
     try:
         os.fsync(fd)
@@ -832,11 +836,12 @@ def random_tag(length: int) -> str:
     return os.urandom((length + 1) // 2).hex()[:length]
 
 
-def backup_name(path: str) -> str:
-    """Ansible's backup naming (``<path>.<pid>.<YYYY-MM-DD@HH:MM:SS>~``), unique within the directory."""
+def backup_name(path: str, dir_fd: Optional[int] = None) -> str:
+    """Ansible's backup naming (``<path>.<pid>.<YYYY-MM-DD@HH:MM:SS>~``), unique within the directory (the one
+    open at ``dir_fd`` when given)."""
     stamp = time.strftime("%Y-%m-%d@%H:%M:%S", time.localtime())
     candidate = "%s.%d.%s~" % (os.path.abspath(path), os.getpid(), stamp)
-    while lstat_or_none(candidate) is not None:
+    while (lstat_or_none(candidate) if dir_fd is None else _lstat_at(os.path.basename(candidate), dir_fd)) is not None:
         candidate = "%s.%d.%s.%s~" % (os.path.abspath(path), os.getpid(), stamp, random_tag(6))
     return candidate
 
@@ -864,44 +869,81 @@ def replace_directory(path: str, staging: str, keep_old: bool) -> Optional[str]:
     """Put ``staging`` in place of ``path``. The old directory (if any) becomes a backup when ``keep_old``, and is
     removed otherwise; returns the backup path. At every instant ``path`` is the old or the new complete state,
     except on filesystems without RENAME_EXCHANGE, where a crash between two renames leaves the old state in an
-    ``opstack-old`` sibling that recover_leftovers() puts back."""
-    parent, name = os.path.split(os.path.abspath(path))
-    verify_parent(path)  # right before the swap: the build must go live where this run looked
-    if lstat_or_none(path) is None:
-        os.rename(staging, path)
-        fsync_dir(parent)
+    ``opstack-old`` sibling that recover_leftovers() puts back.
+
+    Every step is relative to one descriptor of the storage directory, checked against the one this run looked
+    at (check_node_path): a parent replaced by a symlink during the swap cannot redirect any of it."""
+    parent = os.path.dirname(os.path.abspath(path))
+    dir_fd = _open_pinned_parent(path)
+    try:
+        backup = _replace_at(dir_fd, path, os.path.basename(staging), keep_old)
+    finally:
+        os.close(dir_fd)
+    return None if backup is None else os.path.join(parent, backup)
+
+
+def _open_pinned_parent(path: str) -> int:
+    verify_parent(path)  # pins it when this run has not looked at it before (a parent made just now)
+    parent = os.path.dirname(os.path.abspath(path))
+    fd = os.open(parent, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_CLOEXEC", 0))
+    try:
+        _verify_parent_fd(parent, fd)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _replace_at(dir_fd: int, path: str, staged: str, keep_old: bool) -> Optional[str]:
+    """replace_directory() within the directory open at ``dir_fd``; names are entries of it. Returns the name
+    the old state was kept under, if any."""
+    def rename(source: str, target: str) -> None:
+        os.rename(source, target, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+
+    name = os.path.basename(os.path.abspath(path))
+    if _lstat_at(name, dir_fd) is None:
+        rename(staged, name)
+        fsync_dir(dir_fd)
         return None
-    aside = os.path.join(parent, "." + name + OLD_MARK + random_tag(12))
+    aside = "." + name + OLD_MARK + random_tag(12)
     # After the exchange the build's name holds the old state until the next rename. Tagging the build with its
     # inode first lets leftovers() tell a crash in that window apart from an unfinished build.
-    tagged = "%s%s%d" % (staging, INODE_MARK, os.lstat(staging).st_ino)
-    os.rename(staging, tagged)
+    tagged = "%s%s%d" % (staged, INODE_MARK, os.lstat(staged, dir_fd=dir_fd).st_ino)
+    rename(staged, tagged)
     try:
-        exchanged = exchange(tagged, path)
+        exchanged = exchange(os.path.join(os.path.dirname(os.path.abspath(path)), tagged), path)
     except BaseException:
         try:
-            verify_parent(path)  # never roll back by path inside a directory that replaced ours
-            os.rename(tagged, staging)
-        except (OSError, UnsafePath):  # the parent was replaced: the tagged build is a leftover of the next run
-            pass
+            rename(tagged, staged)
+        except OSError:
+            pass  # left as a tagged build: the next run's recovery removes it
         raise
     if exchanged:
-        os.rename(tagged, aside)  # the tagged name held the old state
+        rename(tagged, aside)  # the tagged name held the old state
     else:
-        os.rename(path, aside)
-        os.rename(tagged, path)
-    fsync_dir(parent)
+        rename(name, aside)
+        rename(tagged, name)
+    fsync_dir(dir_fd)
     if keep_old:
-        backup = backup_name(path)
-        os.rename(aside, backup)
-        fsync_dir(parent)
+        backup = os.path.basename(backup_name(path, dir_fd))
+        rename(aside, backup)
+        fsync_dir(dir_fd)
         return backup
     # Dropped on request: renamed as a build first, so a crash during the removal leaves a leftover that is
-    # deleted, not kept as a partial backup.
-    trash = os.path.join(parent, "." + name + NEW_MARK + random_tag(12))
-    os.rename(aside, trash)
-    shutil.rmtree(trash)
+    # deleted, not kept as a partial backup. (shutil.rmtree takes no dir_fd before Python 3.11: by path.)
+    trash = "." + name + NEW_MARK + random_tag(12)
+    rename(aside, trash)
+    shutil.rmtree(os.path.join(os.path.dirname(os.path.abspath(path)), trash))
     return None
+
+
+def _lstat_at(name: str, dir_fd: int) -> Optional[os.stat_result]:
+    try:
+        return os.lstat(name, dir_fd=dir_fd)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise NodeUnreadable(name, exc)
 
 
 def remove_tree(path: str) -> None:

@@ -2,7 +2,8 @@
 
 The tests run as root, and root's home (which holds .venv) is not reachable by other users, so a module runs under
 ``/usr/bin/python3`` with a PYTHONPATH of the venv's site-packages and ``.cache/collections``, switched to the user
-with ``setpriv``. Users are system users named ``opstack-t-<x>``, created for one test and always deleted.
+with ``setpriv``. Users are system users named ``opstack-t-<x>-<pid>``, created for one test and always deleted; the
+PID keeps two sessions running the same test from deleting each other's users.
 
     with test_users("deploy", "opc") as (deploy, opc), reachable_tmpdir() as top:
         ...
@@ -64,9 +65,17 @@ class NonRootRunError(AssertionError):
     """The child printed no JSON result (an import error, a traceback): its output, for the test report."""
 
 
+def user_name(short_name: str) -> str:
+    name = "%s%s-%d" % (PREFIX, short_name, os.getpid())
+    if len(name) > 32:  # useradd's limit
+        raise ValueError("test user name %r is longer than 32 characters: use a shorter short name" % name)
+    return name
+
+
 def create_user(short_name: str, groups: Sequence[str] = ()) -> TestUser:
-    """A system user ``opstack-t-<short_name>`` with its own group (and ``groups`` as supplementary groups)."""
-    name = PREFIX + short_name
+    """A system user ``opstack-t-<short_name>-<pid>`` with its own group (and ``groups`` as supplementary
+    groups)."""
+    name = user_name(short_name)
     command = ["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", "--user-group"]
     if groups:
         command += ["--groups", ",".join(groups)]
@@ -84,10 +93,12 @@ def remove_user(user: TestUser) -> None:
 
 
 def _remove_stale(short_name: str) -> None:
-    """A user of that name left by a killed earlier run (teardown never ran): gone before we create it again."""
-    with contextlib.suppress(KeyError):
-        entry = pwd.getpwnam(PREFIX + short_name)
-        remove_user(TestUser(entry.pw_name, entry.pw_uid, entry.pw_gid))
+    """Users of that short name left by a killed run (teardown never ran): those whose PID is gone, and ours."""
+    stem = PREFIX + short_name + "-"
+    for entry in pwd.getpwall():
+        pid = entry.pw_name[len(stem):] if entry.pw_name.startswith(stem) else ""
+        if pid.isdigit() and (int(pid) == os.getpid() or not os.path.exists("/proc/%s" % pid)):
+            remove_user(TestUser(entry.pw_name, entry.pw_uid, entry.pw_gid))
 
 
 @contextlib.contextmanager

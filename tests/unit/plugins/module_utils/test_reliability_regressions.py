@@ -89,10 +89,10 @@ def test_crash_right_after_the_exchange_keeps_the_old_state(tmp_path, monkeypatc
     staging = _staging(tmp_path, node)
     real_rename = os.rename
 
-    def rename(source, target):
+    def rename(source, target, **dir_fds):
         if fs.INODE_MARK in os.path.basename(source) and fs.OLD_MARK in os.path.basename(target):
             raise Crash()
-        return real_rename(source, target)
+        return real_rename(source, target, **dir_fds)
 
     (tmp_path / "probe-a").mkdir()
     (tmp_path / "probe-b").mkdir()

@@ -148,9 +148,10 @@ class Recorder:
 
     def _rename(self, original, src, dst, *args, **kwargs):
         result = original(src, dst, *args, **kwargs)
-        self.events.append(("entry", self._parent(src), src))
-        self.events.append(("entry", self._parent(dst), dst))
-        self.events.append(("moved", self._ino(dst), dst))
+        src_fd, dst_fd = kwargs.get("src_dir_fd"), kwargs.get("dst_dir_fd")  # renameat: names in those dirs
+        self.events.append(("entry", self._parent(src) if src_fd is None else os.fstat(src_fd).st_ino, src))
+        self.events.append(("entry", self._parent(dst) if dst_fd is None else os.fstat(dst_fd).st_ino, dst))
+        self.events.append(("moved", os.lstat(dst, dir_fd=dst_fd).st_ino, dst))
         return result
 
     _replace = _rename
