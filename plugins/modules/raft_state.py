@@ -21,6 +21,13 @@ description:
   - The new state is built complete beside the node directory and swapped in with one atomic rename, so the
     node directory holds either the complete old or the complete new state at every instant.
   - Never writes while another process (a running op-conductor) holds the bbolt lock, and never waits for it.
+    On such a node, file owner, group or mode that differ from those requested are reported
+    (RV(attributes_applied)), not applied.
+  - A node directory, file, snapshot or lock that cannot be looked at (permission denied, a symlink loop, an I/O
+    error; anything but "does not exist") stops the task with the path and the error; it is never taken for
+    absent or unlocked. Run it with C(become) (as root or as op-conductor's user).
+  - A symlinked C(raft-log.db), C(raft-stable.db) or C(snapshots) is refused, with or without O(force). A storage
+    directory replaced during the run (for example by a symlink) stops it before anything is swapped.
 author:
   - opstack.conductor developers (@opstack)
 options:

@@ -19,6 +19,11 @@ description:
   - Never writes, never creates a file and never takes a lock that could make a starting op-conductor wait.
     Files locked by a running op-conductor are read anyway and reported with RV(locked=true); such a read is
     best effort, because the files may change while they are read.
+  - A node directory, file, snapshot or lock that cannot be looked at (permission denied, a symlink loop, an I/O
+    error; anything but "does not exist") fails the task with the path and the error; such a node is never
+    reported as absent or unlocked. Run it with C(become) (as root or as op-conductor's user).
+  - C(snapshots) must be a real directory (raft's file snapshot store cannot use anything else), and
+    C(raft-log.db), C(raft-stable.db) and C(snapshots) may not be symlinks; both are reported as problems.
 author:
   - opstack.conductor developers (@opstack)
 options:
