@@ -87,15 +87,15 @@ def test_a_conductor_waiting_for_our_lock_stops_the_swap(tmp_path, run_module, c
     run_module(raft_state.main, dict(path=node, server_id="seq-1", servers=SERVERS))
     before = inodes(node)
     child = conductor(node)
-    look = fs.read_write_openers
+    look = fs._written_elsewhere  # pylint: disable=protected-access  (the moment the guard first looks)
 
-    def look_once_the_conductor_opened(files):
-        if child.proc.stdout is not None and not getattr(child, "started", False):
+    def look_once_the_conductor_opened(fds):
+        if not getattr(child, "started", False):
             child.started = True
             child.open_log()
-        return look(files)
+        return look(fds)
 
-    monkeypatch.setattr(fs, "read_write_openers", look_once_the_conductor_opened)
+    monkeypatch.setattr(fs, "_written_elsewhere", look_once_the_conductor_opened)
     result = run_module(raft_state.main, dict(path=node, server_id="seq-1", servers=OTHER, force=True))
     assert result["failed"] and "op-conductor is starting on this node" in result["msg"], result
     assert "process %d" % child.proc.pid in result["msg"] and "nothing was written" in result["msg"]
