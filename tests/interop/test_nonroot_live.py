@@ -11,8 +11,10 @@ import json
 import os
 import stat
 
+import pytest
+
 from ansible_collections.opstack.conductor.tests.support.nonroot import (  # noqa: F401 (pytest fixtures)
-    nonroot_users, run_module_as, shared_tmp)
+    add_to_group, nonroot_users, run_module_as, shared_tmp)
 
 
 def _snapshot(node):
@@ -36,10 +38,15 @@ def _assert_refused_unreadable(what, result, node):
     assert result.get("action") in (None, "refuse"), (what, json.dumps(result)[:2000])
 
 
-def test_unreadable_running_node_is_never_replaced(oracle, run_module, ports, nonroot_users, shared_tmp):
+@pytest.mark.parametrize("access", ["no search", "group member"])
+def test_unreadable_running_node_is_never_replaced(oracle, run_module, ports, nonroot_users, shared_tmp, access):
+    """"no search": the deploy user cannot enter the node directory at all; "group member": it is in opc's group,
+    so it can list the directory (0750) but not open the databases (0600, as bbolt makes them)."""
     from ansible_collections.opstack.conductor.plugins.modules import raft_backup, raft_state
 
     deploy, opc = nonroot_users("deploy", "opc")
+    if access == "group member":
+        add_to_group(deploy, opc.name)
     storage = os.path.join(shared_tmp, "raft")
     os.mkdir(storage)
     node = os.path.join(storage, "n1")
