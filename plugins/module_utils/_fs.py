@@ -938,15 +938,21 @@ def _replace_at(dir_fd: int, path: str, staged: str, keep_old: bool) -> Optional
         rename(name, aside)
         rename(tagged, name)
     fsync_dir(dir_fd)
+    return _dispose_old(dir_fd, path, aside, keep_old)
+
+
+def _dispose_old(dir_fd: int, path: str, aside: str, keep_old: bool) -> Optional[str]:
+    """The old state, set aside as ``aside`` in the directory at ``dir_fd``: kept under the backup name
+    (returned), or removed."""
     if keep_old:
         backup = os.path.basename(backup_name(path, dir_fd))
-        rename(aside, backup)
+        os.rename(aside, backup, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
         fsync_dir(dir_fd)
         return backup
     # Dropped on request: renamed as a build first, so a crash during the removal leaves a leftover that is
     # deleted, not kept as a partial backup. (shutil.rmtree takes no dir_fd before Python 3.11: by path.)
-    trash = "." + name + NEW_MARK + random_tag(12)
-    rename(aside, trash)
+    trash = "." + os.path.basename(os.path.abspath(path)) + NEW_MARK + random_tag(12)
+    os.rename(aside, trash, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
     shutil.rmtree(os.path.join(os.path.dirname(os.path.abspath(path)), trash))
     return None
 
