@@ -38,9 +38,20 @@ options:
     type: path
     required: true
   server_id:
-    description: The ID of the server this node directory belongs to; one of O(servers[].id).
+    description:
+      - The ID of the server this node directory belongs to; one of O(servers[].id). Required with O(state=present).
     type: str
-    required: true
+  servers:
+    required: false  # the rest comes from the servers doc fragment; required with state=present
+  state:
+    description:
+      - V(present) ensures the node's state (O(server_id) and O(servers) are required).
+      - V(absent) is for a node that left the cluster (the C(generate) playbook shrinking a cluster). An existing
+        node directory is moved aside whole, as a kept directory C(<path>.<pid>.<timestamp>~) (never deleted
+        here; O(keep_backups) applies), and only with O(force=true); never while op-conductor holds its files.
+    type: str
+    choices: [present, absent]
+    default: present
   initial_leader:
     description:
       - A voter whose node records a vote for itself in the initial term, as C(op-conductor-init --initial-leader)
@@ -161,7 +172,7 @@ action:
   returned: always
   type: str
   sample: create
-  choices: [create, unchanged, live, repair, replace]
+  choices: [create, unchanged, live, repair, replace, refuse, absent, remove]
 msg:
   description:
     - What was done (in check mode, what would be), in one line with the node and the state written, or why
@@ -244,13 +255,15 @@ from ansible_collections.opstack.conductor.plugins.module_utils import _node_sta
 from ansible_collections.opstack.conductor.plugins.module_utils import _options as options
 from ansible_collections.opstack.conductor.plugins.module_utils import _raft as raft
 from ansible_collections.opstack.conductor.plugins.module_utils import _state_plan as state_plan
+from ansible_collections.opstack.conductor.plugins.module_utils._errors import OpstackError
 
 
 def argument_spec():
     return dict(
         path=dict(type="path", required=True),
-        server_id=dict(type="str", required=True),
-        servers=common.server_list_spec(required=True),
+        server_id=dict(type="str"),
+        servers=common.server_list_spec(),
+        state=dict(type="str", choices=["present", "absent"], default="present"),
         initial_leader=dict(type="str"),
         term=dict(type="int", default=1),
         page_size=dict(type="int", default=4096, choices=[4096, 8192, 16384, 32768, 65536]),
@@ -355,6 +368,45 @@ def _prune_kept(module, node_dir, result):
                     "%s" % (node_dir, module.params["keep_backups"], exc))
 
 
+def _remove(module, node_dir, result):
+    """state=absent: a node that left the cluster. Its directory is moved aside whole as a kept directory
+    (never deleted here), only with force, never while op-conductor holds its files."""
+    try:
+        fs.check_node_path(node_dir)
+        common.recover(module, node_dir, result)
+        try:
+            os.lstat(node_dir)
+        except FileNotFoundError:
+            module.exit_json(**dict(result, action="absent", msg="%s does not exist" % node_dir))
+        current = node_state.read_node_state(node_dir)
+        result.update(locked=fs.node_locked(node_dir), state=current.summary())
+    except (OpstackError, ValueError) as exc:
+        module.fail_json(**dict(result, msg=str(exc)))
+    except OSError as exc:
+        module.fail_json(**dict(result, msg="%s: could not inspect the node directory: %s" % (node_dir, exc)))
+    if result["locked"]:
+        module.fail_json(**dict(result, msg="%s: op-conductor is running on this node (its database lock is held); "
+                                            "nothing was moved. Stop it first." % node_dir))
+    if not module.params["force"]:
+        module.fail_json(**dict(result, action="refuse", msg="%s: this node is not in the cluster any more; refusing "
+                                "to remove it without force=true (it would be kept as %s.<pid>.<time>~)"
+                                % (node_dir, node_dir)))
+    result.update(changed=True, action="remove", msg="%s would be kept as %s.<pid>.<time>~" % (node_dir, node_dir))
+    if not module.check_mode:
+        try:
+            with fs.ExclusiveLocks([os.path.join(node_dir, name) for name in raft.DATABASE_FILES]):
+                # One rename: the directory is whole under its old or its kept name at every instant.
+                kept = fs.backup_name(node_dir)
+                os.rename(node_dir, kept)
+                fs.fsync_dir(os.path.dirname(os.path.abspath(node_dir)))
+        except (fs.NodeBusy, OSError) as exc:
+            module.fail_json(**dict(result, changed=False, msg="%s: moving it aside failed: %s" % (node_dir, exc)))
+        result["backup_dir"] = kept
+        result["msg"] = "%s: not in the cluster any more, kept as %s" % (node_dir, result["backup_dir"])
+        _prune_kept(module, node_dir, result)
+    module.exit_json(**result)
+
+
 def _probe(module, plan, node_dir, result):
     """Before a predicted write (check mode, preflight): could it be written? preflight makes and removes a
     probe beside the node; check mode, which never writes, only asks os.access() and statvfs()."""
@@ -400,7 +452,8 @@ def _done_message(plan, spec, params, node_dir, result, check_mode):
 
 @common.releases_run_locks
 def main():
-    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True, add_file_common_args=True)
+    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True, add_file_common_args=True,
+                           required_if=[("state", "present", ("server_id", "servers"))])
     common.require_msgpack(module)
     # Paths and modes first: nothing, not even the network filesystem probe, may look at a bad path.
     common.validate_options(module, paths=dict(path=options.NODE_ROOM), file_modes=["mode"],
@@ -416,6 +469,8 @@ def main():
     if params["preflight"]:
         module.check_mode = True  # decide and report as check mode does; only the probe writes, and removes it
     common.warn_network_filesystems(module, node_dir)  # first: a network filesystem may be why reading fails
+    if params["state"] == "absent":
+        _remove(module, node_dir, result)
     try:
         cluster.validate_server_id(params["server_id"])
         spec, warnings = cluster.validate_cluster(params["servers"], params["initial_leader"], params["term"])

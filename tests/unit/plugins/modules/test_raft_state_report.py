@@ -96,3 +96,40 @@ def test_an_interrupted_deletion_is_finished_by_the_next_run(tmp_path, run_modul
 def test_keep_backups_must_not_be_negative(tmp_path, run_module):
     result = run_module(raft_state.main, args(tmp_path / "seq-1", keep_backups=-1))
     assert result["failed"] and "keep_backups=-1" in result["msg"] and os.listdir(str(tmp_path)) == []
+
+
+def test_state_absent_keeps_the_node_directory_aside_only_with_force(tmp_path, run_module):
+    """Issue 13 item 17: a node that left the cluster (generate shrinking a cluster) is moved aside as a kept
+    directory, never deleted, never without force, never while op-conductor holds it."""
+    node = tmp_path / "seq-3"
+    gone = run_module(raft_state.main, dict(path=str(tmp_path / "seq-9"), state="absent"))
+    assert not gone["changed"] and gone["action"] == "absent" and "backup_dir" not in gone
+    run_module(raft_state.main, args(node, server_id="seq-3"))
+    before = sorted(os.listdir(str(tmp_path)))
+    refused = run_module(raft_state.main, dict(path=str(node), state="absent"))
+    assert refused["failed"] and "refusing to remove it without force=true" in refused["msg"]
+    assert str(node) in refused["msg"] and sorted(os.listdir(str(tmp_path))) == before
+    predicted = run_module(raft_state.main, dict(path=str(node), state="absent", force=True), check_mode=True)
+    assert predicted["changed"] and predicted["action"] == "remove" and sorted(os.listdir(str(tmp_path))) == before
+    removed = run_module(raft_state.main, dict(path=str(node), state="absent", force=True))
+    assert removed["changed"] and removed["action"] == "remove" and not node.exists()
+    assert sorted(os.listdir(removed["backup_dir"])) == ["raft-log.db", "raft-stable.db"]
+    assert kept_of(tmp_path, "seq-3") == [os.path.basename(removed["backup_dir"])]
+    assert "kept as %s" % removed["backup_dir"] in removed["msg"]
+
+
+def test_state_absent_never_moves_a_running_node(tmp_path, run_module):
+    import fcntl
+
+    node = tmp_path / "seq-3"
+    run_module(raft_state.main, args(node, server_id="seq-3"))
+    with open(str(node / "raft-log.db"), "rb") as held:
+        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        result = run_module(raft_state.main, dict(path=str(node), state="absent", force=True))
+    assert result["failed"] and "op-conductor is running" in result["msg"] and node.is_dir()
+    assert kept_of(tmp_path, "seq-3") == []
+
+
+def test_state_present_still_needs_the_cluster(tmp_path, run_module):
+    result = run_module(raft_state.main, dict(path=str(tmp_path / "seq-1")))
+    assert result["failed"] and "server_id" in result["msg"] and os.listdir(str(tmp_path)) == []
