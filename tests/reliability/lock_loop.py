@@ -65,7 +65,9 @@ def main() -> int:
             started = time.monotonic()
             result = run(module, options, check_mode)
             ended = time.monotonic()
-            if name == "raft_state" and not check_mode and result.get("changed"):
+            # Only a replacement that happened switches: a refused one (changed, failed: the node was starting)
+            # left the old membership, and switching then would ask for that one from now on, never replacing.
+            if name == "raft_state" and not check_mode and result.get("changed") and not result.get("failed"):
                 switch[0] += 1
             out.write(json.dumps({"module": name, "check_mode": check_mode, "start": started, "end": ended,
                                   "failed": bool(result.get("failed")), "changed": bool(result.get("changed")),
