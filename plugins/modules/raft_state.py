@@ -349,13 +349,15 @@ def _write(module, plan, node_dir, result):
 
 
 def _directory_mode(module, node_dir):
-    """The mode asked for, else the replaced node directory's own (an operator's 0500 stays 0500), else 0750."""
+    """The mode asked for, else the replaced node directory's own (an operator's 0500 stays 0500), else 0750.
+    A world-writable or setuid/setgid/sticky directory is not carried over: it gets 0750, as a new one would."""
     if module.params["directory_mode"] is not None:
         return options.directory_mode("directory_mode", module.params["directory_mode"])
     try:
-        return stat.S_IMODE(os.lstat(node_dir).st_mode)
+        mode = stat.S_IMODE(os.lstat(node_dir).st_mode)
     except FileNotFoundError:
         return 0o750
+    return 0o750 if mode & (0o002 | 0o7000) else mode
 
 
 def _prune_kept(module, node_dir, result):

@@ -50,6 +50,9 @@ def test_forced_replace_keeps_the_directory_mode_unless_one_is_given(tmp_path, r
     told = run_module(raft_state.main, args(node, term=3, force=True, directory_mode="0700"))
     assert told["action"] == "replace"
     assert oct(os.stat(str(node)).st_mode & 0o7777) == "0o700"
+    os.chmod(str(node), 0o777)  # a loose mode is not kept: never a world-writable node directory
+    run_module(raft_state.main, args(node, term=4, force=True))
+    assert oct(os.stat(str(node)).st_mode & 0o7777) == "0o750"
     fresh = tmp_path / "new" / "seq-1"
     run_module(raft_state.main, args(fresh))
     assert oct(os.stat(str(fresh)).st_mode & 0o7777) == "0o750"
