@@ -1,0 +1,63 @@
+"""raft_info's report template (issue 13 item 4): nodes that disagree with each other (membership, seed term,
+cluster identity) are flagged, not only nodes that drift from the expected membership. Rendered with Ansible's own
+templar on result dicts shaped as raft_state_info returns them."""
+
+import json
+import os
+
+from ansible.parsing.dataloader import DataLoader
+from ansible.template import Templar, trust_as_template
+
+TEMPLATE = os.path.join(os.path.dirname(__file__), "..", "..", "..", "roles", "raft_info", "templates",
+                        "report.json.j2")
+SERVERS = [{"id": name, "address": "%s:50050" % name, "suffrage": "voter"} for name in ("a", "b", "c")]
+
+
+def node(host, term=1, index=1, servers=SERVERS, identity=None, in_sync=True):
+    result = {"exists": True, "current_term": term, "last_vote_candidate": None, "last_index": index,
+              "locked": False, "integrity": {"ok": True, "checked": True, "problems": []},
+              "latest_configuration": {"index": index, "term": term, "source": "log", "servers": servers},
+              "drift": {"in_sync": in_sync}}
+    if identity:
+        result["cluster_identity"] = {"id": identity}
+    return {"host": host, "server_id": host, "path": "/raft/" + host, "status": "checked", "result": result}
+
+
+def report(*inputs):
+    with open(TEMPLATE) as handle:
+        text = handle.read()
+    rendered = Templar(loader=DataLoader(), variables={"__conductor_info_inputs": list(inputs)}).template(
+        trust_as_template(text))
+    return json.loads(rendered)
+
+
+def members(out):
+    return {row["host"]: row["members"] for row in out["rows"]}
+
+
+def test_an_agreeing_cluster_is_in_sync():
+    out = report(node("a"), node("b"), node("c"))
+    assert out["drifted"] == [] and out["cluster_details"] == [] and set(members(out).values()) == {"in sync"}
+
+
+def test_a_node_seeded_at_another_term_is_flagged():
+    out = report(node("a", term=2), node("b", term=2), node("c", term=1))
+    assert out["drifted"] == ["c"] and members(out) == {"a": "in sync", "b": "in sync", "c": "DISAGREES"}
+    assert out["cluster_details"] == ["cluster: the nodes disagree on the initial term (a, b: 2; c: 1)"]
+    assert "c: differs from the other nodes in its initial term" in out["drift_details"]
+
+
+def test_a_tie_flags_every_node_and_run_nodes_compare_by_identity():
+    tie = report(node("a", term=1), node("b", term=2))
+    assert tie["drifted"] == ["a", "b"]
+    # Nodes that have run (configuration past index 1) carry no seed term to compare: the identity decides.
+    ran = report(node("a", term=4, index=9, identity="x1"), node("b", term=4, index=9, identity="x1"),
+                 node("c", term=4, index=9, identity="x2"))
+    assert ran["drifted"] == ["c"] and "cluster identity (a, b: x1; c: x2)" in ran["cluster_details"][0]
+
+
+def test_the_node_holding_the_expected_membership_is_not_blamed_for_it():
+    other = [dict(server, address=server["address"].replace("50050", "60060")) for server in SERVERS]
+    out = report(node("a", servers=other, in_sync=False), node("b", servers=other, in_sync=False), node("c"))
+    assert members(out) == {"a": "DRIFT", "b": "DRIFT", "c": "in sync"}
+    assert out["cluster_details"][0].startswith("cluster: the nodes disagree on the membership")
