@@ -5,8 +5,7 @@ templar on result dicts shaped as raft_state_info returns them."""
 import json
 import os
 
-from ansible.parsing.dataloader import DataLoader
-from ansible.template import Templar, trust_as_template
+from ansible.module_utils import _internal as module_internal
 
 TEMPLATE = os.path.join(os.path.dirname(__file__), "..", "..", "..", "roles", "raft_info", "templates",
                         "report.json.j2")
@@ -24,10 +23,20 @@ def node(host, term=1, index=1, servers=SERVERS, identity=None, in_sync=True):
 
 
 def report(*inputs):
-    with open(TEMPLATE) as handle:
-        text = handle.read()
-    rendered = Templar(loader=DataLoader(), variables={"__conductor_info_inputs": list(inputs)}).template(
-        trust_as_template(text))
+    # Importing Ansible's controller (the templar) marks the whole process as the controller, after which
+    # module.warn() displays instead of returning warnings: the module tests running later in this process would
+    # lose theirs. So the controller is imported here, and the flag put back after each render.
+    was_controller = module_internal.is_controller
+    try:
+        from ansible.parsing.dataloader import DataLoader
+        from ansible.template import Templar, trust_as_template
+
+        with open(TEMPLATE) as handle:
+            text = handle.read()
+        rendered = Templar(loader=DataLoader(), variables={"__conductor_info_inputs": list(inputs)}).template(
+            trust_as_template(text))
+    finally:
+        module_internal.is_controller = was_controller
     return json.loads(rendered)
 
 
