@@ -234,20 +234,30 @@ def _open_lock_file(path: str, create: bool, owner_of: Optional[str]) -> Optiona
     except FileNotFoundError:
         if not create:
             return None
-        try:
-            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL | flags, 0o600)
-        except FileExistsError:
-            return -1
-        try:
-            _own_lock_file(fd, owner_of)
-        except BaseException:
-            os.close(fd)  # left in place: another run may have opened it already, and a stale one is harmless
-            raise
+        fd = _create_lock_file(path, flags, owner_of)
+        if fd < 0:
+            return fd
     except OSError as exc:
         raise RunLockError(_lock_open_problem(path, exc))
     if not stat.S_ISREG(os.fstat(fd).st_mode):
         os.close(fd)
         raise RunLockError("%s is not a regular file; refusing to use it as a lock (remove it)" % path)
+    return fd
+
+
+def _create_lock_file(path: str, flags: int, owner_of: Optional[str]) -> int:
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL | flags, 0o600)
+    except FileExistsError:
+        return -1
+    except OSError as exc:
+        raise RunLockError("cannot create the run lock %s: %s (this user must be able to write the directory "
+                           "that holds it: run as root or as the node's owner)" % (path, exc.strerror))
+    try:
+        _own_lock_file(fd, owner_of)
+    except BaseException:
+        os.close(fd)  # left in place: another run may have opened it already, and a stale one is harmless
+        raise
     return fd
 
 

@@ -310,3 +310,25 @@ def test_as_another_user_a_lock_file_it_cannot_open_stops_the_run(owned_node):
     result = _replace_as(opc, path)
     assert result["failed"] and "cannot open the run lock %s: Permission denied" % lock_path in result["msg"], result
     assert tree(os.path.dirname(path)) == before
+
+
+def test_as_a_user_who_may_read_the_node_but_not_write_beside_it_the_backup_says_why(nonroot_users, shared_tmp,
+                                                                                      run_module):
+    """raft_backup holds the node's run lock, which lives in the storage directory: a user who cannot create it
+    gets a clear refusal naming the lock file, not a traceback, and nothing is written anywhere."""
+    (reader,) = nonroot_users("lockreader")
+    storage = os.path.join(shared_tmp, "raft")
+    path = os.path.join(storage, "seq-1")
+    assert run_module(raft_state.main, dict(path=path, server_id="seq-1", servers=SERVERS))["changed"]
+    for directory, _dirs, files in os.walk(path):
+        for name in [directory] + [os.path.join(directory, f) for f in files]:
+            os.chown(name, reader.uid, reader.gid)
+    os.chmod(storage, 0o755)  # root's, not writable by the reader
+    dest = os.path.join(shared_tmp, "backups")
+    os.mkdir(dest)
+    os.chown(dest, reader.uid, reader.gid)
+    before = tree(shared_tmp)
+    result = run_module_as(reader, "raft_backup", dict(path=path, dest=dest))
+    assert result["failed"] and "cannot create the run lock %s: Permission denied" % fs.run_lock_path(path) \
+        in result["msg"], result
+    assert tree(shared_tmp) == before
