@@ -111,12 +111,19 @@ def _hold(module, lock: "fs.RunLock", result: dict, owner_of: str) -> None:
         _HELD.append(lock.acquire(create=not module.check_mode, owner_of=owner_of))
     except fs.RunLockError as exc:
         module.fail_json(**dict(result, msg=str(exc)))
+    except OSError as exc:  # EIO, EACCES on the way: the lock's state is unknown, so the run stops
+        module.fail_json(**dict(result, msg="cannot take the run lock %s: %s" % (lock.path, exc)))
 
 
 def lock_node(module, node_dir: str, result: dict) -> None:
     """Hold the node's run lock (check mode: only see that no other run holds it). A storage directory that does
     not exist yet holds nothing to protect; lock_new_parent() locks the node once the directory is made."""
-    if not _exists(os.path.dirname(os.path.abspath(node_dir)), follow_symlinks=True):
+    try:
+        storage_exists = _exists(os.path.dirname(os.path.abspath(node_dir)), follow_symlinks=True)
+    except OSError as exc:
+        module.fail_json(**dict(result, msg="%s: cannot look at its storage directory for the run lock: %s"
+                                            % (node_dir, exc)))
+    if not storage_exists:
         return
     _hold(module, fs.RunLock(fs.run_lock_path(node_dir), node_dir), result, owner_of=node_dir)
 

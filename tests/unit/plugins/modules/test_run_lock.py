@@ -332,3 +332,30 @@ def test_as_a_user_who_may_read_the_node_but_not_write_beside_it_the_backup_says
     assert result["failed"] and "cannot create the run lock %s: Permission denied" % fs.run_lock_path(path) \
         in result["msg"], result
     assert tree(shared_tmp) == before
+
+
+@pytest.mark.parametrize("module", ["raft_state", "raft_backup"])
+def test_an_error_looking_at_the_lock_stops_the_run_with_its_path(node, run_module, monkeypatch, tmp_path, module):
+    """EIO (or anything but "does not exist") on the lock: its state is unknown, so the run stops and says so."""
+    import errno
+    import fcntl
+
+    real_flock = fcntl.flock
+
+    def failing_flock(fd, operation):
+        if os.readlink("/proc/self/fd/%d" % fd).endswith(fs.LOCK_SUFFIX):
+            raise OSError(errno.EIO, os.strerror(errno.EIO))
+        return real_flock(fd, operation)
+
+    monkeypatch.setattr(fcntl, "flock", failing_flock)
+    before = tree(str(tmp_path))
+    args = dict(path=node, dest=str(tmp_path / "b")) if module == "raft_backup" else \
+        dict(path=node, server_id="seq-1", servers=[dict(SERVERS[0], address="10.0.0.9:50050")] + SERVERS[1:],
+             force=True)
+    result = run_module((raft_backup if module == "raft_backup" else raft_state).main, args)
+    assert result["failed"] and fs.run_lock_path(node) in result["msg"] and "Input/output error" in result["msg"]
+    monkeypatch.undo()
+    after = tree(str(tmp_path))
+    assert {k: after.get(k) for k in before} == before
+    # At most the lock file it made and could not lock (left: another run may have opened it; taken over later).
+    assert set(after) - set(before) <= {os.path.relpath(fs.run_lock_path(node), str(tmp_path))}
