@@ -83,7 +83,6 @@ EXAMPLES = r"""
     fail_on_problems: true
 """
 
-
 RETURN = r"""
 msg:
   description:
@@ -310,7 +309,6 @@ def main():
                                               or not result.get("drift", {}).get("in_sync", True)):
         module.fail_json(**result)
     module.exit_json(**result)
-
 
 
 if __name__ == "__main__":
