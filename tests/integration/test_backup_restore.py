@@ -13,7 +13,7 @@ import sys
 
 import pytest
 
-from ansible_collections.opstack.conductor.tests.raft_nodes import has_run
+from ansible_collections.opstack.conductor.tests.support.nodes import has_run
 from conftest import local_inventory, run_playbook, table, tree
 
 HOOK = os.path.join(os.path.dirname(os.path.abspath(__file__)), "conductor_hook.py")

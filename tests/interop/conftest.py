@@ -38,6 +38,6 @@ def ports():
 
 @pytest.fixture
 def run_module(capsys):
-    from ansible_collections.opstack.conductor.tests.module_runner import ModuleRun
+    from ansible_collections.opstack.conductor.tests.support.modules import ModuleRun
 
     return ModuleRun(capsys)

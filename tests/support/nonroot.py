@@ -34,7 +34,7 @@ PYTHON = "/usr/bin/python3"
 PREFIX = "opstack-t-"
 MODULES = "ansible_collections.opstack.conductor.plugins.modules."
 
-# Runs inside the child: the module's main() with its arguments, as tests/module_runner.py runs it in-process.
+# Runs inside the child: the module's main() with its arguments, as tests/support/modules.py runs it in-process.
 _RUNNER = r"""
 import importlib, json, sys
 from ansible.module_utils.testing import patch_module_args

@@ -12,39 +12,10 @@ import pytest
 from ansible_collections.opstack.conductor.plugins.module_utils import _bbolt as bolt
 from ansible_collections.opstack.conductor.plugins.module_utils import _node_state as node_state
 from ansible_collections.opstack.conductor.plugins.module_utils import _raft as raft
-from ansible_collections.opstack.conductor.tests.raft_nodes import write_snapshot
+from ansible_collections.opstack.conductor.tests.support.nodes import (REJECTED, configuration, write_configuration_node,
+                                                                    write_snapshot)
 
 GOOD = [("s1", "h:1", "voter"), ("s2", "h:2", "voter"), ("s3", "h:3", "voter")]
-# (servers, what the problem must say)
-REJECTED = {
-    "duplicate-id": ([("s1", "h:1", "voter"), ("s1", "h:2", "voter"), ("s3", "h:3", "voter")],
-                     "server ID 's1' is listed twice (servers 1 and 2)"),
-    "empty-id": ([("", "h:1", "voter"), ("s2", "h:2", "voter")], "server 1 has an empty ID"),
-    "empty-address": ([("s1", "", "voter"), ("s2", "h:2", "voter")], "server 's1' has an empty address"),
-    "duplicate-address": ([("s1", "h:1", "voter"), ("s2", "h:1", "voter")],
-                          "address 'h:1' is listed twice (server 's1' and server 's2')"),
-    "no-voter": ([("s1", "h:1", "nonvoter"), ("s2", "h:2", "nonvoter")], "has no voter"),
-}
-
-
-def configuration(servers):
-    return raft.encode_configuration(raft.Configuration(tuple(raft.Server(*server) for server in servers)))
-
-
-def write_node(node, entries, term=1):
-    """entries: [(index, configuration bytes or None for a command)]."""
-    os.makedirs(str(node), exist_ok=True)
-    logs = {raft.uint64_key(index): raft.encode_log(raft.Log(
-        index=index, term=term, type=raft.LOG_CONFIGURATION if data is not None else raft.LOG_COMMAND,
-        data=data if data is not None else b"cmd")) for index, data in entries}
-    with open(os.path.join(str(node), raft.LOG_FILE), "wb") as handle:
-        handle.write(bolt.build_database({raft.BUCKET_CONF: {}, raft.BUCKET_LOGS: logs}))
-    with open(os.path.join(str(node), raft.STABLE_FILE), "wb") as handle:
-        handle.write(bolt.build_database({raft.BUCKET_CONF: {raft.KEY_CURRENT_TERM: raft.U64.pack(term)},
-                                          raft.BUCKET_LOGS: {}}))
-    return str(node)
-
-
 def problems_about(state, needle):
     return [problem for problem in state.integrity.problems if needle in problem]
 
@@ -53,7 +24,7 @@ def problems_about(state, needle):
 @pytest.mark.parametrize("case", sorted(REJECTED))
 def test_each_rejected_configuration_is_a_problem(tmp_path, case, verify):
     servers, needle = REJECTED[case]
-    node = write_node(tmp_path / "n", [(1, configuration(servers))])
+    node = write_configuration_node(tmp_path / "n", [(1, configuration(servers))])
     state = node_state.read_node_state(node, verify=verify)
     found = problems_about(state, needle)
     assert len(found) == 1, state.integrity.problems
@@ -62,14 +33,14 @@ def test_each_rejected_configuration_is_a_problem(tmp_path, case, verify):
 
 
 def test_a_valid_configuration_has_no_problem(tmp_path):
-    node = write_node(tmp_path / "n", [(1, configuration(GOOD))])
+    node = write_configuration_node(tmp_path / "n", [(1, configuration(GOOD))])
     for verify in (True, False):
         assert node_state.read_node_state(node, verify=verify).integrity.problems == []
 
 
 def test_every_case_is_reported_not_only_the_first(tmp_path):
     servers = [("", "h:1", "nonvoter"), ("s2", "", "nonvoter"), ("s3", "h:3", "nonvoter"), ("s3", "h:3", "nonvoter")]
-    state = node_state.read_node_state(write_node(tmp_path / "n", [(1, configuration(servers))]), verify=True)
+    state = node_state.read_node_state(write_configuration_node(tmp_path / "n", [(1, configuration(servers))]), verify=True)
     text = "\n".join(state.integrity.problems)
     for needle in ("server 1 has an empty ID", "server 's2' has an empty address", "server ID 's3' is listed twice",
                    "address 'h:3' is listed twice", "has no voter"):
@@ -80,7 +51,7 @@ def test_older_configurations_raft_replays_are_checked_with_verify(tmp_path):
     """Raft replays every configuration entry after the newest snapshot at start (the older becomes the committed
     configuration): a bad one there is a problem even when a good one follows."""
     bad, _needle = REJECTED["duplicate-id"]
-    node = write_node(tmp_path / "n", [(1, configuration(bad)), (2, None), (3, configuration(GOOD))])
+    node = write_configuration_node(tmp_path / "n", [(1, configuration(bad)), (2, None), (3, configuration(GOOD))])
     found = problems_about(node_state.read_node_state(node, verify=True), "server ID 's1' is listed twice")
     assert len(found) == 1 and "index 1" in found[0]
     assert node_state.read_node_state(node, verify=False).integrity.problems == []  # summary reads only the newest
@@ -88,7 +59,7 @@ def test_older_configurations_raft_replays_are_checked_with_verify(tmp_path):
 
 def test_configurations_before_the_snapshot_are_not_read_by_raft(tmp_path):
     bad, _needle = REJECTED["duplicate-id"]
-    node = write_node(tmp_path / "n", [(1, configuration(bad))] + [(index, None) for index in range(2, 31)], term=3)
+    node = write_configuration_node(tmp_path / "n", [(1, configuration(bad))] + [(index, None) for index in range(2, 31)], term=3)
     write_snapshot(node, [{"id": s[0], "address": s[1]} for s in GOOD], 3, 20)
     state = node_state.read_node_state(node, verify=True)
     assert not problems_about(state, "twice"), state.integrity.problems
@@ -96,7 +67,7 @@ def test_configurations_before_the_snapshot_are_not_read_by_raft(tmp_path):
 
 @pytest.mark.parametrize("verify", [True, False], ids=["verify", "summary"])
 def test_the_snapshot_configuration_is_checked(tmp_path, verify):
-    node = write_node(tmp_path / "n", [(index, None) for index in range(18, 31)], term=3)
+    node = write_configuration_node(tmp_path / "n", [(index, None) for index in range(18, 31)], term=3)
     write_snapshot(node, [{"id": "s1", "address": "h:1"}, {"id": "s1", "address": "h:2"}], 3, 20)
     state = node_state.read_node_state(node, verify=verify)
     found = problems_about(state, "server ID 's1' is listed twice")

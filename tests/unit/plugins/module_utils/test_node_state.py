@@ -8,7 +8,7 @@ from ansible_collections.opstack.conductor.plugins.module_utils import _bbolt as
 from ansible_collections.opstack.conductor.plugins.module_utils import _cluster as cluster
 from ansible_collections.opstack.conductor.plugins.module_utils import _node_state as node_state
 from ansible_collections.opstack.conductor.plugins.module_utils import _raft as raft
-from ansible_collections.opstack.conductor.tests.raft_nodes import write_snapshot
+from ansible_collections.opstack.conductor.tests.support.nodes import write_snapshot
 
 SPEC = cluster.validate_cluster(
     [{"id": "n%d" % i, "address": "127.0.0.1:%d" % (7000 + i)} for i in (1, 2, 3)], "n1", 2)[0]

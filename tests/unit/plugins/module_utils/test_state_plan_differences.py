@@ -5,9 +5,7 @@ from __future__ import annotations
 from ansible_collections.opstack.conductor.plugins.module_utils import _cluster as cluster
 from ansible_collections.opstack.conductor.plugins.module_utils import _fs as fs
 from ansible_collections.opstack.conductor.plugins.module_utils import _state_plan as state_plan
-from ansible_collections.opstack.conductor.tests.raft_nodes import has_run
-
-SERVERS = [{"id": "seq-%d" % i, "address": "10.0.0.%d:50050" % i} for i in (1, 2, 3)]
+from ansible_collections.opstack.conductor.tests.support.nodes import SERVERS, has_run
 
 
 def spec(servers=None, leader="seq-1", term=1):

@@ -1,6 +1,6 @@
 import pytest
 
-from ansible_collections.opstack.conductor.tests.module_runner import ModuleRun
+from ansible_collections.opstack.conductor.tests.support.modules import ModuleRun
 
 
 @pytest.fixture

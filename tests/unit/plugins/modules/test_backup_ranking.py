@@ -10,8 +10,8 @@ from ansible_collections.opstack.conductor.plugins.module_utils import _backup a
 from ansible_collections.opstack.conductor.plugins.module_utils import _bbolt as bolt
 from ansible_collections.opstack.conductor.plugins.module_utils import _raft as raft
 from ansible_collections.opstack.conductor.plugins.modules import raft_backup, raft_backup_info, raft_restore, raft_state
-from ansible_collections.opstack.conductor.tests.raft_nodes import has_run
-from ansible_collections.opstack.conductor.tests.unit.plugins.modules.test_raft_state import SERVERS, tree
+from ansible_collections.opstack.conductor.tests.support.nodes import SERVERS, has_run
+from ansible_collections.opstack.conductor.tests.support.fs import tree
 
 
 def generated(run_module, root, term=1, server_id="seq-1"):

@@ -6,13 +6,13 @@ import os
 
 from ansible_collections.opstack.conductor.plugins.modules import raft_backup, raft_backup_info, raft_restore
 from ansible_collections.opstack.conductor.plugins.modules import raft_state_info
-from ansible_collections.opstack.conductor.tests.unit.plugins.module_utils.test_configuration_checks import (
-    REJECTED, configuration, write_node)
+from ansible_collections.opstack.conductor.tests.support.nodes import (REJECTED, configuration,
+                                                                    write_configuration_node)
 
 
 def test_a_node_with_a_configuration_raft_rejects_is_backed_up_and_restored(tmp_path, run_module):
     servers, needle = REJECTED["duplicate-id"]
-    node = write_node(tmp_path / "raft" / "s1", [(1, configuration(servers))])
+    node = write_configuration_node(tmp_path / "raft" / "s1", [(1, configuration(servers))])
     made = run_module(raft_backup.main, dict(path=node, dest=str(tmp_path / "backups")))
     assert made.get("changed") and not made.get("failed"), made.get("msg")
     described = run_module(raft_backup_info.main, dict(path=made["backup_path"]))
@@ -29,7 +29,7 @@ def test_a_node_with_a_configuration_raft_rejects_is_backed_up_and_restored(tmp_
 
 def test_a_backup_with_damaged_files_still_does_not_verify(tmp_path, run_module):
     servers, _needle = REJECTED["duplicate-id"]
-    node = write_node(tmp_path / "raft" / "s1", [(1, configuration(servers))])
+    node = write_configuration_node(tmp_path / "raft" / "s1", [(1, configuration(servers))])
     with open(os.path.join(node, "raft-stable.db"), "r+b") as handle:
         handle.write(b"\xff" * 8192)
     refused = run_module(raft_backup.main, dict(path=node, dest=str(tmp_path / "backups")))
@@ -38,6 +38,6 @@ def test_a_backup_with_damaged_files_still_does_not_verify(tmp_path, run_module)
 
 def test_a_node_no_one_can_elect_is_still_damage_for_backups(tmp_path, run_module):
     servers, _needle = REJECTED["no-voter"]
-    node = write_node(tmp_path / "raft" / "s1", [(1, configuration(servers))])
+    node = write_configuration_node(tmp_path / "raft" / "s1", [(1, configuration(servers))])
     refused = run_module(raft_backup.main, dict(path=node, dest=str(tmp_path / "backups")))
     assert refused.get("failed") and "has no voter" in refused["msg"], refused.get("msg")

@@ -21,8 +21,7 @@ import pytest
 from ansible_collections.opstack.conductor.plugins.module_utils import _backup as backups
 from ansible_collections.opstack.conductor.plugins.module_utils import _fs as fs
 from ansible_collections.opstack.conductor.plugins.modules import raft_backup, raft_restore, raft_state
-from ansible_collections.opstack.conductor.tests.raft_nodes import has_run
-from ansible_collections.opstack.conductor.tests.unit.plugins.modules.test_raft_state import SERVERS
+from ansible_collections.opstack.conductor.tests.support.nodes import SERVERS, has_run
 
 TRANSIENT = re.compile(r"%s|%s|\.partial$" % (re.escape(fs.NEW_MARK), re.escape(fs.OLD_MARK)))
 OTHER_SERVERS = [dict(server, address=server["address"].replace("10.0.0", "10.9.9")) for server in SERVERS]

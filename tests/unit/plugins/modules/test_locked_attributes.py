@@ -15,7 +15,8 @@ import pytest
 
 from ansible_collections.opstack.conductor.plugins.module_utils import _raft as raft
 from ansible_collections.opstack.conductor.plugins.modules import raft_state
-from ansible_collections.opstack.conductor.tests.unit.plugins.modules.test_raft_state import args, tree
+from ansible_collections.opstack.conductor.tests.support.fs import tree
+from ansible_collections.opstack.conductor.tests.support.nodes import args
 
 _HOLDER = r"""
 import fcntl, os, sys

@@ -4,7 +4,7 @@ import json
 
 from ansible_collections.opstack.conductor.plugins.module_utils import _fs as fs
 from ansible_collections.opstack.conductor.plugins.modules import raft_backup, raft_restore, raft_state, raft_state_info
-from ansible_collections.opstack.conductor.tests.unit.plugins.modules.test_raft_state import SERVERS
+from ansible_collections.opstack.conductor.tests.support.nodes import SERVERS
 
 
 def test_modules_warn_about_nfs_and_still_work(tmp_path, run_module, monkeypatch):

@@ -10,8 +10,8 @@ import pytest
 from ansible_collections.opstack.conductor.plugins.module_utils import _options as options
 from ansible_collections.opstack.conductor.plugins.modules import (raft_backup, raft_backup_info, raft_restore,
                                                                    raft_state, raft_state_info)
-from ansible_collections.opstack.conductor.tests.unit.plugins.modules.test_raft_state import SERVERS
-from ansible_collections.opstack.conductor.tests.unit.plugins.modules.test_reliability_inputs import tree
+from ansible_collections.opstack.conductor.tests.support.nodes import SERVERS
+from ansible_collections.opstack.conductor.tests.support.fs import tree
 
 DEEP = "/".join(["x"] * 2500)  # 5000 bytes: it once made 2039 nested directories before failing
 LONG_NAME = "y" * 300  # one component past NAME_MAX

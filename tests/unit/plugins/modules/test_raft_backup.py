@@ -9,8 +9,8 @@ import pytest
 from ansible_collections.opstack.conductor.plugins.module_utils import _backup as backups
 from ansible_collections.opstack.conductor.plugins.module_utils import _raft as raft
 from ansible_collections.opstack.conductor.plugins.modules import raft_backup, raft_restore, raft_state
-from ansible_collections.opstack.conductor.tests.raft_nodes import has_run
-from ansible_collections.opstack.conductor.tests.unit.plugins.modules.test_raft_state import SERVERS, tree
+from ansible_collections.opstack.conductor.tests.support.nodes import SERVERS, has_run
+from ansible_collections.opstack.conductor.tests.support.fs import files_only, tree
 
 
 def make_node(run_module, root, server_id="seq-1", servers=SERVERS, entries=40, term=3, snapshot=True):
@@ -87,10 +87,6 @@ def test_partial_leftover_is_removed_by_the_next_backup(tmp_path, run_module):
     assert all(other.exists() for other in others)
 
 
-def files_only(found):
-    return {path: entry for path, entry in found.items() if entry[1] is not None}
-
-
 def test_restore_round_trip_and_idempotence(tmp_path, run_module):
     node = make_node(run_module, tmp_path)
     made = backup(run_module, node, tmp_path / "b")
@@ -101,7 +97,8 @@ def test_restore_round_trip_and_idempotence(tmp_path, run_module):
     restored = run_module(raft_restore.main, dict(src=made["backup_path"], path=node), diff=True)
     assert restored["changed"] and restored["action"] == "restore" and "backup_dir" not in restored
     # Same content; modes as the node had them, never wider than 0600 (the snapshot files here were 0644).
-    capped = {path: ((mode & ~0o777) | (mode & 0o600), digest) for path, (mode, digest) in original.items()}
+    capped = {path: entry._replace(mode=(entry.mode & ~0o777) | (entry.mode & 0o600))
+              for path, entry in original.items()}
     assert files_only(tree(node)) == files_only(capped)
     assert restored["diff"]["after"]["last_index"] == 40
     again = run_module(raft_restore.main, dict(src=made["backup_path"], path=node), diff=True)

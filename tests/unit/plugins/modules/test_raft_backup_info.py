@@ -9,7 +9,8 @@ import pytest
 from ansible_collections.opstack.conductor.plugins.module_utils import _backup as backups
 from ansible_collections.opstack.conductor.plugins.module_utils import _raft as raft
 from ansible_collections.opstack.conductor.plugins.modules import raft_backup, raft_backup_info, raft_state
-from ansible_collections.opstack.conductor.tests.unit.plugins.modules.test_raft_state import SERVERS, tree
+from ansible_collections.opstack.conductor.tests.support.fs import tree
+from ansible_collections.opstack.conductor.tests.support.nodes import SERVERS
 
 
 def backed_up(run_module, root, server_id="seq-1", term=1):

@@ -2,7 +2,6 @@
 
 import fcntl
 import json
-import hashlib
 import os
 
 import pytest
@@ -10,30 +9,8 @@ import pytest
 from ansible_collections.opstack.conductor.plugins.module_utils import _bbolt as bolt
 from ansible_collections.opstack.conductor.plugins.module_utils import _raft as raft
 from ansible_collections.opstack.conductor.plugins.modules import raft_state, raft_state_info
-from ansible_collections.opstack.conductor.tests.raft_nodes import has_run
-
-SERVERS = [{"id": "seq-%d" % i, "address": "10.0.0.%d:50050" % i} for i in (1, 2, 3)]
-
-
-def args(path, **extra):
-    base = dict(path=str(path), server_id="seq-1", servers=SERVERS, initial_leader="seq-1")
-    base.update(extra)
-    return base
-
-
-def tree(root):
-    """Every path under root with its mode and content hash: 'byte-identical tree'."""
-    found = {}
-    for directory, dirs, files in os.walk(str(root)):
-        for name in dirs + files:
-            full = os.path.join(directory, name)
-            info = os.lstat(full)
-            digest = None
-            if os.path.isfile(full):
-                with open(full, "rb") as handle:
-                    digest = hashlib.sha256(handle.read()).hexdigest()
-            found[os.path.relpath(full, str(root))] = (info.st_mode, digest)
-    return found
+from ansible_collections.opstack.conductor.tests.support.fs import tree
+from ansible_collections.opstack.conductor.tests.support.nodes import SERVERS, args, has_run
 
 
 def test_create_then_unchanged(tmp_path, run_module):

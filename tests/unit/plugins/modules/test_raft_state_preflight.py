@@ -9,14 +9,7 @@ import subprocess
 from ansible_collections.opstack.conductor.plugins.modules import raft_state
 from ansible_collections.opstack.conductor.tests.support.nonroot import (add_to_group, nonroot_users,  # noqa: F401
                                                                          run_module_as, shared_tmp)
-
-SERVERS = [{"id": "seq-%d" % i, "address": "10.0.0.%d:50050" % i} for i in (1, 2, 3)]
-
-
-def args(path, **extra):
-    base = dict(path=str(path), server_id="seq-1", servers=SERVERS, initial_leader="seq-1")
-    base.update(extra)
-    return base
+from ansible_collections.opstack.conductor.tests.support.nodes import SERVERS, args
 
 
 @contextlib.contextmanager

@@ -4,14 +4,7 @@ both states; check mode with diff shows the diff of a refusal; where a replaced 
 import os
 
 from ansible_collections.opstack.conductor.plugins.modules import raft_state
-
-SERVERS = [{"id": "seq-%d" % i, "address": "10.0.0.%d:50050" % i} for i in (1, 2, 3)]
-
-
-def args(path, **extra):
-    base = dict(path=str(path), server_id="seq-1", servers=SERVERS, initial_leader="seq-1")
-    base.update(extra)
-    return base
+from ansible_collections.opstack.conductor.tests.support.nodes import SERVERS, args
 
 
 def test_refusal_is_one_line_naming_the_differences(tmp_path, run_module):

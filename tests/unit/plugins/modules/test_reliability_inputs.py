@@ -14,27 +14,8 @@ from ansible_collections.opstack.conductor.plugins.module_utils import _bbolt as
 from ansible_collections.opstack.conductor.plugins.module_utils import _cluster as cluster
 from ansible_collections.opstack.conductor.plugins.module_utils import _raft as raft
 from ansible_collections.opstack.conductor.plugins.modules import raft_state, raft_state_info
-from ansible_collections.opstack.conductor.tests.unit.plugins.modules.test_raft_state import SERVERS, args
-
-
-def tree(root):
-    """path -> (mode, uid, gid, sha256 / link target): names, modes, owners and bytes."""
-    import hashlib
-
-    found = {}
-    for directory, dirs, files in os.walk(str(root)):
-        for name in sorted(dirs + files):
-            full = os.path.join(directory, name)
-            info = os.lstat(full)
-            if stat.S_ISLNK(info.st_mode):
-                detail = os.readlink(full)
-            elif stat.S_ISREG(info.st_mode):
-                with open(full, "rb") as handle:
-                    detail = hashlib.sha256(handle.read()).hexdigest()
-            else:
-                detail = None
-            found[os.path.relpath(full, str(root))] = (info.st_mode, info.st_uid, info.st_gid, detail)
-    return found
+from ansible_collections.opstack.conductor.tests.support.nodes import SERVERS, args
+from ansible_collections.opstack.conductor.tests.support.fs import tree
 
 
 # ================================================================================================================

@@ -18,7 +18,8 @@ from ansible_collections.opstack.conductor.plugins.modules import (
     raft_backup, raft_backup_info, raft_restore, raft_state, raft_state_info)
 from ansible_collections.opstack.conductor.tests.support.nonroot import (  # noqa: F401 (fixtures)
     nonroot_users, run_module_as, shared_tmp)
-from ansible_collections.opstack.conductor.tests.unit.plugins.modules.test_raft_state import SERVERS, tree
+from ansible_collections.opstack.conductor.tests.support.fs import tree
+from ansible_collections.opstack.conductor.tests.support.nodes import SERVERS
 
 COLLECTIONS = os.path.join(os.path.dirname(os.path.abspath(fs.__file__)), "..", "..", ".cache", "collections")
 BUSY = "is busy: another run of raft_state, raft_restore or raft_backup (PID %d)"

@@ -14,8 +14,8 @@ import pytest
 
 from ansible_collections.opstack.conductor.plugins.module_utils import _raft as raft
 from ansible_collections.opstack.conductor.plugins.modules import raft_state, raft_state_info
-from ansible_collections.opstack.conductor.tests.raft_nodes import write_snapshot
-from ansible_collections.opstack.conductor.tests.unit.plugins.modules.test_raft_state import SERVERS, args, tree
+from ansible_collections.opstack.conductor.tests.support.nodes import SERVERS, args, write_snapshot
+from ansible_collections.opstack.conductor.tests.support.fs import tree
 
 
 def _unix_socket(path):

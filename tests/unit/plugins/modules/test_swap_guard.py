@@ -19,7 +19,7 @@ from ansible_collections.opstack.conductor.plugins.module_utils import _raft as 
 from ansible_collections.opstack.conductor.plugins.modules import raft_state
 from ansible_collections.opstack.conductor.tests.support.nonroot import (  # noqa: F401 (fixtures)
     nonroot_users, run_module_as, shared_tmp)
-from ansible_collections.opstack.conductor.tests.unit.plugins.modules.test_raft_state import SERVERS
+from ansible_collections.opstack.conductor.tests.support.nodes import SERVERS
 
 OTHER = [dict(server, address=server["address"].replace("10.0.0", "10.9.9")) for server in SERVERS]
 # bbolt's open of both stores, one after the other: open by path, then flock retries on that descriptor.

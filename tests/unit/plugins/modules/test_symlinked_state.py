@@ -14,8 +14,8 @@ import pytest
 from ansible_collections.opstack.conductor.plugins.module_utils import _fs as fs
 from ansible_collections.opstack.conductor.plugins.module_utils import _raft as raft
 from ansible_collections.opstack.conductor.plugins.modules import raft_backup, raft_restore, raft_state, raft_state_info
-from ansible_collections.opstack.conductor.tests.raft_nodes import has_run
-from ansible_collections.opstack.conductor.tests.unit.plugins.modules.test_raft_state import SERVERS, args, tree
+from ansible_collections.opstack.conductor.tests.support.nodes import SERVERS, args, has_run
+from ansible_collections.opstack.conductor.tests.support.fs import tree
 
 OTHER = [dict(server, address=server["address"].replace("10.0.0", "10.9.9")) for server in SERVERS]
 

@@ -8,7 +8,7 @@ import pytest
 
 from ansible_collections.opstack.conductor.plugins.module_utils import _cluster as cluster
 from ansible_collections.opstack.conductor.plugins.modules import raft_state
-from ansible_collections.opstack.conductor.tests.unit.plugins.modules.test_raft_state import SERVERS
+from ansible_collections.opstack.conductor.tests.support.nodes import SERVERS
 
 SERVER = [{"id": "a", "address": "h:1"}]
 
