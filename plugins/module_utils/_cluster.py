@@ -10,37 +10,22 @@ LogConfiguration entry at index 1 with the given term and the servers in the giv
 
 from __future__ import annotations
 
-import ipaddress
-import unicodedata
 from dataclasses import dataclass
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from ansible_collections.opstack.conductor.plugins.module_utils import _bbolt as bolt
 from ansible_collections.opstack.conductor.plugins.module_utils import _raft as raft
-from ansible_collections.opstack.conductor.plugins.module_utils._errors import OpstackError
+from ansible_collections.opstack.conductor.plugins.module_utils._servers import (  # noqa: F401 (re-exported)
+    MAX_ADDRESS_BYTES, MAX_SERVER_ID_BYTES, SpecError, parse_servers, server_dicts, validate_address,
+    validate_server_id)
 
-# A directory name (255 bytes on every filesystem op-conductor runs on) that leaves room for the siblings written
-# beside it: `.<id>.opstack-new-<hex>.ino<inode>` (+50 bytes), `<id>.<pid>.<time>.<hex>~`, and backups
-# `raft-backup-<time>-<id>-<hex>.partial` (+53). Longer IDs validated but then failed with ENAMETOOLONG.
-MAX_SERVER_ID_BYTES = 200
 MAX_ADVISED_VOTERS = 9  # more is accepted, with a warning
-MAX_ADDRESS_BYTES = 1024
 # The highest initial term a cluster can still elect from, with margin. hashicorp/raft keeps the term as a uint64 and
 # adds 1 on every election (runCandidate, electSelf and preElectSelf: getCurrentTerm() + 1; raft.go v1.7.3): seeded
 # at 2^64-1, the first election wraps to term 0, every vote request is older than every node's term, and the cluster
 # never elects (issue 13 item 12). 2^63-1 leaves 2^63 elections (one a millisecond for 290 million years) and keeps
 # the term inside a signed 64-bit integer for whatever reads it as one (Go int64, JSON tools, metrics).
 MAX_TERM = (1 << 63) - 1
-
-
-class SpecError(OpstackError, ValueError):
-    """A cluster spec that must not be written; the message names the field and the value."""
-
-    def __init__(self, field: str, value: Any, reason: str):
-        self.field = field
-        self.value = value
-        self.reason = reason
-        super().__init__("%s=%r: %s" % (field, value, reason))
 
 
 @dataclass(frozen=True)
@@ -58,52 +43,6 @@ class ClusterSpec:
             if server.id == server_id:
                 return server
         raise SpecError("server_id", server_id, "not among the servers (%s)" % ", ".join(s.id for s in self.servers))
-
-
-def validate_server_id(value: Any, field: str = "server_id") -> str:
-    """op-conductor joins the server ID onto its storage dir, so it must be a safe single directory name."""
-    if not isinstance(value, str) or value == "":
-        raise SpecError(field, value, "must be a non-empty string")
-    if len(value.encode("utf-8", "surrogatepass")) > MAX_SERVER_ID_BYTES:
-        raise SpecError(field, value, "longer than %d bytes" % MAX_SERVER_ID_BYTES)
-    if "/" in value or "\\" in value:
-        raise SpecError(field, value, "contains a path separator; op-conductor uses the ID as a directory name")
-    if value in (".", "..") or value.startswith("."):
-        raise SpecError(field, value, "starts with a dot; it would be a hidden or parent directory")
-    for char in value:
-        category = unicodedata.category(char)
-        if char != " " and category[0] in ("C", "Z"):
-            raise SpecError(field, value, "contains the non-printable character U+%04X" % ord(char))
-    if value != value.strip():
-        raise SpecError(field, value, "has leading or trailing spaces")
-    return value
-
-
-def validate_address(value: Any, field: str = "address") -> str:
-    """host:port as raft's TCP transport dials it; IPv6 literals in brackets."""
-    if not isinstance(value, str) or not value:
-        raise SpecError(field, value, "must be a non-empty host:port string")
-    if len(value.encode("utf-8", "surrogatepass")) > MAX_ADDRESS_BYTES:
-        raise SpecError(field, value, "longer than %d bytes" % MAX_ADDRESS_BYTES)
-    if any(unicodedata.category(char)[0] in ("C", "Z") for char in value):
-        raise SpecError(field, value, "contains whitespace or a control character")
-    if value.startswith("["):
-        host, sep, port = value[1:].partition("]:")
-        if not sep:
-            raise SpecError(field, value, "bracketed IPv6 address must be followed by :port")
-        try:
-            ipaddress.IPv6Address(host.split("%", 1)[0])
-        except ValueError:
-            raise SpecError(field, value, "%r is not an IPv6 address" % host)
-    else:
-        host, sep, port = value.rpartition(":")
-        if not sep or not host:
-            raise SpecError(field, value, "must be host:port")
-        if ":" in host:
-            raise SpecError(field, value, "IPv6 addresses must be written in brackets, as [addr]:port")
-    if not port.isdigit() or not 1 <= int(port) <= 65535 or port != str(int(port)):
-        raise SpecError(field, value, "port must be a number from 1 to 65535")
-    return value
 
 
 def configuration_warnings(configuration: raft.Configuration) -> List[str]:
@@ -130,42 +69,6 @@ def validate_term(value: Any, field: str = "term") -> int:
                                       "election, and a higher initial term leaves too few elections before the "
                                       "64-bit term wraps" % MAX_TERM)
     return value
-
-
-def parse_servers(servers: Any, field: str = "servers") -> Tuple[raft.Server, ...]:
-    if not isinstance(servers, (list, tuple)) or not servers:
-        raise SpecError(field, servers, "must be a non-empty list of {id, address, suffrage}")
-    parsed = []
-    seen_ids = {}  # type: Dict[str, str]
-    seen_addresses = {}  # type: Dict[str, str]
-    for position, entry in enumerate(servers):
-        where = "%s[%d]" % (field, position)
-        if not isinstance(entry, Mapping):
-            raise SpecError(where, entry, "must be a mapping with id and address")
-        unknown = set(entry) - {"id", "address", "suffrage"}
-        if unknown:
-            raise SpecError(where, entry, "unknown keys %s" % ", ".join(sorted(map(str, unknown))))
-        server_id = validate_server_id(entry.get("id"), where + ".id")
-        address = validate_address(entry.get("address"), where + ".address")
-        suffrage = entry.get("suffrage") or "voter"
-        if suffrage not in ("voter", "nonvoter"):
-            raise SpecError(where + ".suffrage", suffrage, "must be voter or nonvoter")
-        folded = unicodedata.normalize("NFKC", server_id).casefold()
-        if folded in seen_ids:
-            raise SpecError(where + ".id", server_id, "duplicates %s (IDs that differ only in case or Unicode "
-                                                      "normalisation would share a directory on case- or "
-                                                      "normalisation-insensitive filesystems)" % seen_ids[folded])
-        if address.lower() in seen_addresses:
-            raise SpecError(where + ".address", address, "already used by %s" % seen_addresses[address.lower()])
-        seen_ids[folded] = server_id
-        seen_addresses[address.lower()] = server_id
-        parsed.append(raft.Server(server_id, address, suffrage))
-    return tuple(parsed)
-
-
-def server_dicts(servers: Any, field: str = "servers") -> List[Dict[str, str]]:
-    """parse_servers() as plain ``{id, address, suffrage}`` dicts (what manifests and RPC calls carry)."""
-    return [server.to_dict() for server in parse_servers(servers, field)]
 
 
 def validate_cluster(servers: Any, initial_leader: Any = None, term: Any = 1) -> Tuple[ClusterSpec, List[str]]:

@@ -15,14 +15,7 @@ from ansible_collections.opstack.conductor.plugins.module_utils import _fs as fs
 from ansible_collections.opstack.conductor.plugins.module_utils import _options as options
 from ansible_collections.opstack.conductor.plugins.module_utils import _raft as raft
 from ansible_collections.opstack.conductor.plugins.module_utils._errors import OpstackError
-
-
-def server_list_spec(required: bool = False) -> dict:
-    return dict(type="list", elements="dict", required=required, options=dict(
-        id=dict(type="str", required=True),
-        address=dict(type="str", required=True),
-        suffrage=dict(type="str", choices=["voter", "nonvoter"], default="voter"),
-    ))
+from ansible_collections.opstack.conductor.plugins.module_utils._servers import server_list_spec  # noqa: F401
 
 
 def require_msgpack(module) -> None:

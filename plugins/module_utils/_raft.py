@@ -24,6 +24,8 @@ from typing import Any, Dict, List, NamedTuple, Optional, Tuple
 from ansible_collections.opstack.conductor.plugins.module_utils._errors import OpstackError
 from ansible_collections.opstack.conductor.plugins.module_utils._lookup import (
     NodeUnreadable, listdir_or_none, lstat_or_none)
+from ansible_collections.opstack.conductor.plugins.module_utils._servers import (  # noqa: F401 (re-exported)
+    SUFFRAGE_VALUES, SUFFRAGES, Server)
 
 try:
     import msgpack
@@ -40,8 +42,6 @@ LOG_TYPES = {0: "LogCommand", 1: "LogNoop", 2: "LogAddPeerDeprecated", 3: "LogRe
              4: "LogBarrier", 5: "LogConfiguration"}
 LOG_COMMAND = 0
 LOG_CONFIGURATION = 5
-SUFFRAGES = {0: "voter", 1: "nonvoter", 2: "staging"}
-SUFFRAGE_VALUES = {name: value for value, name in SUFFRAGES.items()}
 
 # --- raft-boltdb layout -----------------------------------------------------------------------------------------
 LOG_FILE = "raft-log.db"
@@ -107,16 +107,6 @@ def go_time_from_unix(unix_seconds: int, nanos: int = 0) -> bytes:
 # ================================================================================================================
 # Configuration
 # ================================================================================================================
-
-
-@dataclass(frozen=True)
-class Server:
-    id: str
-    address: str
-    suffrage: str = "voter"
-
-    def to_dict(self) -> Dict[str, str]:
-        return {"id": self.id, "address": self.address, "suffrage": self.suffrage}
 
 
 @dataclass(frozen=True)

@@ -215,6 +215,7 @@ from ansible_collections.opstack.conductor.plugins.module_utils import _fs as fs
 from ansible_collections.opstack.conductor.plugins.module_utils import _module_common as common
 from ansible_collections.opstack.conductor.plugins.module_utils import _options as options
 from ansible_collections.opstack.conductor.plugins.module_utils import _node_state as node_state
+from ansible_collections.opstack.conductor.plugins.module_utils import _servers as servers
 
 
 def verdict(name, state, result):
@@ -249,13 +250,9 @@ def _count(number, noun):
 
 
 def drift(expected, configuration):
-    have = {server.id: server for server in (configuration.servers if configuration else ())}
-    want = {server.id: server for server in expected}
-    changed = [dict(id=server_id, expected=want[server_id].to_dict(), actual=have[server_id].to_dict())
-               for server_id in want if server_id in have and want[server_id] != have[server_id]]
-    missing = [server_id for server_id in want if server_id not in have]
-    extra = [server_id for server_id in have if server_id not in want]
-    return dict(in_sync=not (changed or missing or extra), missing=missing, extra=extra, changed=changed)
+    """The membership drift in this module's documented shape (expected/actual, whole servers)."""
+    return servers.drift(expected, configuration.servers if configuration else (), labels=("expected", "actual"),
+                         fields=("id", "address", "suffrage"))
 
 
 def main():
