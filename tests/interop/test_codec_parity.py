@@ -14,6 +14,7 @@ from ansible_collections.opstack.conductor.plugins.module_utils import _bbolt as
 from ansible_collections.opstack.conductor.plugins.module_utils import _cluster as cluster
 from ansible_collections.opstack.conductor.plugins.module_utils import _node_state as node_state
 from ansible_collections.opstack.conductor.plugins.module_utils import _raft as raft
+from ansible_collections.opstack.conductor.tests.support.nodes import write_cluster
 
 CELLS = ["v1", "v2_3_0", "v2_3_1", "bbolt_1_4"]
 SIZES = [1, 31, 32, 255, 300]
@@ -80,18 +81,6 @@ def test_log_and_configuration_bytes_equal_go(oracle, cell):
     assert len(vectors["logs"]) == len(entries) and len(vectors["configurations"]) == len(configs)
 
 
-def write_state(root, spec, page_size=4096):
-    nodes = {}
-    for server in spec.servers:
-        node = os.path.join(str(root), server.id)
-        os.makedirs(node)
-        for name, data in cluster.node_databases(spec, server.id, page_size).items():
-            with open(os.path.join(node, name), "wb") as handle:
-                handle.write(data)
-        nodes[server.id] = node
-    return nodes
-
-
 def assert_go_reads_spec(go_read, spec, server_id):
     stable, log = go_read["stable"], go_read["log"]
     assert stable["CurrentTerm"] == spec.term
@@ -111,7 +100,7 @@ def test_our_files_check_clean_read_back_and_survive_a_write(oracle, tmp_path, c
     members = [{"id": "sequencer-%d" % i, "address": "10.1.0.%d:50050" % i,
                 "suffrage": "nonvoter" if i == 4 else "voter"} for i in range(1, 5)]
     spec = cluster.validate_cluster(members, "sequencer-2", 3)[0]
-    nodes = write_state(tmp_path, spec, page_size)
+    nodes = write_cluster(tmp_path, spec, page_size)
     for server_id, node in nodes.items():
         for name in (raft.LOG_FILE, raft.STABLE_FILE):
             verdict = oracle.check(cell, os.path.join(node, name))
@@ -157,7 +146,7 @@ def test_go_written_seed_state_reads_the_same_and_equals_ours(oracle, tmp_path, 
     oracle.run(writer, "write", "--spec", str(spec_file), "--out", str(tmp_path / "go"))
     spec = cluster.validate_cluster(servers, "sequencer-1", 1)[0]
     ours_root = tmp_path / "ours"
-    write_state(ours_root, spec)
+    write_cluster(ours_root, spec)
     for server in spec.servers:
         go_node = str(tmp_path / "go" / server.id)
         theirs = node_state.read_node_state(go_node, verify=True)
@@ -179,7 +168,7 @@ def test_a_real_cluster_forms_from_our_files_and_survives_a_restart(oracle, tmp_
     cell = {3: "v1", 5: "v2_3_0", 7: "v2_3_1"}[size]
     spec = cluster.validate_cluster([{"id": "node-%d" % i, "address": "127.0.0.1:%d" % port}
                                      for i, port in enumerate(ports(size), 1)], "node-1", 1)[0]
-    nodes = write_state(tmp_path, spec)
+    nodes = write_cluster(tmp_path, spec)
     args = []
     for server_id, node in nodes.items():
         args += ["--node", "%s=%s" % (server_id, node)]
@@ -196,7 +185,7 @@ def test_a_real_cluster_forms_from_our_files_and_survives_a_restart(oracle, tmp_
 def test_a_bbolt_1_4_cluster_forms_from_our_16k_page_files(oracle, tmp_path, ports):
     spec = cluster.validate_cluster([{"id": "n%d" % i, "address": "127.0.0.1:%d" % port}
                                      for i, port in enumerate(ports(3), 1)], None, 7)[0]
-    nodes = write_state(tmp_path, spec, page_size=16384)
+    nodes = write_cluster(tmp_path, spec, page_size=16384)
     args = [arg for server_id, node in nodes.items() for arg in ("--node", "%s=%s" % (server_id, node))]
     result = oracle.run("bbolt_1_4", "cluster", *args, "--apply", "10", "--timeout", "90", timeout=240)
     assert result["ok"], result["problems"]
@@ -210,7 +199,7 @@ def grown(oracle, tmp_path_factory, ports):
     root = tmp_path_factory.mktemp("grown")
     spec = cluster.validate_cluster([{"id": "g%d" % i, "address": "127.0.0.1:%d" % port}
                                      for i, port in enumerate(ports(3), 1)])[0]
-    nodes = write_state(root, spec)
+    nodes = write_cluster(root, spec)
     args = [arg for server_id, node in nodes.items() for arg in ("--node", "%s=%s" % (server_id, node))]
     oracle.run("v2_3_1", "grow", *args, "--entries", "1500", "--size", "5000", "--snapshot-every", "400",
                "--trailing-logs", "200", "--timeout", "120", timeout=300)

@@ -9,14 +9,12 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import socket
-import sys
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import oracle  # noqa: E402  (tests/interop/oracle.py)
+import oracle  # tests/interop/oracle.py (pytest puts this directory first)
+from ansible_collections.opstack.conductor.tests.support.net import free_ports
 
 IDS = ["sequencer-1", "sequencer-2", "sequencer-3"]
 FILES = ["raft-log.db", "raft-stable.db"]
@@ -32,20 +30,6 @@ REFERENCE_SPEC = {
     "initial_leader": "sequencer-1",
     "term": 5,
 }
-
-
-def free_ports(n: int) -> list[int]:
-    """Ports the kernel just handed out on 127.0.0.1 (all bound at once, then released)."""
-    socks = []
-    try:
-        for _index in range(n):
-            s = socket.socket()
-            s.bind(("127.0.0.1", 0))
-            socks.append(s)
-        return [s.getsockname()[1] for s in socks]
-    finally:
-        for s in socks:
-            s.close()
 
 
 def loopback_spec() -> dict:

@@ -12,14 +12,12 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 
 import pytest
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "reliability"))
-
-import crash  # noqa: E402  (tests/reliability/crash.py)
-from common import tree, write_node, loopback_spec  # noqa: E402
+from ansible_collections.opstack.conductor.tests.reliability import crash
+from ansible_collections.opstack.conductor.tests.support.fs import tree
+from ansible_collections.opstack.conductor.tests.support.nodes import loopback_spec, write_node
 
 
 @pytest.fixture(scope="module")
@@ -104,25 +102,25 @@ def test_full_disk_leaves_the_old_state_and_no_staging(scenarios, tmp_path):
         node = os.path.join(disk, "n1")
         spec = loopback_spec(("n1",), ports=[7101])
         write_node(node, spec, "n1")
-        before = tree(disk)
+        before = tree(disk, include_root=True)
         # 64 KiB pages: the new files need 512 KiB; 160 KiB is all there is
         result = run_child("raft_state", dict(path=node, server_id="n1", servers=SERVERS, term=5, force=True,
                                               page_size=65536), str(tmp_path), env)
         assert result["failed"] and "the previous state is in place" in result["msg"], result
         assert "No space left on device" in result["msg"] or "File too large" in result["msg"], result["msg"]
-        assert tree(disk) == before  # old state byte-identical, no staging or backup left
+        assert tree(disk, include_root=True) == before  # old state byte-identical, no staging or backup left
 
         other = os.path.join(disk, "n2")
         result = run_child("raft_state", dict(path=other, server_id="n1", servers=SERVERS, page_size=65536),
                            str(tmp_path), env)
-        assert result["failed"] and tree(disk) == before
+        assert result["failed"] and tree(disk, include_root=True) == before
 
         # a restore of a 1 MiB grown state onto the small disk: refused by the disk, the fresh state stays
         src = os.path.join(crash_template(scenarios, "restore"), "backups")
         backup = os.path.join(src, os.listdir(src)[0])
         result = run_child("raft_restore", dict(src=backup, path=node, force=True), str(tmp_path), env)
         assert result["failed"] and "the previous state is in place" in result["msg"], result
-        assert tree(disk) == before
+        assert tree(disk, include_root=True) == before
 
         # a backup into the small disk: no finished and no partial backup is left
         grown = os.path.join(crash_template(scenarios, "backup"), "n1")

@@ -7,13 +7,10 @@ through raft-boltdb), and a few get a real Raft node started on them.
 """
 
 import os
-import sys
 
 import pytest
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "reliability"))
-
-import fuzz  # noqa: E402  (tests/reliability/fuzz.py)
+from ansible_collections.opstack.conductor.tests.reliability import fuzz
 
 SEED = "pytest-1"
 MUTANTS = 240

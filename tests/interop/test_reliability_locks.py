@@ -25,9 +25,8 @@ import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(os.path.dirname(HERE), "reliability"))
-
-from common import node_state, state_digest  # noqa: E402
+from ansible_collections.opstack.conductor.plugins.module_utils import _node_state as node_state
+from ansible_collections.opstack.conductor.tests.support.fs import state_digest
 
 LOOP = os.path.join(os.path.dirname(HERE), "reliability", "lock_loop.py")
 CYCLES = 8

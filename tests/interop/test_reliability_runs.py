@@ -25,9 +25,7 @@ import time
 import pytest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(os.path.dirname(HERE), "reliability"))
-
-from common import node_state  # noqa: E402
+from ansible_collections.opstack.conductor.plugins.module_utils import _node_state as node_state
 
 WORKER = os.path.join(os.path.dirname(HERE), "reliability", "run_worker.py")
 BUSY = "is busy: another run of raft_state, raft_restore or raft_backup"

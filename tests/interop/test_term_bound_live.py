@@ -6,13 +6,13 @@ from __future__ import annotations
 
 from ansible_collections.opstack.conductor.plugins.module_utils import _cluster as cluster
 from ansible_collections.opstack.conductor.plugins.module_utils import _node_state as node_state
-from test_codec_parity import write_state
+from ansible_collections.opstack.conductor.tests.support.nodes import write_cluster
 
 
 def test_a_cluster_seeded_at_the_highest_accepted_term_elects(oracle, tmp_path, ports):
     spec = cluster.validate_cluster([{"id": "m%d" % i, "address": "127.0.0.1:%d" % port}
                                      for i, port in enumerate(ports(3), 1)], "m1", cluster.MAX_TERM)[0]
-    nodes = write_state(tmp_path, spec)
+    nodes = write_cluster(tmp_path, spec)
     args = [arg for server_id, node in nodes.items() for arg in ("--node", "%s=%s" % (server_id, node))]
     result = oracle.run("v2_3_1", "cluster", *args, "--apply", "5", "--timeout", "90", timeout=240)
     assert result["ok"], result["problems"]

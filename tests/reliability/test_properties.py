@@ -3,15 +3,15 @@ through the decoders. Either a clean refusal naming the field and the value, or 
 round-trips; never another exception."""
 
 import os
-import sys
 import tempfile
 import unicodedata
 
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-
-from common import bolt, cluster, node_state, raft  # noqa: E402
+from ansible_collections.opstack.conductor.plugins.module_utils import _bbolt as bolt
+from ansible_collections.opstack.conductor.plugins.module_utils import _cluster as cluster
+from ansible_collections.opstack.conductor.plugins.module_utils import _node_state as node_state
+from ansible_collections.opstack.conductor.plugins.module_utils import _raft as raft
 
 SETTINGS = settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 TEXT = st.text(st.characters(codec=None), max_size=260) | st.text(st.characters(max_codepoint=0x7F), max_size=40)

@@ -5,17 +5,15 @@ newest snapshot's and each configuration entry after it (all of them with verify
 Files written by our writer with the validation bypassed; tests/interop/test_configuration_checks_live.py does the
 same with configurations encoded by the real Go code."""
 
-import os
-
 import pytest
 
-from ansible_collections.opstack.conductor.plugins.module_utils import _bbolt as bolt
 from ansible_collections.opstack.conductor.plugins.module_utils import _node_state as node_state
-from ansible_collections.opstack.conductor.plugins.module_utils import _raft as raft
 from ansible_collections.opstack.conductor.tests.support.nodes import (REJECTED, configuration, write_configuration_node,
                                                                     write_snapshot)
 
 GOOD = [("s1", "h:1", "voter"), ("s2", "h:2", "voter"), ("s3", "h:3", "voter")]
+
+
 def problems_about(state, needle):
     return [problem for problem in state.integrity.problems if needle in problem]
 

@@ -9,7 +9,7 @@ import subprocess
 from ansible_collections.opstack.conductor.plugins.modules import raft_state
 from ansible_collections.opstack.conductor.tests.support.nonroot import (add_to_group, nonroot_users,  # noqa: F401
                                                                          run_module_as, shared_tmp)
-from ansible_collections.opstack.conductor.tests.support.nodes import SERVERS, args
+from ansible_collections.opstack.conductor.tests.support.nodes import args
 
 
 @contextlib.contextmanager
