@@ -5,7 +5,7 @@
 #                          FUZZ_RAFT real Raft starts -> tests/output/reliability/fuzz.json (FUZZ_SEED to replay)
 #   make crash             crash injection, every fault point of every scenario before and after it plus
 #                          CRASH_DELAYS random SIGKILLs per scenario (>= 1000 trials) -> tests/output/reliability/crash.json
-#   make test-reliability  the fast slices, plus the property tests that need hypothesis
+#   make test-reliability  the fast slices, plus the property tests that need hypothesis (pytest marker `reliability`)
 
 FUZZ_MUTANTS ?= 10000
 FUZZ_RAFT ?= 160
@@ -29,5 +29,4 @@ crash: oracle
 	$(VPY) tests/reliability/crash.py --delays $(CRASH_DELAYS) --seed $(CRASH_SEED) --out $(RELIABILITY_OUT)/crash.json
 
 test-reliability: oracle $(RELIABILITY_STAMP)
-	$(VPY) -m pytest -p no:cacheprovider tests/reliability tests/interop/test_reliability_*.py \
-		tests/unit/plugins/modules/test_reliability_inputs.py tests/unit/plugins/module_utils/test_reliability_regressions.py
+	$(VPY) -m pytest -p no:cacheprovider -m reliability tests/unit tests/interop tests/reliability

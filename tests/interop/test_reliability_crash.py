@@ -19,6 +19,8 @@ from ansible_collections.opstack.conductor.tests.reliability import crash
 from ansible_collections.opstack.conductor.tests.support.fs import tree
 from ansible_collections.opstack.conductor.tests.support.nodes import loopback_spec, write_node
 
+pytestmark = pytest.mark.reliability  # `make test-reliability` selects these by marker
+
 
 @pytest.fixture(scope="module")
 def scenarios(oracle, tmp_path_factory):

@@ -12,6 +12,8 @@ import pytest
 
 from ansible_collections.opstack.conductor.tests.reliability import fuzz
 
+pytestmark = pytest.mark.reliability  # `make test-reliability` selects these by marker
+
 SEED = "pytest-1"
 MUTANTS = 240
 

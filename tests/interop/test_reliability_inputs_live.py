@@ -9,6 +9,8 @@ import pytest
 
 from ansible_collections.opstack.conductor.plugins.modules import raft_state
 
+pytestmark = pytest.mark.reliability  # `make test-reliability` selects these by marker
+
 CELLS = ["v1", "v2_3_0", "v2_3_1", "bbolt_1_4"]
 
 

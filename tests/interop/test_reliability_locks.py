@@ -24,10 +24,14 @@ import sys
 import threading
 import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
+import pytest
+
 from ansible_collections.opstack.conductor.plugins.module_utils import _node_state as node_state
 from ansible_collections.opstack.conductor.tests.support.fs import state_digest
 
+pytestmark = pytest.mark.reliability  # `make test-reliability` selects these by marker
+
+HERE = os.path.dirname(os.path.abspath(__file__))
 LOOP = os.path.join(os.path.dirname(HERE), "reliability", "lock_loop.py")
 CYCLES = 8
 HANG_GUARD = 300  # seconds; only stops a hung run, never decides a result

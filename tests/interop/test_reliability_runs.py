@@ -24,9 +24,11 @@ import time
 
 import pytest
 
-HERE = os.path.dirname(os.path.abspath(__file__))
 from ansible_collections.opstack.conductor.plugins.module_utils import _node_state as node_state
 
+pytestmark = pytest.mark.reliability  # `make test-reliability` selects these by marker
+
+HERE = os.path.dirname(os.path.abspath(__file__))
 WORKER = os.path.join(os.path.dirname(HERE), "reliability", "run_worker.py")
 BUSY = "is busy: another run of raft_state, raft_restore or raft_backup"
 SPREAD = 0.04  # the latest start of the later side, in seconds: about one run's length here

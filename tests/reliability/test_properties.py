@@ -6,12 +6,15 @@ import os
 import tempfile
 import unicodedata
 
+import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from ansible_collections.opstack.conductor.plugins.module_utils import _bbolt as bolt
 from ansible_collections.opstack.conductor.plugins.module_utils import _cluster as cluster
 from ansible_collections.opstack.conductor.plugins.module_utils import _node_state as node_state
 from ansible_collections.opstack.conductor.plugins.module_utils import _raft as raft
+
+pytestmark = pytest.mark.reliability  # `make test-reliability` selects these by marker
 
 SETTINGS = settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 TEXT = st.text(st.characters(codec=None), max_size=260) | st.text(st.characters(max_codepoint=0x7F), max_size=40)

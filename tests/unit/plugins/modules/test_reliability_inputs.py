@@ -17,6 +17,8 @@ from ansible_collections.opstack.conductor.plugins.modules import raft_state, ra
 from ansible_collections.opstack.conductor.tests.support.nodes import SERVERS, args
 from ansible_collections.opstack.conductor.tests.support.fs import tree
 
+pytestmark = pytest.mark.reliability  # `make test-reliability` selects these by marker
+
 
 # ================================================================================================================
 # Options
