@@ -14,6 +14,8 @@ from ansible_collections.opstack.conductor.plugins.module_utils import _fs as fs
 from ansible_collections.opstack.conductor.plugins.module_utils import _node_state as node_state
 from ansible_collections.opstack.conductor.plugins.module_utils import _raft as raft
 
+pytestmark = pytest.mark.reliability  # `make test-reliability` selects these by marker
+
 SPEC = cluster.validate_cluster([{"id": "n1", "address": "127.0.0.1:7001"}, {"id": "n2", "address": "127.0.0.1:7002"},
                                  {"id": "n3", "address": "127.0.0.1:7003"}], "n1")[0]
 
