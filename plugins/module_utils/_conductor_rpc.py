@@ -12,7 +12,8 @@ shared options, connects, and turns RPC errors into failed results.
   server's message. ``-32601`` (method not found) raises :class:`MethodMissing`, whose message names the
   op-conductor feature (and the version that added it) the server lacks.
 * Every wait is bounded in time and in iterations (:func:`poll`).
-* Membership planning (:func:`plan_membership`) and quorum checks are pure functions, unit-testable.
+* What the nodes say together is in ``_cluster_view``; membership changes in ``_membership``; leadership
+  transfers in ``_leadership``. A module imports only what it uses, so its AnsiballZ payload carries only that.
 """
 
 from __future__ import annotations
@@ -345,6 +346,21 @@ class OpNode(object):
         return dict(hash=head["hash"], number=head.get("number"), timestamp=head.get("timestamp"))
 
 
+class Clock:
+    """The time every wait of the live modules reads and sleeps on; unit tests pass one that only counts."""
+
+    @staticmethod
+    def monotonic():
+        return time.monotonic()
+
+    @staticmethod
+    def sleep(seconds):
+        time.sleep(seconds)
+
+
+CLOCK = Clock()
+
+
 def poll(probe, timeout, interval=0.5, clock=time.monotonic, sleep=time.sleep, max_iterations=None):
     """Call ``probe()`` until it returns a truthy value; bounded by ``timeout`` seconds and an iteration cap.
 
@@ -361,228 +377,6 @@ def poll(probe, timeout, interval=0.5, clock=time.monotonic, sleep=time.sleep, m
             break
         sleep(min(interval, max(0.0, timeout - (clock() - start))))
     return value, clock() - start
-
-
-# --- cluster views ----------------------------------------------------------------------------------------
-
-
-def _member_key(servers):
-    return tuple(sorted((s["id"], s["address"], s["suffrage"]) for s in servers or []))
-
-
-def is_member(status):
-    """Whether a node counts itself in its own configuration (a fresh node that was never added does not)."""
-    m = status.get("membership")
-    if m is None:
-        return True  # unknown (older API or error): treat as a member
-    return any(s["id"] == status["id"] for s in m["servers"])
-
-
-def settled_leader(statuses, require_all=True):
-    """The leader id when exactly one reachable member claims leadership and every reachable member of its
-    configuration names it; else None. Nodes outside the leader's configuration are ignored."""
-    reachable = [s for s in statuses if s.get("reachable")]
-    if require_all and len(reachable) != len(statuses):
-        return None
-    claimed = [s for s in reachable if s.get("leader") and not s.get("leader_overridden")]
-    if len(claimed) != 1:
-        return None
-    leader = claimed[0]
-    members = None
-    if leader.get("membership") is not None:
-        members = set(x["id"] for x in leader["membership"]["servers"])
-    for s in reachable:
-        if members is not None and s["id"] not in members:
-            continue
-        if members is None and not is_member(s):
-            continue
-        if (s.get("leader_with_id") or {}).get("id") != leader["id"]:
-            return None
-    return leader["id"]
-
-
-def cluster_view(statuses, expected_servers=None):
-    """Summarise per-node statuses: the leader, agreement, membership, disagreements."""
-    outsiders = [s["id"] for s in statuses if s.get("reachable") and not is_member(s)]
-    reachable = [s for s in statuses if s.get("reachable") and s["id"] not in outsiders]
-    leaders_claimed = [s["id"] for s in reachable if s.get("leader") and not s.get("leader_overridden")]
-    overridden = [s["id"] for s in reachable if s.get("leader_overridden")]
-    seen_leaders = {}
-    for s in reachable:
-        lw = s.get("leader_with_id")
-        if lw is not None:
-            seen_leaders.setdefault(lw.get("id", ""), []).append(s["id"])
-    memberships = {}
-    for s in reachable:
-        m = s.get("membership")
-        if m is not None:
-            memberships.setdefault((m.get("version"), _member_key(m["servers"])), []).append(s["id"])
-    disagreements = []
-    unreachable = [s["id"] for s in statuses if not s.get("reachable")]
-    if unreachable:
-        disagreements.append("unreachable: %s" % ", ".join(unreachable))
-    real_leader_ids = [k for k in seen_leaders if k and not k.startswith("N/A")]
-    if len(leaders_claimed) > 1:
-        disagreements.append("more than one node claims leadership: %s" % ", ".join(leaders_claimed))
-    if len(seen_leaders) > 1:
-        disagreements.append("nodes disagree on the leader: %s" % "; ".join(
-            "%s -> %s" % (", ".join(ids), leader or "(none)") for leader, ids in sorted(seen_leaders.items())))
-    elif seen_leaders and "" in seen_leaders:
-        disagreements.append("no leader elected")
-    if len(memberships) > 1:
-        disagreements.append("nodes disagree on membership: %s" % "; ".join(
-            "%s see version %s with %s" % (", ".join(ids), key[0], ", ".join(
-                "%s(%s)" % (m[0], m[2]) for m in key[1])) for key, ids in sorted(
-                memberships.items(), key=lambda kv: str(kv[0]))))
-    leader_id = real_leader_ids[0] if len(real_leader_ids) == 1 and len(seen_leaders) == 1 else None
-    leader_addr = None
-    leader_status = None
-    for s in reachable:
-        if leader_id and s.get("leader_with_id", {}) and s["leader_with_id"].get("id") == leader_id:
-            leader_addr = s["leader_with_id"].get("address")
-        if leader_id and s["id"] == leader_id:
-            leader_status = s
-    # membership as the leader sees it, else the most common view
-    membership = None
-    if leader_status is not None and leader_status.get("membership") is not None:
-        membership = leader_status["membership"]
-    elif memberships:
-        key = max(memberships, key=lambda k: len(memberships[k]))
-        membership = next(s["membership"] for s in reachable if s["id"] == memberships[key][0])
-    drift = None
-    if expected_servers is not None and membership is not None:
-        drift = membership_drift(membership["servers"], expected_servers)
-        if not drift["in_sync"]:
-            disagreements.append("membership differs from the expected servers: %s" % drift_text(drift))
-    if outsiders and expected_servers is not None:
-        wanted = set(x["id"] for x in expected_servers)
-        for sid in outsiders:
-            if sid in wanted:
-                disagreements.append("%s runs but is not a member of the cluster" % sid)
-    return dict(
-        leader=dict(id=leader_id, address=leader_addr) if leader_id else None,
-        not_members=outsiders,
-        leaders_claimed=leaders_claimed,
-        leader_overridden=overridden,
-        membership=membership,
-        agree=not disagreements,
-        disagreements=disagreements,
-        unreachable=unreachable,
-        drift=drift,
-        paused=[s["id"] for s in reachable if s.get("paused")],
-        stopped=[s["id"] for s in reachable if s.get("stopped")],
-        active=[s["id"] for s in reachable if s.get("active")],
-        unhealthy=[s["id"] for s in reachable if s.get("sequencer_healthy") is False],
-    )
-
-
-def membership_drift(have_servers, want_servers):
-    have = dict((s["id"], s) for s in have_servers)
-    want = dict((s["id"], s) for s in want_servers)
-    missing = [i for i in want if i not in have]
-    extra = [i for i in have if i not in want]
-    changed = []
-    for i in want:
-        if i in have and (have[i]["address"], have[i]["suffrage"]) != (want[i]["address"], want[i]["suffrage"]):
-            changed.append(dict(id=i, have=dict(address=have[i]["address"], suffrage=have[i]["suffrage"]),
-                                want=dict(address=want[i]["address"], suffrage=want[i]["suffrage"])))
-    return dict(in_sync=not (missing or extra or changed), missing=missing, extra=extra, changed=changed)
-
-
-def drift_text(drift):
-    parts = []
-    if drift["missing"]:
-        parts.append("missing " + ", ".join(drift["missing"]))
-    if drift["extra"]:
-        parts.append("extra " + ", ".join(drift["extra"]))
-    for c in drift["changed"]:
-        have, want = c["have"], c["want"]
-        values = (c["id"], have["suffrage"], have["address"], want["suffrage"], want["address"])
-        parts.append("%s is %s %s, want %s %s" % values)
-    return "; ".join(parts) or "none"
-
-
-# --- membership planning ----------------------------------------------------------------------------------
-
-
-def quorum(voters):
-    return voters // 2 + 1
-
-
-def plan_membership(current, desired, leader_id):
-    """The steps that turn ``current`` servers into ``desired``, one Raft configuration change each.
-
-    Order: additions first (the cluster only grows while members are missing), then address and suffrage
-    changes, then removals; a step touching the leader goes last. Returns a list of dicts with ``op`` in
-    add_voter / add_nonvoter / demote / remove, plus ``id``, ``address`` and ``reason``.
-    """
-    have = dict((s["id"], s) for s in current)
-    want = dict((s["id"], s) for s in desired)
-    adds, changes, removes = [], [], []
-    for s in desired:
-        if s["id"] not in have:
-            adds.append(dict(op="add_voter" if s["suffrage"] == VOTER else "add_nonvoter", id=s["id"],
-                             address=s["address"], reason="not a member"))
-    for s in desired:
-        h = have.get(s["id"])
-        if h is None:
-            continue
-        if h["suffrage"] != s["suffrage"] or h["address"] != s["address"]:
-            if s["suffrage"] == VOTER:
-                changes.append(dict(op="add_voter", id=s["id"], address=s["address"],
-                                    reason="is %s at %s" % (h["suffrage"], h["address"])))
-            elif h["suffrage"] == VOTER and h["address"] == s["address"]:
-                changes.append(dict(op="demote", id=s["id"], address=s["address"], reason="is a voter"))
-            else:
-                changes.append(dict(op="add_nonvoter", id=s["id"], address=s["address"],
-                                    reason="is %s at %s" % (h["suffrage"], h["address"])))
-    for s in current:
-        if s["id"] not in want:
-            removes.append(dict(op="remove", id=s["id"], address=s["address"], reason="not in the desired list"))
-    steps = adds + changes + removes
-    steps.sort(key=lambda st: st["id"] == leader_id and st["op"] in ("remove", "demote"))
-    return steps
-
-
-def apply_step(servers, step):
-    """The server list after ``step`` (as Raft applies it)."""
-    out = [dict(s) for s in servers]
-    ids = [s["id"] for s in out]
-    if step["op"] in ("add_voter", "add_nonvoter"):
-        suffrage = VOTER if step["op"] == "add_voter" else NONVOTER
-        if step["id"] in ids:
-            i = ids.index(step["id"])
-            if step["op"] == "add_nonvoter" and out[i]["suffrage"] == VOTER:
-                suffrage = VOTER  # hashicorp/raft: AddNonvoter leaves an existing voter a voter
-            out[i].update(address=step["address"], suffrage=suffrage)
-        else:
-            out.append(dict(id=step["id"], address=step["address"], suffrage=suffrage))
-    elif step["op"] == "demote":
-        out[ids.index(step["id"])]["suffrage"] = NONVOTER
-    elif step["op"] == "remove":
-        out = [s for s in out if s["id"] != step["id"]]
-    return out
-
-
-def check_step(servers, step, live, leader_id):
-    """Why ``step`` would be unsafe now (a string), or None.
-
-    ``live``: ids of voters known to be up (they answered RPC). A change must leave a voting majority of the new
-    configuration up; the leader is never removed or demoted by a step (transfer leadership first).
-    """
-    after = apply_step(servers, step)
-    voters_after = [s["id"] for s in after if s["suffrage"] == VOTER]
-    if step["id"] == leader_id and step["op"] in ("remove", "demote"):
-        return ("%s is the current leader: transfer leadership to another voter before %s it"
-                % (step["id"], "removing" if step["op"] == "remove" else "demoting"))
-    if not voters_after:
-        return "%s would leave the cluster without voters" % step["op"]
-    live_after = [i for i in voters_after if i in live]
-    if len(live_after) < quorum(len(voters_after)):
-        return ("%s %s would lose quorum: %d of the %d voters after the change are known to be up (%s), "
-                "a majority needs %d" % (step["op"], step["id"], len(live_after), len(voters_after),
-                                         ", ".join(live_after) or "none", quorum(len(voters_after))))
-    return None
 
 
 def is_transfer_maybe(exc):

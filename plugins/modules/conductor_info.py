@@ -178,52 +178,19 @@ table:
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.opstack.conductor.plugins.module_utils import _cluster_view as view
 from ansible_collections.opstack.conductor.plugins.module_utils import _conductor_rpc as rpc
 from ansible_collections.opstack.conductor.plugins.module_utils import _module_common as common
 
 
-def table(statuses, view):
-    head = "%-20s %-6s %-20s %-7s %-7s %-6s %-8s %-10s %s" % (
-        "node", "up", "leader (as seen)", "leads", "paused", "active", "healthy", "sequencing", "membership")
-
-    def flag(value):
-        return "-" if value is None else ("yes" if value else "no")
-
-    lines = [head]
-    for s in statuses:
-        m = s.get("membership")
-        members = "-" if not m else "v%s %s" % (m.get("version"), ",".join(
-            "%s%s" % (x["id"], "" if x["suffrage"] == "voter" else "(nv)") for x in m["servers"]))
-        lw = s.get("leader_with_id") or {}
-        lines.append("%-20s %-6s %-20s %-7s %-7s %-6s %-8s %-10s %s" % (
-            s["id"][:20], flag(s.get("reachable")), (lw.get("id") or "-")[:20], flag(s.get("leader")),
-            flag(s.get("paused")), flag(s.get("active")), flag(s.get("sequencer_healthy")),
-            flag(s.get("sequencer_active")), members))
-    leader = view["leader"]["id"] if view["leader"] else "none"
-    lines.append("leader: %s; %s" % (leader, "all nodes agree" if view["agree"] else
-                                     "DISAGREEMENT: " + " | ".join(view["disagreements"])))
-    return lines
-
-
 def report(module, conductors, _partial):
-    p = module.params
+    params = module.params
     expected = None
-    if p["expected_servers"] is not None:
-        expected = rpc.servers_from_params(p["expected_servers"])
-    statuses = rpc.gather(conductors)
-    seq, seq_errors = rpc.sequencer_states(p["nodes"], p)
-    for s in statuses:
-        s["sequencer_active"] = seq.get(s["id"])
-        if s["id"] in seq_errors:
-            s["sequencer_error"] = seq_errors[s["id"]]
-    view = rpc.cluster_view(statuses, expected)
-    view["sequencers_active"] = [i for i, v in seq.items() if v]
-    if len(view["sequencers_active"]) > 1:
-        view["disagreements"].append("more than one sequencer is active: %s" % ", ".join(view["sequencers_active"]))
-        view["agree"] = False
-    result = dict(changed=False, nodes=statuses, cluster=view, table=table(statuses, view))
-    if p["fail_on_disagreement"] and not view["agree"]:
-        raise rpc.Failure("the cluster does not agree: %s" % "; ".join(view["disagreements"]), **result)
+    if params["expected_servers"] is not None:
+        expected = rpc.servers_from_params(params["expected_servers"])
+    result = view.cluster_report(conductors, params["nodes"], params, expected)
+    if params["fail_on_disagreement"] and not result["cluster"]["agree"]:
+        raise rpc.Failure("the cluster does not agree: %s" % "; ".join(result["cluster"]["disagreements"]), **result)
     return result
 
 

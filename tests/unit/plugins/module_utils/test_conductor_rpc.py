@@ -4,7 +4,9 @@ import json
 
 import pytest
 
+from ansible_collections.opstack.conductor.plugins.module_utils import _cluster_view as view
 from ansible_collections.opstack.conductor.plugins.module_utils import _conductor_rpc as rpc
+from ansible_collections.opstack.conductor.plugins.module_utils import _membership as membership
 
 
 def transport(replies):
@@ -95,31 +97,31 @@ def status(sid, leader_id, claims=False, members=("a", "b", "c"), reachable=True
 
 
 def test_cluster_view_agreement_and_disagreement():
-    agree = rpc.cluster_view([status("a", "a", True), status("b", "a"), status("c", "a")])
+    agree = view.cluster_view([status("a", "a", True), status("b", "a"), status("c", "a")])
     assert agree["agree"] and agree["leader"] == {"id": "a", "address": "h:a"}
-    split = rpc.cluster_view([status("a", "a", True), status("b", "b", True), status("c", "a")])
+    split = view.cluster_view([status("a", "a", True), status("b", "b", True), status("c", "a")])
     assert not split["agree"] and split["leader"] is None
     assert any("more than one node claims" in d for d in split["disagreements"])
     assert any("disagree on the leader" in d for d in split["disagreements"])
-    members = rpc.cluster_view([status("a", "a", True), status("b", "a"), status("c", "a", members="abcd")])
+    members = view.cluster_view([status("a", "a", True), status("b", "a"), status("c", "a", members="abcd")])
     assert any("disagree on membership" in d for d in members["disagreements"])
     expected = servers(("a", "voter"), ("b", "voter"))
-    removed = rpc.cluster_view([status("a", "a", True, members="ab"), status("b", "a", members="ab"),
+    removed = view.cluster_view([status("a", "a", True, members="ab"), status("b", "a", members="ab"),
                                 status("c", "", members="ab")], expected_servers=expected)
     assert removed["not_members"] == ["c"] and removed["agree"]
-    down = rpc.cluster_view([status("a", "a", True), status("b", "a"), status("c", None, reachable=False)])
+    down = view.cluster_view([status("a", "a", True), status("b", "a"), status("c", None, reachable=False)])
     assert down["unreachable"] == ["c"] and not down["agree"] and down["leader"]["id"] == "a"
-    drift = rpc.cluster_view([status("a", "a", True)], expected_servers=[{"id": "a", "address": "h:a",
+    drift = view.cluster_view([status("a", "a", True)], expected_servers=[{"id": "a", "address": "h:a",
                                                                           "suffrage": "voter"}])
     assert drift["drift"]["extra"] == ["b", "c"]
 
 
 def test_settled_leader_ignores_nodes_outside_the_configuration():
     fresh = status("d", "", members=())
-    assert rpc.settled_leader([status("a", "a", True), status("b", "a"), status("c", "a"), fresh]) == "a"
-    assert rpc.settled_leader([status("a", "a", True), status("b", "b"), status("c", "a")]) is None
+    assert view.settled_leader([status("a", "a", True), status("b", "a"), status("c", "a"), fresh]) == "a"
+    assert view.settled_leader([status("a", "a", True), status("b", "b"), status("c", "a")]) is None
     down = [status("a", "a", True), status("b", "a"), status("c", None, reachable=False)]
-    assert rpc.settled_leader(down) is None and rpc.settled_leader(down, require_all=False) == "a"
+    assert view.settled_leader(down) is None and view.settled_leader(down, require_all=False) == "a"
 
 
 def servers(*spec):
@@ -129,25 +131,25 @@ def servers(*spec):
 def test_plan_orders_adds_changes_removes_and_the_leader_last():
     current = servers(("a", "voter"), ("b", "voter"), ("c", "voter"), ("x", "nonvoter"))
     desired = servers(("b", "voter"), ("c", "nonvoter"), ("d", "voter"), ("x", "voter"))
-    plan = rpc.plan_membership(current, desired, leader_id="a")
+    plan = membership.plan_membership(current, desired, leader_id="a")
     assert [(s["op"], s["id"]) for s in plan] == [("add_voter", "d"), ("demote", "c"), ("add_voter", "x"),
                                                   ("remove", "a")]
-    assert rpc.plan_membership(current, current, "a") == []
+    assert membership.plan_membership(current, current, "a") == []
 
 
 def test_quorum_checks():
     three = servers(("a", "voter"), ("b", "voter"), ("c", "voter"))
     add = {"op": "add_voter", "id": "d", "address": "h:d"}
-    assert rpc.check_step(three, add, live={"a", "b", "c"}, leader_id="a") is None
-    assert "lose quorum" in rpc.check_step(three, add, live={"a", "b"}, leader_id="a")
+    assert membership.check_step(three, add, live={"a", "b", "c"}, leader_id="a") is None
+    assert "lose quorum" in membership.check_step(three, add, live={"a", "b"}, leader_id="a")
     remove_live = {"op": "remove", "id": "b", "address": "h:b"}
-    assert "lose quorum" in rpc.check_step(three, remove_live, live={"a", "b"}, leader_id="a")
+    assert "lose quorum" in membership.check_step(three, remove_live, live={"a", "b"}, leader_id="a")
     remove_dead = {"op": "remove", "id": "c", "address": "h:c"}
-    assert rpc.check_step(three, remove_dead, live={"a", "b"}, leader_id="a") is None
-    assert "current leader" in rpc.check_step(three, {"op": "remove", "id": "a", "address": "h:a"}, {"a", "b", "c"},
-                                              "a")
+    assert membership.check_step(three, remove_dead, live={"a", "b"}, leader_id="a") is None
+    assert "current leader" in membership.check_step(three, {"op": "remove", "id": "a", "address": "h:a"},
+                                                     {"a", "b", "c"}, "a")
     one = servers(("a", "voter"))
-    assert "without voters" in rpc.check_step(one, {"op": "remove", "id": "a", "address": "h:a"}, {"a"}, "b")
+    assert "without voters" in membership.check_step(one, {"op": "remove", "id": "a", "address": "h:a"}, {"a"}, "b")
 
 
 def test_poll_is_bounded_in_time_and_iterations():

@@ -1,0 +1,478 @@
+"""Leadership transfers and membership changes against a fake op-conductor cluster, through the
+``Endpoint(transport=...)`` seam: no Go, no sockets, no real time (a clock that only counts), milliseconds each.
+
+The fake answers every ``conductor_*`` method a live module calls from one shared state (leader, membership,
+version), the way op-conductor does: a membership change carries the version it was planned against and is refused
+when the configuration moved on since; a leadership transfer is only accepted by the leader.
+"""
+
+import json
+
+import pytest
+
+from ansible_collections.opstack.conductor.plugins.module_utils import _conductor_rpc as rpc
+from ansible_collections.opstack.conductor.plugins.module_utils import _leadership as leadership
+from ansible_collections.opstack.conductor.plugins.module_utils import _membership as membership
+
+SUFFRAGE = {"voter": 0, "nonvoter": 1}
+
+
+class FakeClock:
+    """Time that passes only when a wait sleeps; every sleep is one poll interval of the cluster's life."""
+
+    def __init__(self, cluster):
+        self.now = 0.0
+        self.cluster = cluster
+        self.sleeps = 0
+
+    def monotonic(self):
+        return self.now
+
+    def sleep(self, seconds):
+        self.sleeps += 1
+        assert self.sleeps < 1000, "a wait did not stop"
+        self.now += seconds
+        self.cluster.tick()
+
+
+class FakeCluster:
+    """A Raft cluster as op-conductor's RPC shows it; ``down`` nodes do not answer, ``sees`` makes a node name
+    another leader, ``on_transfer`` / ``on_change`` / ``later`` script what happens."""
+
+    def __init__(self, members, leader):
+        self.servers = [dict(id=i, addr="10.0.0.%d:50050" % n, suffrage=SUFFRAGE[s])
+                        for n, (i, s) in enumerate(members, 1)]
+        self.version = 10
+        self.leader = leader
+        self.down = set()
+        self.sees = {}
+        self.healthy = {}
+        self.missing = set()
+        self.on_transfer = self.transfer_now
+        self.on_change = None
+        self.later = []  # callables run at each tick (one per poll interval)
+        self.sent = []  # (node, method, params) of every call that changes something
+
+    def address(self, node_id):
+        return next(s["addr"] for s in self.servers if s["id"] == node_id)
+
+    def tick(self):
+        for event in list(self.later):
+            event()
+
+    def transfer_now(self, target):
+        self.leader = target
+
+    def conductors(self, ids):
+        return dict((i, rpc.Conductor(i, "http://127.0.0.%d:9545" % n, transport=self.transport(i)))
+                    for n, i in enumerate(ids, 1))
+
+    def transport(self, node_id):
+        def post(url, body, timeout):
+            request = json.loads(body)
+            if node_id in self.down:
+                raise rpc.Unreachable("cannot reach %s: connection refused" % url, url=url)
+            if request["method"] in self.missing:
+                reply = {"error": {"code": -32601, "message": "the method %s does not exist" % request["method"]}}
+            else:
+                try:
+                    reply = {"result": self.answer(node_id, request["method"], request["params"])}
+                except RuntimeError as exc:
+                    reply = {"error": {"code": -32000, "message": str(exc)}}
+            return json.dumps(dict(reply, jsonrpc="2.0", id=request["id"])).encode()
+        return post
+
+    def answer(self, node_id, method, params):
+        reads = {
+            "conductor_leader": lambda: node_id == self.leader,
+            "conductor_leaderWithID": lambda: dict(id=self.sees.get(node_id, self.leader),
+                                                   addr=self.address(self.sees.get(node_id, self.leader))),
+            "conductor_clusterMembership": lambda: dict(servers=[dict(s) for s in self.servers],
+                                                        version=self.version),
+            "conductor_paused": lambda: False,
+            "conductor_stopped": lambda: False,
+            "conductor_active": lambda: node_id == self.leader,
+            "conductor_sequencerHealthy": lambda: self.healthy.get(node_id, True),
+            "conductor_leaderOverridden": lambda: False,
+        }
+        if method in reads:
+            return reads[method]()
+        self.sent.append((node_id, method, params))
+        if node_id != self.leader:
+            raise RuntimeError("node is not the leader")
+        if method == "conductor_transferLeaderToServer":
+            return self.on_transfer(params[0])
+        return self.change(method, params)
+
+    def change(self, method, params):
+        if self.on_change is not None:
+            self.on_change(method, params)
+        if params[-1] != self.version:
+            raise RuntimeError("configuration changed since %d (latest is %d)" % (params[-1], self.version))
+        ids = [s["id"] for s in self.servers]
+        if method in ("conductor_addServerAsVoter", "conductor_addServerAsNonvoter"):
+            suffrage = 0 if method == "conductor_addServerAsVoter" else 1
+            if params[0] in ids:
+                entry = self.servers[ids.index(params[0])]
+                entry.update(addr=params[1], suffrage=min(entry["suffrage"], suffrage))
+            else:
+                self.servers.append(dict(id=params[0], addr=params[1], suffrage=suffrage))
+        elif method == "conductor_demoteVoter":
+            self.servers[ids.index(params[0])]["suffrage"] = 1
+        elif method == "conductor_removeServer":
+            self.servers = [s for s in self.servers if s["id"] != params[0]]
+        self.version += 1
+        return None
+
+    def transfers(self):
+        return [s for s in self.sent if s[1] == "conductor_transferLeaderToServer"]
+
+    def changes(self):
+        return [(s[1], s[2][0]) for s in self.sent if s[1] != "conductor_transferLeaderToServer"]
+
+
+THREE = [("a", "voter"), ("b", "voter"), ("c", "voter")]
+
+
+def mover(cluster, target, check_mode=False, **params):
+    options = dict(leader=target, timeout=20.0, poll_interval=1.0, attempts=2, require_all=True,
+                   require_healthy=True)
+    options.update(params)
+    warnings = []
+    clock = FakeClock(cluster)
+    move = leadership.LeaderMover(cluster.conductors([s["id"] for s in cluster.servers]), options,
+                                  check_mode=check_mode, warn=warnings.append, clock=clock)
+    return move, warnings, clock
+
+
+def reconciler(cluster, servers, nodes=None, check_mode=False, **params):
+    options = dict(servers=[dict(id=i, address=cluster_address(cluster, i), suffrage=s) for i, s in servers],
+                   transfer_leadership=False, preferred_leader=None, timeout=10.0, poll_interval=1.0)
+    options.update(params)
+    warnings = []
+    nodes = nodes or [s["id"] for s in cluster.servers]
+    work = membership.Reconciler(cluster.conductors(nodes), options, check_mode=check_mode, warn=warnings.append,
+                                 clock=FakeClock(cluster))
+    return work, warnings
+
+
+def cluster_address(cluster, node_id):
+    known = [s["addr"] for s in cluster.servers if s["id"] == node_id]
+    return known[0] if known else "10.0.1.%d:50050" % (ord(node_id[0]) % 200)
+
+
+def refusal(run):
+    with pytest.raises(rpc.Failure) as exc:
+        run()
+    return exc.value
+
+
+# --- leadership ---------------------------------------------------------------------------------------------
+
+
+def test_transfer_moves_the_leader_and_reports_the_previous_one():
+    cluster = FakeCluster(THREE, leader="a")
+    move, warnings, _clock = mover(cluster, "b")
+    result = move.run()
+    assert result["changed"] and result["leader"]["id"] == "b" and result["previous_leader"]["id"] == "a"
+    assert [t[0] for t in cluster.transfers()] == ["a"] and result["transfers"][0]["outcome"] == "accepted"
+    assert result["diff"] == dict(before=dict(leader="a"), after=dict(leader="b")) and warnings == []
+
+
+def test_transfer_that_times_out_is_polled_and_succeeds_when_the_leader_moves_later():
+    cluster = FakeCluster(THREE, leader="a")
+
+    def times_out_but_completes(target):
+        cluster.later.append(lambda: setattr(cluster, "leader", target))
+        raise RuntimeError("leadership transfer timeout")
+
+    cluster.on_transfer = times_out_but_completes
+    move, warnings, clock = mover(cluster, "b")
+    result = move.run()
+    assert result["changed"] and result["leader"]["id"] == "b"
+    assert result["transfers"][0]["outcome"] == "error: conductor_transferLeaderToServer failed on " \
+        "http://127.0.0.1:9545: leadership transfer timeout"
+    assert "polling b anyway" in warnings[0] and clock.sleeps >= 1  # it polled before trusting anything
+    assert len(cluster.transfers()) == 1
+
+
+def test_transfer_that_times_out_and_never_completes_is_not_trusted():
+    cluster = FakeCluster(THREE, leader="a")
+
+    def times_out(target):
+        raise RuntimeError("context deadline exceeded")
+
+    cluster.on_transfer = times_out
+    move, warnings, _clock = mover(cluster, "b", attempts=2)
+    failed = refusal(move.run)
+    assert "b did not become the leader every node agrees on within 20.0s (leader now: a" in failed.msg
+    assert failed.result["previous_leader"]["id"] == "a" and len(failed.result["transfers"]) == 2
+    assert len(cluster.transfers()) == 2 and cluster.leader == "a" and len(warnings) == 2
+
+
+def test_transfer_error_that_is_not_a_timeout_is_recorded_and_retried():
+    cluster = FakeCluster(THREE, leader="a")
+    tries = []
+
+    def refuses_once(target):
+        tries.append(target)
+        if len(tries) == 1:
+            raise RuntimeError("cannot transfer: log replication in progress")
+        cluster.leader = target
+
+    cluster.on_transfer = refuses_once
+    move, warnings, _clock = mover(cluster, "c")
+    result = move.run()
+    assert result["leader"]["id"] == "c" and [t["outcome"][:6] for t in result["transfers"]] == ["error:", "accept"]
+    assert warnings == []
+
+
+def test_transfer_to_a_node_that_is_not_a_voter_is_refused_before_anything_is_sent():
+    cluster = FakeCluster([("a", "voter"), ("b", "voter"), ("c", "voter"), ("x", "nonvoter")], leader="a")
+    move, _warnings, _clock = mover(cluster, "x")
+    failed = refusal(move.run)
+    assert "x is not a voter of the cluster (members: a(voter), b(voter), c(voter), x(nonvoter))" in failed.msg
+    assert cluster.transfers() == [] and failed.result["previous_leader"]["id"] == "a"
+
+
+def test_transfer_to_a_node_outside_the_nodes_option_is_refused():
+    cluster = FakeCluster(THREE, leader="a")
+    move, _warnings, _clock = mover(cluster, "z")
+    assert "leader z is not one of nodes (a, b, c)" in refusal(move.run).msg and cluster.transfers() == []
+
+
+def test_unreachable_node_stops_the_transfer_with_require_all_and_is_a_warning_without():
+    cluster = FakeCluster(THREE, leader="a")
+    cluster.down.add("c")
+    move, _warnings, _clock = mover(cluster, "b")
+    failed = refusal(move.run)
+    assert failed.msg.startswith("cannot ensure the leader while nodes are unreachable: c (cannot reach")
+    assert cluster.transfers() == []
+    move, warnings, _clock = mover(cluster, "b", require_all=False)
+    assert move.run()["leader"]["id"] == "b" and warnings[0].startswith("unreachable: c")
+
+
+def test_target_that_stops_answering_during_the_transfer_is_reported_not_waited_for():
+    cluster = FakeCluster(THREE, leader="a")
+
+    def target_dies(target):
+        cluster.down.add(target)
+        raise RuntimeError("leadership transfer timeout")
+
+    cluster.on_transfer = target_dies
+    move, _warnings, clock = mover(cluster, "b", timeout=600.0)
+    failed = refusal(move.run)
+    assert "b stopped answering during the leadership transfer" in failed.msg
+    assert clock.now < 60  # gave up after a few polls, not the whole timeout
+
+
+def test_quorum_of_voters_must_answer_before_a_transfer():
+    cluster = FakeCluster(THREE, leader="a")
+    cluster.down.update(["b", "c"])
+    move, _warnings, _clock = mover(cluster, "a", require_all=False)
+    failed = refusal(move.run)
+    assert "no leader that every node agrees on" in failed.msg or "only 1 of 3 voters answer" in failed.msg
+    assert cluster.transfers() == []
+
+
+def test_node_reporting_a_different_leader_means_no_agreed_leader():
+    cluster = FakeCluster(THREE, leader="a")
+    cluster.sees["c"] = "b"
+    move, _warnings, clock = mover(cluster, "b", timeout=5.0)
+    failed = refusal(move.run)
+    assert failed.msg.startswith("no leader that every node agrees on within 5.0s (nodes disagree on the leader: ")
+    assert "c -> b" in failed.msg and cluster.transfers() == [] and clock.now >= 5.0
+
+
+def test_already_the_leader_and_check_mode_send_nothing():
+    cluster = FakeCluster(THREE, leader="a")
+    move, _warnings, _clock = mover(cluster, "a")
+    result = move.run()
+    assert not result["changed"] and result["plan"] is None and result["leader"]["id"] == "a"
+    move, _warnings, _clock = mover(cluster, "b", check_mode=True)
+    result = move.run()
+    assert result["changed"] and result["plan"]["to"] == "b" and cluster.transfers() == []
+
+
+def test_unhealthy_target_is_refused_unless_allowed():
+    cluster = FakeCluster(THREE, leader="a")
+    cluster.healthy["b"] = False
+    move, _warnings, _clock = mover(cluster, "b")
+    assert "b reports its sequencer unhealthy" in refusal(move.run).msg and cluster.transfers() == []
+    move, _warnings, _clock = mover(cluster, "b", require_healthy=False)
+    assert move.run()["leader"]["id"] == "b"
+
+
+# --- membership ---------------------------------------------------------------------------------------------
+
+
+def test_adding_a_voter_passes_the_membership_version():
+    cluster = FakeCluster(THREE, leader="a")
+    work, _warnings = reconciler(cluster, THREE + [("d", "voter")])
+    result = work.run()
+    assert cluster.sent == [("a", "conductor_addServerAsVoter", ["d", "10.0.1.100:50050", 10])]
+    assert result["changed"] and result["applied"][0]["version"] == 10 and result["after"]["version"] == 11
+
+
+def test_concurrent_change_between_plan_and_step_stops_before_anything_is_sent():
+    cluster = FakeCluster(THREE, leader="a")
+    work, _warnings = reconciler(cluster, THREE + [("d", "voter")])
+    plan = work.simulate
+
+    def plan_then_other_operator_removes_c(*args):
+        planned = plan(*args)
+        cluster.servers = [s for s in cluster.servers if s["id"] != "c"]
+        cluster.version += 1
+        return planned
+
+    work.simulate = plan_then_other_operator_removes_c
+    failed = refusal(work.run)
+    assert failed.msg.startswith("the membership changed while this module worked (now: a 10.0.0.1:50050 voter, "
+                                 "b 10.0.0.2:50050 voter; expected: a ")
+    assert cluster.changes() == [] and failed.result["applied"] == [] and failed.result["now"]["version"] == 11
+
+
+def test_concurrent_change_after_the_check_is_refused_by_the_version():
+    cluster = FakeCluster(THREE, leader="a")
+
+    def other_operator_first(method, params):
+        cluster.on_change = None
+        cluster.version += 1  # e.g. the same server re-added by another run: same list, newer configuration
+
+    cluster.on_change = other_operator_first
+    work, _warnings = reconciler(cluster, THREE + [("d", "voter")])
+    failed = refusal(work.run)
+    assert failed.msg == ("add_voter d failed on the leader a: conductor_addServerAsVoter failed on "
+                          "http://127.0.0.1:9545: configuration changed since 10 (latest is 11)")
+    assert failed.result["failed_step"]["id"] == "d" and failed.result["applied"] == []
+    assert [s["id"] for s in cluster.servers] == ["a", "b", "c"]
+
+
+def test_removing_a_voter_that_would_lose_quorum_is_refused_before_anything_is_sent():
+    cluster = FakeCluster(THREE, leader="a")
+    cluster.down.add("c")
+    work, _warnings = reconciler(cluster, [("a", "voter"), ("c", "voter")])
+    failed = refusal(work.run)
+    assert failed.msg == ("refusing the membership change: remove b would lose quorum: 1 of the 2 voters after "
+                          "the change are known to be up (a), a majority needs 2")
+    assert failed.result["plan"] == [dict(op="remove", id="b", address="10.0.0.2:50050",
+                                          reason="not in the desired list")]
+    assert cluster.changes() == []
+
+
+def test_removing_the_leader_without_a_transfer_is_refused():
+    cluster = FakeCluster(THREE, leader="a")
+    work, _warnings = reconciler(cluster, [("b", "voter"), ("c", "voter")])
+    failed = refusal(work.run)
+    assert failed.msg.startswith("refusing to remove a: it is the current leader; transfer leadership first")
+    assert cluster.sent == []
+
+
+def test_removing_the_leader_with_a_transfer_moves_leadership_first():
+    cluster = FakeCluster(THREE, leader="a")
+    work, _warnings = reconciler(cluster, [("b", "voter"), ("c", "voter")], transfer_leadership=True)
+    result = work.run()
+    assert [s["op"] for s in result["plan"]] == ["transfer_leader", "remove"]
+    assert cluster.sent == [("a", "conductor_transferLeaderToServer", ["b", "10.0.0.2:50050"]),
+                            ("b", "conductor_removeServer", ["a", 10])]
+    assert result["leader"] == "b" and [s["id"] for s in result["after"]["servers"]] == ["b", "c"]
+
+
+def test_removing_the_leader_when_no_other_voter_is_up_is_refused():
+    cluster = FakeCluster(THREE + [("x", "nonvoter")], leader="a")
+    cluster.down.update(["b", "c"])
+    work, _warnings = reconciler(cluster, [("b", "voter"), ("c", "voter"), ("x", "nonvoter")],
+                                 transfer_leadership=True)
+    failed = refusal(work.run)
+    assert failed.msg == "refusing to remove the leader a: no other voter of servers is up to take over"
+    assert cluster.sent == []
+
+
+def test_transfer_to_a_preferred_leader_that_is_not_a_voter_is_refused():
+    cluster = FakeCluster(THREE + [("x", "nonvoter")], leader="a")
+    work, _warnings = reconciler(cluster, [("b", "voter"), ("c", "voter"), ("x", "nonvoter")],
+                                 transfer_leadership=True, preferred_leader="x")
+    failed = refusal(work.run)
+    assert failed.msg == ("refusing to remove the leader a: no other voter of servers is up to take over "
+                          "(preferred_leader x is not an up voter)")
+    assert cluster.sent == []
+
+
+def test_leader_transfer_that_times_out_during_membership_is_polled():
+    cluster = FakeCluster(THREE, leader="a")
+
+    def times_out_but_completes(target):
+        cluster.later.append(lambda: setattr(cluster, "leader", target))
+        raise RuntimeError("i/o timeout")
+
+    cluster.on_transfer = times_out_but_completes
+    work, warnings = reconciler(cluster, [("b", "voter"), ("c", "voter")], transfer_leadership=True)
+    result = work.run()
+    assert result["leader"] == "b" and "polling anyway" in warnings[0]
+    assert cluster.changes() == [("conductor_removeServer", "a")]
+
+
+def test_leader_transfer_that_never_completes_removes_nothing():
+    cluster = FakeCluster(THREE, leader="a")
+
+    def times_out(target):
+        raise RuntimeError("leadership transfer timeout")
+
+    cluster.on_transfer = times_out
+    work, _warnings = reconciler(cluster, [("b", "voter"), ("c", "voter")], transfer_leadership=True)
+    failed = refusal(work.run)
+    assert failed.msg == "leadership did not move to b within 10.0s; nothing removed"
+    assert cluster.changes() == [] and cluster.leader == "a"
+
+
+def test_a_voter_wanted_as_nonvoter_is_demoted_not_added_again():
+    cluster = FakeCluster(THREE + [("d", "voter")], leader="a")
+    work, _warnings = reconciler(cluster, THREE + [("d", "nonvoter")])
+    result = work.run()
+    assert [(s["op"], s["id"]) for s in result["plan"]] == [("demote", "d")]
+    assert cluster.changes() == [("conductor_demoteVoter", "d")]
+    assert [s["suffrage"] for s in result["after"]["servers"] if s["id"] == "d"] == ["nonvoter"]
+    # hashicorp/raft: AddNonvoter leaves an existing voter a voter, so it is never the step for this
+    step = dict(op="add_nonvoter", id="d", address="10.0.0.4:50050")
+    assert [s["suffrage"] for s in membership.apply_step(work.before["servers"], step) if s["id"] == "d"] == \
+        ["voter"]
+
+
+def test_demote_on_an_op_conductor_without_it_says_how_to_do_it():
+    cluster = FakeCluster(THREE + [("d", "voter")], leader="a")
+    cluster.missing.add("conductor_demoteVoter")
+    work, _warnings = reconciler(cluster, THREE + [("d", "nonvoter")])
+    failed = refusal(work.run)
+    assert "PR #18700" in failed.msg and "demote d by removing it and adding it back as a non-voter" in failed.msg
+    assert [s["suffrage"] for s in cluster.servers] == [0, 0, 0, 0]
+
+
+def test_unreachable_follower_does_not_block_a_safe_change_but_an_unreachable_leader_does():
+    cluster = FakeCluster(THREE, leader="a")
+    cluster.down.add("c")
+    work, _warnings = reconciler(cluster, THREE + [("d", "nonvoter")])
+    assert work.run()["applied"][0]["op"] == "add_nonvoter"
+    cluster = FakeCluster(THREE, leader="a")
+    cluster.down.add("a")
+    work, _warnings = reconciler(cluster, THREE + [("d", "nonvoter")])
+    failed = refusal(work.run)
+    assert failed.msg.startswith("no leader that every reachable node agrees on within 10.0s (a: cannot reach")
+    assert cluster.sent == []
+
+
+def test_node_reporting_a_different_leader_stops_a_membership_change():
+    cluster = FakeCluster(THREE, leader="a")
+    cluster.sees["b"] = "c"
+    work, _warnings = reconciler(cluster, THREE + [("d", "voter")])
+    failed = refusal(work.run)
+    assert failed.msg == ("no leader that every reachable node agrees on within 10.0s (a: leader=a; b: leader=c; "
+                          "c: leader=a)")
+    assert cluster.sent == []
+
+
+def test_check_mode_plans_and_sends_nothing():
+    cluster = FakeCluster(THREE, leader="a")
+    work, _warnings = reconciler(cluster, [("a", "voter"), ("b", "voter"), ("d", "voter")], check_mode=True)
+    result = work.run()
+    assert [(s["op"], s["id"]) for s in result["plan"]] == [("add_voter", "d"), ("remove", "c")]
+    assert result["changed"] and result["after"]["version"] is None and cluster.sent == []
