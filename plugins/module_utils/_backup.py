@@ -24,6 +24,7 @@ from typing import Any, Dict, List, Optional, Tuple
 
 from ansible_collections.opstack.conductor.plugins.module_utils import _bbolt as bolt
 from ansible_collections.opstack.conductor.plugins.module_utils import _fs as fs
+from ansible_collections.opstack.conductor.plugins.module_utils import _node_dir as nodes
 from ansible_collections.opstack.conductor.plugins.module_utils import _node_state as node_state
 from ansible_collections.opstack.conductor.plugins.module_utils import _raft as raft
 from ansible_collections.opstack.conductor.plugins.module_utils._errors import OpstackError
@@ -213,32 +214,13 @@ def _meta_txids(node_dir: str) -> Tuple[Optional[int], ...]:
 
 def _copy_file(source: str, target: str, mode: int = 0o600,
                ownership: Optional[fs.Ownership] = None) -> Tuple[str, int]:
-    """Copy with O_NOFOLLOW on both ends; owner and ``mode`` set before the fsync; returns (sha256, size)."""
-    digest = hashlib.sha256()
-    size = 0
+    """Copy with O_NOFOLLOW on both ends through fs.write_new_file (owner and ``mode`` set before the fsync);
+    returns (sha256, size)."""
     src = os.open(source, os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0))
     try:
-        dst = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0),
-                      0o600)
-        try:
-            while True:
-                chunk = os.read(src, CHUNK)
-                if not chunk:
-                    break
-                digest.update(chunk)
-                size += len(chunk)
-                view = memoryview(chunk)
-                while view:
-                    view = view[os.write(dst, view):]
-            if ownership is not None:
-                ownership.apply_fd(dst)
-            os.fchmod(dst, mode)
-            os.fsync(dst)
-        finally:
-            os.close(dst)
+        return fs.write_new_file(target, iter(lambda: os.read(src, CHUNK), b""), mode, ownership)
     finally:
         os.close(src)
-    return digest.hexdigest(), size
 
 
 def copy_state(source_dir: str, target_dir: str, files: List[str], dir_mode: int = 0o700,
@@ -495,9 +477,9 @@ def plan_backup(node_dir: str, server_id: Optional[str] = None) -> BackupPlan:
     if raft.LOG_FILE not in files or raft.STABLE_FILE not in files:
         raise BackupError("%s holds no complete Raft state (%s missing)"
                           % (node_dir, ", ".join(n for n in (raft.LOG_FILE, raft.STABLE_FILE) if n not in files)))
-    locked = fs.node_locked(node_dir)
+    locked = nodes.node_locked(node_dir)
     sizes = {rel: os.path.getsize(os.path.join(node_dir, rel)) for rel in files}
-    server_id = fs.node_server_id(node_dir, server_id)
+    server_id = nodes.node_server_id(node_dir, server_id)
     return BackupPlan(server_id, files, sizes, locked, node_state.read_node_state(node_dir))
 
 
@@ -852,10 +834,9 @@ def _members_text(members: List[Dict[str, str]]) -> str:
 def restore(plan: RestorePlan, node_dir: str, dir_mode: int, ownership: fs.Ownership) -> Optional[str]:
     """Stage the backup's state beside the node directory, check it once more, and swap it in; the node's
     previous state becomes the returned pre-restore backup."""
-    parent, name = os.path.split(os.path.abspath(node_dir))
-    fs.make_directories(parent, 0o755)
+    fs.make_directories(os.path.dirname(os.path.abspath(node_dir)), 0o755)
     fs.verify_parent(node_dir)  # the storage directory this run looked at, not one that replaced it since
-    staging = os.path.join(parent, "." + name + fs.NEW_MARK + fs.random_tag(12))
+    staging = fs.staging_path(node_dir)
     try:
         files = plan.backup.manifest["files"]
         # The manifest may be edited (format 1 has no digest): never wider than owner read/write from it.
@@ -864,7 +845,7 @@ def restore(plan: RestorePlan, node_dir: str, dir_mode: int, ownership: fs.Owner
         if any((listing[rel]["sha256"], listing[rel]["size"]) != (entry["sha256"], entry["size"])
                for rel, entry in files.items()):
             raise BackupError("the staged copy differs from the manifest; the backup changed while it was read")
-        with fs.SwapGuard(node_dir, staging):  # also fails loudly if op-conductor opened the old state meanwhile
+        with nodes.swap_guard(node_dir, staging):  # also fails loudly if op-conductor opened the old state meanwhile
             return fs.replace_directory(node_dir, staging, keep_old=True)
     finally:
         if os.path.lexists(staging):

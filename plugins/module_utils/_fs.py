@@ -20,6 +20,7 @@ import ctypes
 import errno
 import fcntl
 import grp
+import hashlib
 import os
 import pwd
 import re
@@ -27,10 +28,8 @@ import shutil
 import stat
 import time
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Tuple, Union
+from typing import Dict, Iterable, List, Optional, Tuple, Union
 
-from ansible_collections.opstack.conductor.plugins.module_utils import _cluster as cluster
-from ansible_collections.opstack.conductor.plugins.module_utils import _raft as raft
 from ansible_collections.opstack.conductor.plugins.module_utils._errors import OpstackError
 # Every look at a node, its files, snapshots and locks goes through these: only "does not exist" means absent.
 from ansible_collections.opstack.conductor.plugins.module_utils._lookup import (  # noqa: F401 (re-exported)
@@ -83,11 +82,6 @@ def lock_holder(path: str) -> bool:
     finally:
         os.close(fd)
     return False
-
-
-def node_locked(node_dir: str) -> bool:
-    """Whether a running op-conductor holds the lock on either database of the node directory."""
-    return any(lock_holder(os.path.join(node_dir, name)) for name in raft.DATABASE_FILES)
 
 
 def _is_file(path: str) -> bool:
@@ -160,12 +154,6 @@ def run_lock_path(node_dir: str) -> str:
     name no leftover, kept-directory or server-ID pattern matches (server IDs cannot start with a dot)."""
     parent, name = os.path.split(os.path.abspath(node_dir))
     return os.path.join(parent, "." + name + LOCK_SUFFIX)
-
-
-def backup_lock_path(dest: str, server_id: str) -> str:
-    """One server's lock in a backup destination: its .partial clean-up and retention touch only its backups."""
-    cluster.validate_server_id(server_id)
-    return os.path.join(os.path.abspath(dest), ".raft-backup-" + server_id + LOCK_SUFFIX)
 
 
 class RunLock:
@@ -402,10 +390,10 @@ class SwapGuard:
     """Held around replace_directory() in place of ExclusiveLocks on the node's databases: also locks the staged
     new ones, and checks for processes opening the old state before and after the exchange (see above)."""
 
-    def __init__(self, node_dir: str, staging: str):
+    def __init__(self, node_dir: str, staging: str, names: Tuple[str, ...]):
         self.node_dir = node_dir
-        self.old = ExclusiveLocks([os.path.join(node_dir, name) for name in raft.DATABASE_FILES])
-        self.new = ExclusiveLocks([os.path.join(staging, name) for name in raft.DATABASE_FILES])
+        self.old = ExclusiveLocks([os.path.join(node_dir, name) for name in names])
+        self.new = ExclusiveLocks([os.path.join(staging, name) for name in names])
         self.old_files = {}  # type: Dict[tuple, str]
 
     def __enter__(self) -> "SwapGuard":
@@ -603,22 +591,29 @@ def _is_directory_or_link_to_one(path: str) -> bool:
     return info is not None and stat.S_ISDIR(info.st_mode)
 
 
-def write_new_file(path: str, data: bytes, mode: int, ownership: Optional["Ownership"] = None) -> None:
-    """Create ``path`` (which must not exist), write it, set its owner and mode, and fsync it all (an owner set
-    after the fsync may not survive a power loss, leaving files op-conductor cannot open); O_EXCL|O_NOFOLLOW
-    refuse symlink tricks."""
+def write_new_file(path: str, data: Union[bytes, Iterable[bytes]], mode: int,
+                   ownership: Optional["Ownership"] = None) -> Tuple[str, int]:
+    """The one routine that writes a file for this collection: create ``path`` (which must not exist), write
+    ``data`` (bytes, or chunks of them), set its owner and mode, and fsync it all (an owner set after the fsync
+    may not survive a power loss, leaving files op-conductor cannot open); O_EXCL|O_NOFOLLOW refuse symlink
+    tricks. Returns the sha256 (hex) and size of what was written."""
+    digest = hashlib.sha256()
+    size = 0
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0), mode)
     try:
-        view = memoryview(data)
-        while view:
-            written = os.write(fd, view)
-            view = view[written:]
+        for chunk in (data,) if isinstance(data, (bytes, bytearray, memoryview)) else data:
+            digest.update(chunk)
+            size += len(chunk)
+            view = memoryview(chunk)
+            while view:
+                view = view[os.write(fd, view):]
         if ownership is not None:
             ownership.apply_fd(fd)
         os.fchmod(fd, mode)  # the umask must not loosen or tighten what was asked for
         os.fsync(fd)
     finally:
         os.close(fd)
+    return digest.hexdigest(), size
 
 
 @dataclass
@@ -727,32 +722,6 @@ def _exchange_at(renameat2, dir_fd: int, first: bytes, second: bytes, name: str)
     raise OSError(code, os.strerror(code), name)
 
 
-def node_server_id(node_dir: str, given: Optional[str] = None) -> str:
-    """The server ID of a node directory: ``given``, else the directory's name (op-conductor keeps its state in
-    ``<raft.storage.dir>/<server id>``)."""
-    return given or os.path.basename(os.path.abspath(node_dir))
-
-
-def check_node_path(path: str) -> None:
-    """The node directory itself may not be a symlink (we would write wherever it points). NodeUnreadable when
-    the node directory or its parent cannot be looked at."""
-    info = lstat_or_none(path)
-    if info is not None and stat.S_ISLNK(info.st_mode):
-        raise UnsafePath("%s is a symlink; refusing to write through it (point path at the real directory)" % path)
-    if len(os.fsencode(os.path.basename(os.path.abspath(path)))) > cluster.MAX_SERVER_ID_BYTES:
-        raise UnsafePath("%s: a directory name longer than %d bytes leaves no room for the staging and backup "
-                         "directories written beside it" % (path, cluster.MAX_SERVER_ID_BYTES))
-    parent = os.path.dirname(os.path.abspath(path))
-    if info is not None and not stat.S_ISDIR(info.st_mode):
-        raise UnsafePath("%s exists and is not a directory" % path)
-    parent_info = stat_or_none(parent)
-    if parent_info is not None and not stat.S_ISDIR(parent_info.st_mode):
-        raise UnsafePath("%s is not a directory" % parent)
-    _pin_parent(parent, parent_info)
-    if info is not None:
-        check_state_entries(path)
-
-
 # The storage directory (a node directory's parent) as this run first saw it, by path: (st_dev, st_ino). A parent
 # replaced during the run (by a symlink, or renamed) would make the build and the swap land in another directory;
 # build_directory(), replace_directory() and recover_leftovers() refuse that (issue 13, item 10). One module run
@@ -760,7 +729,7 @@ def check_node_path(path: str) -> None:
 _PINNED_PARENTS = {}  # type: Dict[str, Tuple[int, int]]
 
 
-def _pin_parent(parent: str, info: Optional[os.stat_result]) -> None:
+def pin_parent(parent: str, info: Optional[os.stat_result]) -> None:
     if info is None:
         _PINNED_PARENTS.pop(parent, None)  # made later in this run (make_directories): pinned when first used
     else:
@@ -773,7 +742,7 @@ def verify_parent(path: str) -> None:
     info = stat_or_none(parent)
     pinned = _PINNED_PARENTS.get(parent)
     if pinned is None:
-        _pin_parent(parent, info)
+        pin_parent(parent, info)
         return
     if info is None or (info.st_dev, info.st_ino) != pinned:
         now = "gone" if info is None else "device/inode %d:%d" % (info.st_dev, info.st_ino)
@@ -788,76 +757,16 @@ def _lstat_mode(path: str) -> int:
     return info.st_mode if info is not None else 0
 
 
-def check_state_entries(path: str) -> None:
-    """Raft's own entries in a node directory may not be symlinks: op-conductor would open the targets, and a
-    lock probe, chmod or copy would act on whatever they point to (issue 13, item 10)."""
-    for name in raft.DATABASE_FILES + (raft.SNAPSHOT_DIR,):
-        entry = os.path.join(path, name)
-        info = lstat_or_none(entry)
-        if info is not None and stat.S_ISLNK(info.st_mode):
-            raise UnsafePath("%s is a symlink (to %r); refusing to read, lock or replace Raft state through it. Put "
-                             "the real %s there (op-conductor keeps it in the node directory)"
-                             % (entry, os.readlink(entry), "directory" if name == raft.SNAPSHOT_DIR else "file"))
-
-
-def leftovers(path: str) -> Dict[str, List[str]]:
-    """Sibling directories a crashed run of ours left behind for this node: {"new": [...], "old": [...]}."""
-    parent, name = os.path.split(os.path.abspath(path))
-    found = {"new": [], "old": []}  # type: Dict[str, List[str]]
-    for entry in sorted(listdir_or_none(parent) or ()):  # an unlistable parent raises: it may hold leftovers
-        if entry.startswith("." + name + NEW_MARK) and not _swapped(os.path.join(parent, entry)):
-            found["new"].append(os.path.join(parent, entry))
-        elif entry.startswith(("." + name + NEW_MARK, "." + name + OLD_MARK)):
-            found["old"].append(os.path.join(parent, entry))
-    return found
-
-
-def _swapped(path: str) -> bool:
-    """A build tagged with its inode whose name now holds another directory: a crash came right after the
-    exchange, so this is the state that was live, not a build (replace_directory)."""
-    _head, mark, number = os.path.basename(path).rpartition(INODE_MARK)
-    if not (mark and number.isdigit()):
-        return False
-    info = lstat_or_none(path)
-    return info is not None and info.st_ino != int(number)
-
-
-@dataclass
-class Recovery:
-    removed: List[str] = field(default_factory=list)
-    restored: Optional[str] = None
-    kept_as_backup: List[str] = field(default_factory=list)
-
-    @property
-    def happened(self) -> bool:
-        return bool(self.removed or self.restored or self.kept_as_backup)
-
-
-def recover_leftovers(path: str) -> Recovery:
-    """Finish what a crashed run left: drop unfinished builds; put back a live state that was moved aside but
-    not replaced; keep any other moved-aside state as a backup (renamed to the backup convention)."""
-    recovery = Recovery()
-    verify_parent(path)
-    found = leftovers(path)
-    for new in found["new"]:
-        shutil.rmtree(new)
-        recovery.removed.append(new)
-    for old in found["old"]:
-        if lstat_or_none(path) is None and recovery.restored is None:
-            os.rename(old, path)
-            recovery.restored = old
-        else:
-            backup = backup_name(path)
-            os.rename(old, backup)
-            recovery.kept_as_backup.append(backup)
-    if recovery.happened:
-        fsync_dir(os.path.dirname(os.path.abspath(path)))
-    return recovery
-
-
 def random_tag(length: int) -> str:
     """``length`` hex digits that keep sibling names unique (os.urandom: uuid costs an import per run)."""
     return os.urandom((length + 1) // 2).hex()[:length]
+
+
+def staging_path(path: str) -> str:
+    """A new sibling name for a build of ``path`` (``.<name>.opstack-new-<tag>``): what leftovers() takes for an
+    unfinished build of ours, safe to delete."""
+    parent, name = os.path.split(os.path.abspath(path))
+    return os.path.join(parent, "." + name + NEW_MARK + random_tag(12))
 
 
 def backup_name(path: str, dir_fd: Optional[int] = None) -> str:
@@ -873,9 +782,8 @@ def backup_name(path: str, dir_fd: Optional[int] = None) -> str:
 def build_directory(path: str, files: Dict[str, bytes], file_mode: int, dir_mode: int,
                     ownership: Ownership) -> str:
     """A complete, fsynced sibling of ``path`` holding ``files``; the caller swaps it in."""
-    parent, name = os.path.split(os.path.abspath(path))
     verify_parent(path)
-    staging = os.path.join(parent, "." + name + NEW_MARK + random_tag(12))
+    staging = staging_path(path)
     os.mkdir(staging, 0o700)
     try:
         for file_name in sorted(files):
@@ -961,7 +869,7 @@ def _dispose_old(dir_fd: int, path: str, aside: str, keep_old: bool) -> Optional
         return backup
     # Dropped on request: renamed as a build first, so a crash during the removal leaves a leftover that is
     # deleted, not kept as a partial backup. (shutil.rmtree takes no dir_fd before Python 3.11: by path.)
-    trash = "." + os.path.basename(os.path.abspath(path)) + NEW_MARK + random_tag(12)
+    trash = os.path.basename(staging_path(path))
     os.rename(aside, trash, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
     shutil.rmtree(os.path.join(os.path.dirname(os.path.abspath(path)), trash))
     return None
@@ -984,90 +892,11 @@ def remove_tree(path: str) -> None:
 
 
 # ================================================================================================================
-# Kept directories (the node directories a forced replace kept): retention, deletion by rename, write probes
+# Write probes
 # ================================================================================================================
 
-DELETING_MARK = ".deleting-"  # a kept directory being deleted; listings skip it, the next run finishes it
 PROBE_MARK = ".opstack-probe-"
-# backup_name()'s ``<pid>.<YYYY-MM-DD@HH:MM:SS>[.<6 hex>]~`` after the node's name: matched whole, so another
-# node whose name merely starts with this one's (seq-1 and seq-1.5) never matches.
-_KEPT_TAIL = r"\.[0-9]+\.([0-9]{4}-[0-9]{2}-[0-9]{2}@[0-9]{2}:[0-9]{2}:[0-9]{2})(?:\.[0-9a-f]{6})?~"
-
-
-def _kept_pattern(path: str):
-    return re.compile(re.escape(os.path.basename(os.path.abspath(path))) + _KEPT_TAIL + r"\Z")
-
-
-def _entries(directory: str) -> List[str]:
-    """The names in ``directory``; none when it does not exist, any other error stops the run."""
-    try:
-        return sorted(os.listdir(directory))
-    except FileNotFoundError:
-        return []
-
-
-def kept_directories(path: str) -> List[str]:
-    """This node's kept directories (``<path>.<pid>.<time>~``), newest first: by the time in the name, then by
-    the inode change time (set by the rename that kept it). Symlinks and ``.deleting-*`` names are skipped."""
-    parent = os.path.dirname(os.path.abspath(path))
-    pattern = _kept_pattern(path)
-    found = []
-    for entry in _entries(parent):
-        match = pattern.match(entry)
-        if not match:
-            continue
-        info = os.lstat(os.path.join(parent, entry))
-        if stat.S_ISDIR(info.st_mode):
-            found.append((match.group(1), info.st_ctime_ns, os.path.join(parent, entry)))
-    return [full for _stamp, _ctime, full in sorted(found, reverse=True)]
-
-
-def prune_kept_directories(path: str, keep: int) -> List[str]:
-    """Delete all but the newest ``keep`` kept directories of this node (``keep`` 0: keep all); returns them."""
-    if keep <= 0:
-        return []
-    doomed = kept_directories(path)[keep:]
-    for kept in doomed:
-        delete_directory(kept)
-    return doomed
-
-
-def delete_directory(path: str) -> None:
-    """Delete a kept directory so that a kill at any moment leaves either the whole directory under its name or
-    a ``.deleting-<name>`` that no listing takes for a backup: renamed first (and the rename made durable),
-    then removed; finish_deletions() completes an interrupted one."""
-    parent, name = os.path.split(os.path.abspath(path))
-    doomed = os.path.join(parent, DELETING_MARK + name)
-    if os.path.lexists(doomed):  # an earlier deletion of this very name was interrupted
-        _remove_doomed(doomed)
-    os.rename(path, doomed)
-    fsync_dir(parent)
-    _remove_doomed(doomed)
-    fsync_dir(parent)
-
-
-def finish_deletions(path: str) -> List[str]:
-    """Remove this node's ``.deleting-*`` directories that a run killed during retention left behind."""
-    parent = os.path.dirname(os.path.abspath(path))
-    pattern = _kept_pattern(path)
-    finished = [os.path.join(parent, entry) for entry in _entries(parent)
-                if entry.startswith(DELETING_MARK) and pattern.match(entry[len(DELETING_MARK):])]
-    for doomed in finished:
-        _remove_doomed(doomed)
-    if finished:
-        fsync_dir(parent)
-    return finished
-
-
-def _remove_doomed(doomed: str) -> None:
-    if os.path.islink(doomed) or not os.path.isdir(doomed):
-        raise UnsafePath("refusing to remove %s: not a directory of ours" % doomed)
-    # A kept node directory may be 0500; its owner (us) may still make it removable.
-    for directory, _dirs, _files in os.walk(doomed):
-        info = os.lstat(directory)
-        if info.st_uid == os.geteuid() and stat.S_IMODE(info.st_mode) & 0o700 != 0o700:
-            os.chmod(directory, stat.S_IMODE(info.st_mode) | 0o700)
-    shutil.rmtree(doomed)
+_PROBE_FILE = "probe"  # any name: the probe proves a directory and a file of the state's size can be made
 
 
 @dataclass
@@ -1130,12 +959,12 @@ def _check_free_space(probe: WriteProbe) -> None:
 def _make_and_remove_probe(probe_dir: str, ownership: Ownership) -> None:
     os.mkdir(probe_dir, 0o700)
     try:
-        write_new_file(os.path.join(probe_dir, raft.LOG_FILE), b"\0" * 4096, 0o600, ownership)
+        write_new_file(os.path.join(probe_dir, _PROBE_FILE), b"\0" * 4096, 0o600, ownership)
         ownership.apply(probe_dir)
         fsync_dir(probe_dir)
-        os.unlink(os.path.join(probe_dir, raft.LOG_FILE))
+        os.unlink(os.path.join(probe_dir, _PROBE_FILE))
     finally:
-        if os.path.lexists(os.path.join(probe_dir, raft.LOG_FILE)):
-            os.unlink(os.path.join(probe_dir, raft.LOG_FILE))
+        if os.path.lexists(os.path.join(probe_dir, _PROBE_FILE)):
+            os.unlink(os.path.join(probe_dir, _PROBE_FILE))
         os.rmdir(probe_dir)
         fsync_dir(os.path.dirname(probe_dir))

@@ -12,6 +12,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence
 from ansible.module_utils.basic import missing_required_lib
 
 from ansible_collections.opstack.conductor.plugins.module_utils import _fs as fs
+from ansible_collections.opstack.conductor.plugins.module_utils import _node_dir as nodes
 from ansible_collections.opstack.conductor.plugins.module_utils import _options as options
 from ansible_collections.opstack.conductor.plugins.module_utils import _raft as raft
 from ansible_collections.opstack.conductor.plugins.module_utils._errors import OpstackError
@@ -55,7 +56,7 @@ def recover(module, node_dir: str, result: dict) -> str:
     would read (the moved-aside state it would put back). The node's run lock is taken first and held until the
     module returns (releases_run_locks): another run's build or moved-aside state is not a leftover."""
     lock_node(module, node_dir, result)
-    found = fs.leftovers(node_dir)
+    found = nodes.leftovers(node_dir)
     if not (found["new"] or found["old"]):
         return node_dir
     result["changed"] = True
@@ -67,7 +68,7 @@ def recover(module, node_dir: str, result: dict) -> str:
             return found["old"][0]
         result["recovered"]["kept_as_backup"] = found["old"]
         return node_dir
-    recovery = fs.recover_leftovers(node_dir)
+    recovery = nodes.recover_leftovers(node_dir)
     result["recovered"] = dict(removed=recovery.removed, restored=recovery.restored,
                                kept_as_backup=recovery.kept_as_backup)
     return node_dir
@@ -147,7 +148,7 @@ def lock_backup_dest(module, dest: str, server_id: str, result: dict) -> None:
     """Hold this server's run lock in the backup destination (made first): no other run removes this run's
     .partial or prunes the backup it is making."""
     try:
-        path = fs.backup_lock_path(dest, server_id)
+        path = nodes.backup_lock_path(dest, server_id)
     except OpstackError as exc:
         module.fail_json(**dict(result, msg=str(exc)))
     fs.make_directories(os.path.abspath(dest), 0o700)

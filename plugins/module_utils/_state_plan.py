@@ -16,6 +16,7 @@ from typing import Any, Dict, List, Optional, Sequence
 
 from ansible_collections.opstack.conductor.plugins.module_utils import _cluster as cluster
 from ansible_collections.opstack.conductor.plugins.module_utils import _fs as fs
+from ansible_collections.opstack.conductor.plugins.module_utils import _node_dir as nodes
 from ansible_collections.opstack.conductor.plugins.module_utils import _node_state as node_state
 from ansible_collections.opstack.conductor.plugins.module_utils import _raft as raft
 
@@ -124,7 +125,7 @@ def plan(path: str, spec: cluster.ClusterSpec, server_id: str, page_size: int, f
     """The decision for the node directory at ``path`` (the caller has already put back any moved-aside state
     of an interrupted run, or, in check mode, passes the path it would put back)."""
     spec.server(server_id)
-    fs.check_node_path(path)
+    nodes.check_node_path(path)
     files = cluster.node_databases(spec, server_id, page_size)
     after = desired_view(spec, server_id)
     current = node_state.read_node_state(path, verify=True) if fs.is_directory(path) else \

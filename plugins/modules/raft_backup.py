@@ -114,6 +114,7 @@ from ansible_collections.opstack.conductor.plugins.module_utils import _backup a
 from ansible_collections.opstack.conductor.plugins.module_utils import _cluster as cluster
 from ansible_collections.opstack.conductor.plugins.module_utils import _fs as fs
 from ansible_collections.opstack.conductor.plugins.module_utils import _module_common as common
+from ansible_collections.opstack.conductor.plugins.module_utils import _node_dir as nodes
 from ansible_collections.opstack.conductor.plugins.module_utils import _options as options
 
 
@@ -152,7 +153,7 @@ def main():
         if server_id is not None:
             cluster.validate_server_id(server_id)
         else:
-            cluster.validate_server_id(fs.node_server_id(params["path"]),
+            cluster.validate_server_id(nodes.node_server_id(params["path"]),
                                        "server_id (the last component of path, its default)")
         _refuse_dest_inside_node(params["dest"], params["path"])
     except cluster.SpecError as exc:

@@ -163,6 +163,7 @@ from ansible_collections.opstack.conductor.plugins.module_utils import _backup a
 from ansible_collections.opstack.conductor.plugins.module_utils import _cluster as cluster
 from ansible_collections.opstack.conductor.plugins.module_utils import _fs as fs
 from ansible_collections.opstack.conductor.plugins.module_utils import _module_common as common
+from ansible_collections.opstack.conductor.plugins.module_utils import _node_dir as nodes
 from ansible_collections.opstack.conductor.plugins.module_utils import _node_state as node_state
 from ansible_collections.opstack.conductor.plugins.module_utils import _options as options
 from ansible_collections.opstack.conductor.plugins.module_utils import _state_plan as state_plan
@@ -210,8 +211,8 @@ def main():
     node_dir = params["path"]
     result = common.writer_result()
     try:
-        fs.check_node_path(node_dir)
-        server_id = cluster.validate_server_id(fs.node_server_id(node_dir, params["server_id"]))
+        nodes.check_node_path(node_dir)
+        server_id = cluster.validate_server_id(nodes.node_server_id(node_dir, params["server_id"]))
         expected = None
         if params["expected_servers"] is not None:
             expected = cluster.server_dicts(params["expected_servers"], "expected_servers")
@@ -221,7 +222,7 @@ def main():
                                            params["force"])
         else:
             plan = backups.plan_restore(params["src"], read_from, server_id, expected, params["force"])
-        result["locked"] = fs.node_locked(node_dir)
+        result["locked"] = nodes.node_locked(node_dir)
     except (backups.BackupError, cluster.SpecError, fs.UnsafePath, fs.NodeUnreadable) as exc:
         module.fail_json(msg=str(exc), **result)
     except OSError as exc:

@@ -251,6 +251,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.opstack.conductor.plugins.module_utils import _cluster as cluster
 from ansible_collections.opstack.conductor.plugins.module_utils import _fs as fs
 from ansible_collections.opstack.conductor.plugins.module_utils import _module_common as common
+from ansible_collections.opstack.conductor.plugins.module_utils import _node_dir as nodes
 from ansible_collections.opstack.conductor.plugins.module_utils import _node_state as node_state
 from ansible_collections.opstack.conductor.plugins.module_utils import _options as options
 from ansible_collections.opstack.conductor.plugins.module_utils import _raft as raft
@@ -336,7 +337,7 @@ def _write(module, plan, node_dir, result):
         for name in plan.files:
             module.set_fs_attributes_if_different(_file_args(module, os.path.join(staging, name)), False)
             fs.fsync_file(os.path.join(staging, name))  # the attributes just set must survive a power loss too
-        with fs.SwapGuard(node_dir, staging):  # also fails loudly if op-conductor opened the old state meanwhile
+        with nodes.swap_guard(node_dir, staging):  # also fails loudly if op-conductor opened the old state meanwhile
             # Only an explicit force with backup=false may drop what was there; anything else is kept.
             keep_old = not (plan.action == state_plan.REPLACE and not module.params["backup"])
             backup = fs.replace_directory(node_dir, staging, keep_old=keep_old)
@@ -364,7 +365,7 @@ def _prune_kept(module, node_dir, result):
     """Retention of this node's kept directories, after the new state is in place: a failure here is a warning
     (the write succeeded), and a kill during it leaves a .deleting-* directory the next run removes."""
     try:
-        result["removed_backups"] = fs.prune_kept_directories(node_dir, module.params["keep_backups"])
+        result["removed_backups"] = nodes.prune_kept_directories(node_dir, module.params["keep_backups"])
     except (OSError, fs.UnsafePath) as exc:
         module.warn("%s: the new state is in place, but removing kept directories beyond keep_backups=%d failed: "
                     "%s" % (node_dir, module.params["keep_backups"], exc))
@@ -374,14 +375,14 @@ def _remove(module, node_dir, result):
     """state=absent: a node that left the cluster. Its directory is moved aside whole as a kept directory
     (never deleted here), only with force, never while op-conductor holds its files."""
     try:
-        fs.check_node_path(node_dir)
+        nodes.check_node_path(node_dir)
         common.recover(module, node_dir, result)
         try:
             os.lstat(node_dir)
         except FileNotFoundError:
             module.exit_json(**dict(result, action="absent", msg="%s does not exist" % node_dir))
         current = node_state.read_node_state(node_dir)
-        result.update(locked=fs.node_locked(node_dir), state=current.summary())
+        result.update(locked=nodes.node_locked(node_dir), state=current.summary())
     except (OpstackError, ValueError) as exc:
         module.fail_json(**dict(result, msg=str(exc)))
     except OSError as exc:
@@ -479,12 +480,12 @@ def main():
         spec.server(params["server_id"])
         # Everything that can be wrong in the options fails here, before a parent directory is created.
         fs.Ownership.resolve(params["owner"], params["group"])
-        fs.check_node_path(node_dir)
+        nodes.check_node_path(node_dir)
         read_from = common.recover(module, node_dir, result)
         if not module.check_mode:  # retention killed half-way: finish it before anything lists backups
-            result["recovered"]["removed"].extend(fs.finish_deletions(node_dir))
+            result["recovered"]["removed"].extend(nodes.finish_deletions(node_dir))
         plan = state_plan.plan(read_from, spec, params["server_id"], params["page_size"], params["force"])
-        result["locked"] = fs.node_locked(node_dir)
+        result["locked"] = nodes.node_locked(node_dir)
     except (cluster.SpecError, fs.UnsafePath, fs.NodeUnreadable, ValueError) as exc:
         module.fail_json(msg=str(exc), **result)
     except OSError as exc:

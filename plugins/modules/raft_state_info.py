@@ -213,6 +213,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.opstack.conductor.plugins.module_utils import _cluster as cluster
 from ansible_collections.opstack.conductor.plugins.module_utils import _fs as fs
 from ansible_collections.opstack.conductor.plugins.module_utils import _module_common as common
+from ansible_collections.opstack.conductor.plugins.module_utils import _node_dir as nodes
 from ansible_collections.opstack.conductor.plugins.module_utils import _options as options
 from ansible_collections.opstack.conductor.plugins.module_utils import _node_state as node_state
 from ansible_collections.opstack.conductor.plugins.module_utils import _servers as servers
@@ -283,11 +284,11 @@ def main():
             module.fail_json(msg=str(exc))
 
     try:
-        locked = fs.node_locked(path)
+        locked = nodes.node_locked(path)
         state = node_state.read_node_state(path, verify=module.params["verify"])
     except fs.NodeUnreadable as exc:
         module.fail_json(msg=str(exc), changed=False)
-    node_state.check_membership(state, fs.node_server_id(path, module.params["server_id"]))
+    node_state.check_membership(state, nodes.node_server_id(path, module.params["server_id"]))
     if state.latest_configuration is not None:
         state.integrity.warnings.extend(cluster.configuration_warnings(state.latest_configuration.configuration))
     result = state.summary()
@@ -301,7 +302,7 @@ def main():
     if expected is not None:
         configuration = state.latest_configuration.configuration if state.latest_configuration else None
         result["drift"] = drift(expected, configuration)
-    result["msg"] = verdict(fs.node_server_id(path, module.params["server_id"]), state, result)
+    result["msg"] = verdict(nodes.node_server_id(path, module.params["server_id"]), state, result)
     if module.params["fail_on_problems"] and (not state.exists or not state.integrity.ok
                                               or not result.get("drift", {}).get("in_sync", True)):
         module.fail_json(**result)

@@ -11,6 +11,7 @@ import subprocess
 import pytest
 
 from ansible_collections.opstack.conductor.plugins.module_utils import _fs as fs
+from ansible_collections.opstack.conductor.plugins.module_utils import _node_dir as nodes
 
 
 def kept(parent, name, stamp, pid=4242, content=b"state"):
@@ -42,11 +43,11 @@ def test_listing_is_this_nodes_kept_directories_newest_first(tmp_path):
     kept(tmp_path, "seq-1.123", "2026-11-03@10:00:00")
     os.symlink(str(older), str(tmp_path / "seq-1.1.2026-11-04@10:00:00~"))
     (tmp_path / "seq-1.txt~").write_text("x")
-    (tmp_path / (fs.DELETING_MARK + "seq-1.7.2026-11-05@10:00:00~")).mkdir()
-    found = fs.kept_directories(str(node))
+    (tmp_path / (nodes.DELETING_MARK + "seq-1.7.2026-11-05@10:00:00~")).mkdir()
+    found = nodes.kept_directories(str(node))
     assert found[2:] == [str(older)] and sorted(found[:2]) == sorted([str(newer), str(tagged)])
-    assert fs.kept_directories(str(tmp_path / "seq-1.5")) == [str(tmp_path / "seq-1.5.4242.2026-11-03@10:00:00~")]
-    assert fs.kept_directories(str(tmp_path / "absent" / "seq-1")) == []
+    assert nodes.kept_directories(str(tmp_path / "seq-1.5")) == [str(tmp_path / "seq-1.5.4242.2026-11-03@10:00:00~")]
+    assert nodes.kept_directories(str(tmp_path / "absent" / "seq-1")) == []
 
 
 def test_retention_deletes_only_this_nodes_oldest(tmp_path):
@@ -54,13 +55,13 @@ def test_retention_deletes_only_this_nodes_oldest(tmp_path):
     mine = [kept(tmp_path, "seq-1", stamp) for stamp in stamps]
     neighbour = [kept(tmp_path, "seq-1.5", stamp) for stamp in stamps[:2]]
     neighbour.append(kept(tmp_path, "seq-10", stamps[0]))
-    removed = fs.prune_kept_directories(str(tmp_path / "seq-1"), 3)
+    removed = nodes.prune_kept_directories(str(tmp_path / "seq-1"), 3)
     assert removed == [str(mine[1]), str(mine[0])]
     assert all(not path.exists() for path in mine[:2]) and all(path.exists() for path in mine[2:])
     assert all(path.exists() for path in neighbour)
-    assert not [name for name in os.listdir(tmp_path) if name.startswith(fs.DELETING_MARK)]
-    assert fs.prune_kept_directories(str(tmp_path / "seq-1"), 0) == []  # 0: keep all
-    assert fs.prune_kept_directories(str(tmp_path / "seq-1"), 3) == []
+    assert not [name for name in os.listdir(tmp_path) if name.startswith(nodes.DELETING_MARK)]
+    assert nodes.prune_kept_directories(str(tmp_path / "seq-1"), 0) == []  # 0: keep all
+    assert nodes.prune_kept_directories(str(tmp_path / "seq-1"), 3) == []
 
 
 def test_a_killed_deletion_is_skipped_by_listings_and_finished_by_the_next_run(tmp_path, monkeypatch):
@@ -76,30 +77,30 @@ def test_a_killed_deletion_is_skipped_by_listings_and_finished_by_the_next_run(t
 
     monkeypatch.setattr(shutil, "rmtree", killed_halfway)
     with pytest.raises(KeyboardInterrupt):
-        fs.prune_kept_directories(str(tmp_path / "seq-1"), 1)
+        nodes.prune_kept_directories(str(tmp_path / "seq-1"), 1)
     monkeypatch.setattr(shutil, "rmtree", real_rmtree)
-    doomed = tmp_path / (fs.DELETING_MARK + old.name)
+    doomed = tmp_path / (nodes.DELETING_MARK + old.name)
     assert doomed.is_dir() and not old.exists()  # renamed whole first, so no half backup under a backup name
-    assert fs.kept_directories(str(tmp_path / "seq-1")) == [str(tmp_path / "seq-1.4242.2026-11-02@10:00:00~")]
+    assert nodes.kept_directories(str(tmp_path / "seq-1")) == [str(tmp_path / "seq-1.4242.2026-11-02@10:00:00~")]
     # A neighbour's interrupted deletion is its own business.
-    theirs = tmp_path / (fs.DELETING_MARK + "seq-1.5.1.2026-11-01@10:00:00~")
+    theirs = tmp_path / (nodes.DELETING_MARK + "seq-1.5.1.2026-11-01@10:00:00~")
     theirs.mkdir()
-    assert fs.finish_deletions(str(tmp_path / "seq-1")) == [str(doomed)]
+    assert nodes.finish_deletions(str(tmp_path / "seq-1")) == [str(doomed)]
     assert not doomed.exists() and theirs.is_dir()
-    assert fs.finish_deletions(str(tmp_path / "seq-1")) == []
+    assert nodes.finish_deletions(str(tmp_path / "seq-1")) == []
 
 
 def test_a_left_deleting_directory_of_the_same_name_is_finished_first(tmp_path):
     old = kept(tmp_path, "seq-1", "2026-11-01@10:00:00")
-    (tmp_path / (fs.DELETING_MARK + old.name)).mkdir()
-    fs.delete_directory(str(old))
+    (tmp_path / (nodes.DELETING_MARK + old.name)).mkdir()
+    nodes.delete_directory(str(old))
     assert os.listdir(tmp_path) == []
 
 
 def test_a_read_only_kept_directory_of_ours_is_deleted(tmp_path):
     old = kept(tmp_path, "seq-1", "2026-11-01@10:00:00")
     os.chmod(old, 0o500)
-    fs.delete_directory(str(old))
+    nodes.delete_directory(str(old))
     assert os.listdir(tmp_path) == []
 
 

@@ -11,6 +11,7 @@ import pytest
 from ansible_collections.opstack.conductor.plugins.module_utils import _bbolt as bolt
 from ansible_collections.opstack.conductor.plugins.module_utils import _cluster as cluster
 from ansible_collections.opstack.conductor.plugins.module_utils import _fs as fs
+from ansible_collections.opstack.conductor.plugins.module_utils import _node_dir as nodes
 from ansible_collections.opstack.conductor.plugins.module_utils import _node_state as node_state
 from ansible_collections.opstack.conductor.plugins.module_utils import _raft as raft
 
@@ -106,9 +107,9 @@ def test_crash_right_after_the_exchange_keeps_the_old_state(tmp_path, monkeypatc
     with pytest.raises(Crash):
         fs.replace_directory(str(node), staging, keep_old=True)
     monkeypatch.setattr(os, "rename", real_rename)
-    found = fs.leftovers(str(node))
+    found = nodes.leftovers(str(node))
     assert found["new"] == [] and len(found["old"]) == 1  # the swapped build name is recognised as the old state
-    recovery = fs.recover_leftovers(str(node))
+    recovery = nodes.recover_leftovers(str(node))
     assert recovery.removed == [] and len(recovery.kept_as_backup) == 1
     backup = recovery.kept_as_backup[0]
     assert {name: open(os.path.join(backup, name), "rb").read() for name in os.listdir(backup)} == old
@@ -120,9 +121,9 @@ def test_a_build_that_never_went_live_is_still_removed(tmp_path, monkeypatch):
     monkeypatch.setattr(fs, "exchange", lambda first, second: (_item for _item in ()).throw(Crash()))
     with pytest.raises(Crash):
         fs.replace_directory(str(node), staging, keep_old=True)
-    found = fs.leftovers(str(node))
+    found = nodes.leftovers(str(node))
     assert len(found["new"]) == 1 and found["old"] == []  # tagged with its own inode: a build
-    assert len(fs.recover_leftovers(str(node)).removed) == 1
+    assert len(nodes.recover_leftovers(str(node)).removed) == 1
     assert sorted(os.listdir(str(tmp_path))) == ["n1"]
 
 
@@ -141,7 +142,7 @@ def test_crash_while_dropping_the_old_state_leaves_no_partial_backup(tmp_path, m
     with pytest.raises(Crash):
         fs.replace_directory(str(node), staging, keep_old=False)
     monkeypatch.setattr(shutil, "rmtree", real_rmtree)
-    recovery = fs.recover_leftovers(str(node))
+    recovery = nodes.recover_leftovers(str(node))
     assert recovery.kept_as_backup == [] and len(recovery.removed) == 1
     assert sorted(os.listdir(str(tmp_path))) == ["n1"]
 

@@ -13,6 +13,7 @@ import sys
 
 import pytest
 
+from ansible_collections.opstack.conductor.plugins.module_utils import _node_dir as nodes
 from ansible_collections.opstack.conductor.plugins.module_utils import _raft as raft
 from ansible_collections.opstack.conductor.plugins.modules import raft_state
 from ansible_collections.opstack.conductor.tests.support.fs import tree
@@ -95,7 +96,7 @@ def test_a_conductor_that_starts_after_the_probe_still_gets_no_attribute_change(
     assert run_module(raft_state.main, args(node))["changed"]
     held_lock(node / raft.LOG_FILE)
     files_before = _attributes(node)
-    monkeypatch.setattr(fs, "node_locked", lambda node_dir: False)  # the probe ran before the start
+    monkeypatch.setattr(nodes, "node_locked", lambda node_dir: False)  # the probe ran before the start
     result = run_module(raft_state.main, args(node, mode="0640", owner="4242"))
     assert not result.get("failed") and result["changed"] is False, result
     assert result["attributes_applied"] is False and result["locked"] is True, result

@@ -14,6 +14,7 @@ import pytest
 
 from ansible_collections.opstack.conductor.plugins.module_utils import _backup as backups
 from ansible_collections.opstack.conductor.plugins.module_utils import _fs as fs
+from ansible_collections.opstack.conductor.plugins.module_utils import _node_dir as nodes
 from ansible_collections.opstack.conductor.plugins.modules import (
     raft_backup, raft_backup_info, raft_restore, raft_state, raft_state_info)
 from ansible_collections.opstack.conductor.tests.support.nonroot import (  # noqa: F401 (fixtures)
@@ -154,17 +155,17 @@ def test_the_lock_file_is_0600_and_owned_like_the_node(node):
 def test_the_lock_file_is_no_leftover_and_no_kept_directory(node):
     lock_path = fs.run_lock_path(node)
     open(lock_path, "w").close()
-    assert fs.leftovers(node) == {"new": [], "old": []}
-    assert not fs.recover_leftovers(node).happened and os.path.exists(lock_path)
-    assert fs.kept_directories(node) == []
+    assert nodes.leftovers(node) == {"new": [], "old": []}
+    assert not nodes.recover_leftovers(node).happened and os.path.exists(lock_path)
+    assert nodes.kept_directories(node) == []
     # Nor another node's: a node named like the lock file's prefix sees no leftovers in it either.
-    assert fs.leftovers(os.path.join(os.path.dirname(node), "seq")) == {"new": [], "old": []}
+    assert nodes.leftovers(os.path.join(os.path.dirname(node), "seq")) == {"new": [], "old": []}
 
 
 def test_backup_lock_names_a_valid_server_only(tmp_path):
-    assert fs.backup_lock_path(str(tmp_path), "seq-1") == str(tmp_path / ".raft-backup-seq-1.opstack-lock")
+    assert nodes.backup_lock_path(str(tmp_path), "seq-1") == str(tmp_path / ".raft-backup-seq-1.opstack-lock")
     with pytest.raises(Exception, match="server_id"):
-        fs.backup_lock_path(str(tmp_path), "../x")
+        nodes.backup_lock_path(str(tmp_path), "../x")
 
 
 # ---------------------------------------------------------------------------------------------- the modules
@@ -210,7 +211,7 @@ def test_raft_backup_holds_the_node_and_the_destination(node, holder, run_module
     dest.mkdir()
     partial = dest / ("raft-backup-20260101T000000.000000Z-seq-1-0123abcd" + backups.PARTIAL)
     partial.mkdir()
-    held = holder(fs.backup_lock_path(str(dest), "seq-1"))
+    held = holder(nodes.backup_lock_path(str(dest), "seq-1"))
     result = run_module(raft_backup.main, dict(path=node, dest=str(dest)))
     assert result["failed"] and BUSY % held.pid in result["msg"] and partial.is_dir(), result
     assert sorted(os.listdir(str(dest))) == sorted([partial.name, ".raft-backup-seq-1.opstack-lock"])
@@ -240,7 +241,7 @@ def test_info_modules_ignore_lock_files(node, holder, run_module, tmp_path):
     dest = tmp_path / "b"
     made = run_module(raft_backup.main, dict(path=node, dest=str(dest)))["backup_path"]
     holder(fs.run_lock_path(node))
-    holder(fs.backup_lock_path(str(dest), "seq-1"))
+    holder(nodes.backup_lock_path(str(dest), "seq-1"))
     state = run_module(raft_state_info.main, dict(path=node))
     assert not state.get("failed") and state["integrity"]["ok"], state
     assert "opstack-lock" not in str(state)

@@ -14,6 +14,7 @@ import os
 import pytest
 
 from ansible_collections.opstack.conductor.plugins.module_utils import _fs as fs
+from ansible_collections.opstack.conductor.plugins.module_utils import _node_dir as nodes
 from ansible_collections.opstack.conductor.plugins.module_utils import _node_state as node_state
 from ansible_collections.opstack.conductor.plugins.module_utils import _raft as raft
 from ansible_collections.opstack.conductor.plugins.module_utils import _state_plan as state_plan
@@ -108,7 +109,7 @@ def test_lock_probe_never_says_unlocked_when_it_cannot_look(tmp_path, run_module
         with pytest.raises(fs.NodeUnreadable, match=errno.errorcode[code]):
             fs.lock_holder(str(node / raft.LOG_FILE))
         with pytest.raises(fs.NodeUnreadable):
-            fs.node_locked(str(node))
+            nodes.node_locked(str(node))
         with pytest.raises(fs.NodeUnreadable):
             fs.ExclusiveLocks([str(node / raft.LOG_FILE)])
     assert fs.lock_holder(str(node / "absent.db")) is False  # ENOENT: no file, so no lock
@@ -125,18 +126,18 @@ def test_every_look_up_raises_instead_of_answering(tmp_path, run_module, monkeyp
                      lambda: node_state.read_node_state(str(node), verify=False),
                      lambda: raft.read_snapshots(str(node)),
                      lambda: state_plan._stray_entries(str(node)),
-                     lambda: fs.check_node_path(str(node)),
+                     lambda: nodes.check_node_path(str(node)),
                      lambda: fs.Ownership.for_node(None, None, str(node / "x"))):
             with pytest.raises(fs.NodeUnreadable, match=errno.errorcode[code]):
                 look()
     with monkeypatch.context() as patch:  # the storage directory itself cannot be listed or looked into
         Unreadable(patch, tmp_path / "raft", code)
         with pytest.raises(fs.NodeUnreadable, match=errno.errorcode[code]):
-            fs.leftovers(str(node))
+            nodes.leftovers(str(node))
         with pytest.raises(fs.NodeUnreadable):
-            fs.recover_leftovers(str(node))
+            nodes.recover_leftovers(str(node))
         with pytest.raises(fs.NodeUnreadable):
-            fs.check_node_path(str(node))
+            nodes.check_node_path(str(node))
         with pytest.raises(fs.NodeUnreadable):
             fs.Ownership.for_node(None, None, str(node))
 

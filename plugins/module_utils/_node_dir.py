@@ -1,0 +1,233 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, opstack.conductor contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""A node directory as op-conductor lays it out (``<raft.storage.dir>/<server id>/`` holding raft-log.db,
+raft-stable.db and snapshots/), on top of the filesystem primitives of ``_fs``: whether op-conductor holds it,
+whether its path and entries are safe to write through, what a crashed run of ours left beside it (and putting
+that right), and the kept directories a forced replace leaves (retention).
+
+``_fs`` knows nothing of Raft or server IDs; this layer knows the names (``_raft``'s database files, ``_servers``'
+ID limit) and applies the primitives to them.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import stat
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional
+
+from ansible_collections.opstack.conductor.plugins.module_utils import _fs as fs
+from ansible_collections.opstack.conductor.plugins.module_utils import _raft as raft
+from ansible_collections.opstack.conductor.plugins.module_utils import _servers as servers
+
+# ================================================================================================================
+# Locks
+# ================================================================================================================
+
+
+def node_locked(node_dir: str) -> bool:
+    """Whether a running op-conductor holds the lock on either database of the node directory."""
+    return any(fs.lock_holder(os.path.join(node_dir, name)) for name in raft.DATABASE_FILES)
+
+
+def backup_lock_path(dest: str, server_id: str) -> str:
+    """One server's lock in a backup destination: its .partial clean-up and retention touch only its backups."""
+    servers.validate_server_id(server_id)
+    return os.path.join(os.path.abspath(dest), ".raft-backup-" + server_id + fs.LOCK_SUFFIX)
+
+
+def swap_guard(node_dir: str, staging: str) -> fs.SwapGuard:
+    """fs.SwapGuard over the node's two databases (the files op-conductor locks) in ``node_dir`` and ``staging``."""
+    return fs.SwapGuard(node_dir, staging, raft.DATABASE_FILES)
+
+
+# ================================================================================================================
+# The node directory's path and entries
+# ================================================================================================================
+
+
+def node_server_id(node_dir: str, given: Optional[str] = None) -> str:
+    """The server ID of a node directory: ``given``, else the directory's name (op-conductor keeps its state in
+    ``<raft.storage.dir>/<server id>``)."""
+    return given or os.path.basename(os.path.abspath(node_dir))
+
+
+def check_node_path(path: str) -> None:
+    """The node directory itself may not be a symlink (we would write wherever it points). NodeUnreadable when
+    the node directory or its parent cannot be looked at."""
+    info = fs.lstat_or_none(path)
+    if info is not None and stat.S_ISLNK(info.st_mode):
+        raise fs.UnsafePath("%s is a symlink; refusing to write through it (point path at the real directory)" % path)
+    if len(os.fsencode(os.path.basename(os.path.abspath(path)))) > servers.MAX_SERVER_ID_BYTES:
+        raise fs.UnsafePath("%s: a directory name longer than %d bytes leaves no room for the staging and backup "
+                         "directories written beside it" % (path, servers.MAX_SERVER_ID_BYTES))
+    parent = os.path.dirname(os.path.abspath(path))
+    if info is not None and not stat.S_ISDIR(info.st_mode):
+        raise fs.UnsafePath("%s exists and is not a directory" % path)
+    parent_info = fs.stat_or_none(parent)
+    if parent_info is not None and not stat.S_ISDIR(parent_info.st_mode):
+        raise fs.UnsafePath("%s is not a directory" % parent)
+    fs.pin_parent(parent, parent_info)
+    if info is not None:
+        check_state_entries(path)
+
+
+def check_state_entries(path: str) -> None:
+    """Raft's own entries in a node directory may not be symlinks: op-conductor would open the targets, and a
+    lock probe, chmod or copy would act on whatever they point to (issue 13, item 10)."""
+    for name in raft.DATABASE_FILES + (raft.SNAPSHOT_DIR,):
+        entry = os.path.join(path, name)
+        info = fs.lstat_or_none(entry)
+        if info is not None and stat.S_ISLNK(info.st_mode):
+            raise fs.UnsafePath("%s is a symlink (to %r); refusing to read, lock or replace Raft state through it. Put "
+                             "the real %s there (op-conductor keeps it in the node directory)"
+                             % (entry, os.readlink(entry), "directory" if name == raft.SNAPSHOT_DIR else "file"))
+
+
+# ================================================================================================================
+# Leftovers of an interrupted run
+# ================================================================================================================
+
+
+def leftovers(path: str) -> Dict[str, List[str]]:
+    """Sibling directories a crashed run of ours left behind for this node: {"new": [...], "old": [...]}."""
+    parent, name = os.path.split(os.path.abspath(path))
+    found = {"new": [], "old": []}  # type: Dict[str, List[str]]
+    for entry in sorted(fs.listdir_or_none(parent) or ()):  # an unlistable parent raises: it may hold leftovers
+        if entry.startswith("." + name + fs.NEW_MARK) and not _swapped(os.path.join(parent, entry)):
+            found["new"].append(os.path.join(parent, entry))
+        elif entry.startswith(("." + name + fs.NEW_MARK, "." + name + fs.OLD_MARK)):
+            found["old"].append(os.path.join(parent, entry))
+    return found
+
+
+def _swapped(path: str) -> bool:
+    """A build tagged with its inode whose name now holds another directory: a crash came right after the
+    exchange, so this is the state that was live, not a build (replace_directory)."""
+    _head, mark, number = os.path.basename(path).rpartition(fs.INODE_MARK)
+    if not (mark and number.isdigit()):
+        return False
+    info = fs.lstat_or_none(path)
+    return info is not None and info.st_ino != int(number)
+
+
+@dataclass
+class Recovery:
+    removed: List[str] = field(default_factory=list)
+    restored: Optional[str] = None
+    kept_as_backup: List[str] = field(default_factory=list)
+
+    @property
+    def happened(self) -> bool:
+        return bool(self.removed or self.restored or self.kept_as_backup)
+
+
+def recover_leftovers(path: str) -> Recovery:
+    """Finish what a crashed run left: drop unfinished builds; put back a live state that was moved aside but
+    not replaced; keep any other moved-aside state as a backup (renamed to the backup convention)."""
+    recovery = Recovery()
+    fs.verify_parent(path)
+    found = leftovers(path)
+    for new in found["new"]:
+        shutil.rmtree(new)
+        recovery.removed.append(new)
+    for old in found["old"]:
+        if fs.lstat_or_none(path) is None and recovery.restored is None:
+            os.rename(old, path)
+            recovery.restored = old
+        else:
+            backup = fs.backup_name(path)
+            os.rename(old, backup)
+            recovery.kept_as_backup.append(backup)
+    if recovery.happened:
+        fs.fsync_dir(os.path.dirname(os.path.abspath(path)))
+    return recovery
+
+
+# ================================================================================================================
+# Kept directories (the node directories a forced replace kept): retention, deletion by rename, write probes
+# ================================================================================================================
+
+DELETING_MARK = ".deleting-"  # a kept directory being deleted; listings skip it, the next run finishes it
+# fs.backup_name()'s ``<pid>.<YYYY-MM-DD@HH:MM:SS>[.<6 hex>]~`` after the node's name: matched whole, so another
+# node whose name merely starts with this one's (seq-1 and seq-1.5) never matches.
+_KEPT_TAIL = r"\.[0-9]+\.([0-9]{4}-[0-9]{2}-[0-9]{2}@[0-9]{2}:[0-9]{2}:[0-9]{2})(?:\.[0-9a-f]{6})?~"
+
+
+def _kept_pattern(path: str):
+    return re.compile(re.escape(os.path.basename(os.path.abspath(path))) + _KEPT_TAIL + r"\Z")
+
+
+def _entries(directory: str) -> List[str]:
+    """The names in ``directory``; none when it does not exist, any other error stops the run."""
+    try:
+        return sorted(os.listdir(directory))
+    except FileNotFoundError:
+        return []
+
+
+def kept_directories(path: str) -> List[str]:
+    """This node's kept directories (``<path>.<pid>.<time>~``), newest first: by the time in the name, then by
+    the inode change time (set by the rename that kept it). Symlinks and ``.deleting-*`` names are skipped."""
+    parent = os.path.dirname(os.path.abspath(path))
+    pattern = _kept_pattern(path)
+    found = []
+    for entry in _entries(parent):
+        match = pattern.match(entry)
+        if not match:
+            continue
+        info = os.lstat(os.path.join(parent, entry))
+        if stat.S_ISDIR(info.st_mode):
+            found.append((match.group(1), info.st_ctime_ns, os.path.join(parent, entry)))
+    return [full for _stamp, _ctime, full in sorted(found, reverse=True)]
+
+
+def prune_kept_directories(path: str, keep: int) -> List[str]:
+    """Delete all but the newest ``keep`` kept directories of this node (``keep`` 0: keep all); returns them."""
+    if keep <= 0:
+        return []
+    doomed = kept_directories(path)[keep:]
+    for kept in doomed:
+        delete_directory(kept)
+    return doomed
+
+
+def delete_directory(path: str) -> None:
+    """Delete a kept directory so that a kill at any moment leaves either the whole directory under its name or
+    a ``.deleting-<name>`` that no listing takes for a backup: renamed first (and the rename made durable),
+    then removed; finish_deletions() completes an interrupted one."""
+    parent, name = os.path.split(os.path.abspath(path))
+    doomed = os.path.join(parent, DELETING_MARK + name)
+    if os.path.lexists(doomed):  # an earlier deletion of this very name was interrupted
+        _remove_doomed(doomed)
+    os.rename(path, doomed)
+    fs.fsync_dir(parent)
+    _remove_doomed(doomed)
+    fs.fsync_dir(parent)
+
+
+def finish_deletions(path: str) -> List[str]:
+    """Remove this node's ``.deleting-*`` directories that a run killed during retention left behind."""
+    parent = os.path.dirname(os.path.abspath(path))
+    pattern = _kept_pattern(path)
+    finished = [os.path.join(parent, entry) for entry in _entries(parent)
+                if entry.startswith(DELETING_MARK) and pattern.match(entry[len(DELETING_MARK):])]
+    for doomed in finished:
+        _remove_doomed(doomed)
+    if finished:
+        fs.fsync_dir(parent)
+    return finished
+
+
+def _remove_doomed(doomed: str) -> None:
+    if os.path.islink(doomed) or not os.path.isdir(doomed):
+        raise fs.UnsafePath("refusing to remove %s: not a directory of ours" % doomed)
+    # A kept node directory may be 0500; its owner (us) may still make it removable.
+    for directory, _dirs, _files in os.walk(doomed):
+        info = os.lstat(directory)
+        if info.st_uid == os.geteuid() and stat.S_IMODE(info.st_mode) & 0o700 != 0o700:
+            os.chmod(directory, stat.S_IMODE(info.st_mode) | 0o700)
+    shutil.rmtree(doomed)
