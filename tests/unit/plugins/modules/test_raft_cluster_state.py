@@ -1,0 +1,197 @@
+"""raft_cluster_state (issue 15 item 1): the generate playbook's one module run. Every node decided as raft_state
+decides one before anything is written; one refusal, one build failure, one busy node or check mode writes
+nothing; departed nodes refused without force and kept aside with it; cluster.json written only when it changes."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from ansible_collections.opstack.conductor.plugins.module_utils import _cluster as cluster
+from ansible_collections.opstack.conductor.plugins.module_utils import _fs as fs
+from ansible_collections.opstack.conductor.plugins.module_utils import _node_state as node_state
+from ansible_collections.opstack.conductor.plugins.modules import raft_cluster_state
+from ansible_collections.opstack.conductor.tests.support.fs import tree
+
+COLLECTIONS = os.path.join(os.path.dirname(os.path.abspath(fs.__file__)), "..", "..", "..", "..", "..")
+# A second process (as a second ansible run would be) holding one run lock until its stdin closes.
+_HOLDER = r"""
+import sys
+sys.path.insert(0, sys.argv[1])
+from ansible_collections.opstack.conductor.plugins.module_utils import _fs as fs
+lock = fs.RunLock(sys.argv[2], "held by the test").acquire()
+print("held", flush=True)
+sys.stdin.read()
+lock.release()
+"""
+
+
+@pytest.fixture
+def holder():
+    made = []
+
+    def hold(lock_path):
+        proc = subprocess.Popen([sys.executable, "-c", _HOLDER, os.path.abspath(COLLECTIONS), lock_path],
+                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        made.append(proc)
+        assert proc.stdout.readline() == "held\n"
+        return proc
+
+    yield hold
+    for proc in made:
+        if proc.poll() is None:
+            proc.stdin.close()
+            proc.wait(timeout=60)
+
+IDS = ["seq-a", "seq-b", "seq-c"]
+NODES = ["127.0.0.1:57201", "127.0.0.1:57202", "127.0.0.1:57203"]
+
+
+def options(out, **extra):
+    return dict(dict(output_dir=str(out), nodes=NODES, server_ids=IDS, initial_leader="seq-b"), **extra)
+
+
+def write_other_cluster(out, server_id):
+    """A node directory holding a different cluster's state (another address for every server)."""
+    spec = cluster.validate_cluster([{"id": i, "address": "10.9.9.%d:50050" % n} for n, i in enumerate(IDS, 1)])[0]
+    node = out / server_id
+    node.mkdir(parents=True)
+    for name, data in cluster.node_databases(spec, server_id).items():
+        (node / name).write_bytes(data)
+
+
+def test_writes_every_node_and_cluster_json_then_a_rerun_changes_nothing(tmp_path, run_module):
+    out = tmp_path / "out"
+    result = run_module(raft_cluster_state.main, options(out, network="op-sepolia"))
+    assert result["changed"] and [n["action"] for n in result["nodes"]] == ["create"] * 3, result
+    assert sorted(os.listdir(out)) == ["cluster.json"] + IDS  # no lock, staging or probe left behind
+    for server_id, address in zip(IDS, NODES):
+        state = node_state.read_node_state(str(out / server_id), verify=True)
+        assert state.integrity.ok and state.current_term == 1
+        assert [s.address for s in state.latest_configuration.configuration.servers] == NODES
+        assert state.last_vote_candidate == ("seq-b" if server_id == "seq-b" else None)
+    record = json.loads((out / "cluster.json").read_text())
+    assert record == {"format": 1, "generated_by": "opstack.conductor.generate", "network": "op-sepolia",
+                      "initial_leader": "seq-b", "initial_term": 1,
+                      "servers": [{"id": i, "address": a, "suffrage": "voter"} for i, a in zip(IDS, NODES)]}
+    assert result["cluster_json"]["changed"]
+    before = tree(out)
+    again = run_module(raft_cluster_state.main, options(out, network="op-sepolia"))
+    assert not again["changed"] and not again["cluster_json"]["changed"], again
+    assert [n["action"] for n in again["nodes"]] == ["unchanged"] * 3
+    assert tree(out) == before
+
+
+def test_one_refused_node_means_no_node_is_written(tmp_path, run_module):
+    out = tmp_path / "out"
+    write_other_cluster(out, "seq-c")  # the last node: the first two would be written by a node-by-node loop
+    before = tree(out)
+    result = run_module(raft_cluster_state.main, options(out))
+    assert result.get("failed"), result
+    assert result["msg"].startswith("Nothing was written to %s, because: %s: " % (out, out / "seq-c")), result
+    assert "refusing to replace it without force=true" in result["msg"]
+    assert tree(out) == before  # not seq-a, not seq-b, not cluster.json
+
+    forced = run_module(raft_cluster_state.main, options(out, force=True))
+    assert [n["action"] for n in forced["nodes"]] == ["create", "create", "replace"], forced
+    kept = forced["nodes"][2]["backup_dir"]
+    assert tree(kept) == {k.split("/", 1)[1]: v for k, v in before.items() if "/" in k}  # the old state, whole
+
+
+def test_a_build_that_fails_removes_every_build_and_writes_no_node(tmp_path, run_module, monkeypatch):
+    out = tmp_path / "out"
+    out.mkdir()
+    real_build = fs.build_directory
+    calls = []
+
+    def failing_third(*args, **kwargs):
+        calls.append(args[0])
+        if len(calls) == 3:
+            raise OSError(28, "No space left on device")
+        return real_build(*args, **kwargs)
+
+    monkeypatch.setattr(fs, "build_directory", failing_third)
+    result = run_module(raft_cluster_state.main, options(out))
+    assert result.get("failed") and "No space left on device" in result["msg"], result
+    assert result["msg"].startswith("Nothing was written to %s" % out)
+    assert len(calls) == 3 and os.listdir(out) == [], os.listdir(out)  # the two builds made were removed too
+
+
+def test_check_mode_writes_nothing_not_even_the_output_directory(tmp_path, run_module):
+    out = tmp_path / "out"
+    result = run_module(raft_cluster_state.main, options(out), check_mode=True)
+    assert result["changed"] and [n["action"] for n in result["nodes"]] == ["create"] * 3, result
+    assert result["nodes"][0]["msg"].startswith("would create the Raft state of seq-a")
+    assert result["cluster_json"]["changed"] and not out.exists()
+
+    run_module(raft_cluster_state.main, options(out))
+    write_other = tree(out)
+    result = run_module(raft_cluster_state.main, options(out, server_ids=["seq-a", "seq-b"], nodes=NODES[:2],
+                                                         force=True), check_mode=True)
+    assert result["changed"] and [r["path"] for r in result["removed"]] == [str(out / "seq-c")], result
+    assert tree(out) == write_other
+
+
+def test_a_node_whose_run_lock_is_held_stops_the_run_before_anything_is_written(tmp_path, run_module, holder):
+    out = tmp_path / "out"
+    out.mkdir()
+    held = holder(fs.run_lock_path(str(out / "seq-b")))
+    before = tree(out)
+    result = run_module(raft_cluster_state.main, options(out))
+    assert result.get("failed") and "is busy: another run" in result["msg"] and str(held.pid) in result["msg"]
+    assert tree(out) == before
+    held.stdin.close()
+    assert held.wait(timeout=60) == 0
+    assert run_module(raft_cluster_state.main, options(out))["changed"]
+
+
+def test_a_departed_node_is_refused_without_force_and_kept_aside_with_it(tmp_path, run_module):
+    out = tmp_path / "out"
+    run_module(raft_cluster_state.main, options(out))
+    before = tree(out)
+    smaller = options(out, server_ids=IDS[:2], nodes=NODES[:2])
+    refused = run_module(raft_cluster_state.main, smaller)
+    assert refused.get("failed") and "%s: this node is not in the cluster any more" % (out / "seq-c") \
+        in refused["msg"], refused
+    assert tree(out) == before
+    forced = run_module(raft_cluster_state.main, dict(smaller, force=True))
+    assert forced["changed"] and forced["removed"][0]["backup_dir"].startswith(str(out / "seq-c.")), forced
+    assert not (out / "seq-c").exists() and json.loads((out / "cluster.json").read_text())["servers"][-1]["id"] \
+        == "seq-b"
+    again = run_module(raft_cluster_state.main, dict(smaller, force=True))
+    assert not again["changed"] and again["removed"] == [], again
+
+
+def test_a_swap_that_fails_names_the_nodes_already_written_and_leaves_no_build(tmp_path, run_module, monkeypatch):
+    out = tmp_path / "out"
+    real_replace = fs.replace_directory
+    calls = []
+
+    def failing_second(path, staging, keep_old):
+        calls.append(path)
+        if len(calls) == 2:
+            raise fs.NodeBusy("%s: op-conductor is starting on this node" % path)
+        return real_replace(path, staging, keep_old)
+
+    monkeypatch.setattr(fs, "replace_directory", failing_second)
+    result = run_module(raft_cluster_state.main, options(out))
+    assert result.get("failed") and result["changed"], result
+    assert "written before it: seq-a; not written: it and the nodes after it" in result["msg"], result
+    assert sorted(os.listdir(out)) == ["seq-a"]
+
+
+@pytest.mark.parametrize("change, message", [
+    (dict(server_ids=["seq-a", "seq/b", "seq-c"]), "server_ids: ID 'seq/b': contains a path separator"),
+    (dict(nodes=["127.0.0.1:1", "no-port", "127.0.0.1:3"]), "nodes: address 'no-port': must be host:port"),
+    (dict(nodes=NODES[:2]), "nodes has 2 address(es) but server_ids has 3 ID(s)"),
+    (dict(initial_term=1 << 63), "initial_term=%d: must be between 1 and 2^63-1" % (1 << 63)),
+    (dict(initial_leader="seq-x"), "initial_leader='seq-x': is not one of server_ids (seq-a, seq-b, seq-c)"),
+])
+def test_bad_options_are_named_in_op_conductor_init_terms_and_nothing_is_made(tmp_path, run_module, change,
+                                                                              message):
+    out = tmp_path / "out"
+    result = run_module(raft_cluster_state.main, options(out, **change))
+    assert result.get("failed") and message in result["msg"] and result["msg"].count(message) == 1, result
+    assert not out.exists()
