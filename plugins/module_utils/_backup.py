@@ -38,6 +38,8 @@ PREFIX = "raft-backup-"
 PARTIAL = ".partial"
 COLLECTION_VERSION = "0.1.0"
 CHUNK = 1 << 20
+# What to do about a running node before a backup (raft_backup and make_backup refuse with it).
+OFFLINE_OR_ONLINE = "stop it for a consistent backup, or set online=true for a verified best-effort copy"
 
 
 class BackupError(OpstackError):
@@ -488,8 +490,7 @@ def make_backup(node_dir: str, dest: str, plan: BackupPlan, online: bool, attemp
     """Copy, verify, describe, then rename into place. An online copy (op-conductor running) is retried when a
     commit happened during it or the copy does not verify, a bounded number of times."""
     if plan.locked and not online:
-        raise fs.NodeBusy("%s: op-conductor is running (its database lock is held); stop it for a consistent "
-                          "backup, or set online=true for a verified best-effort copy" % node_dir)
+        raise fs.NodeBusy(nodes.running(node_dir, OFFLINE_OR_ONLINE))
     fs.make_directories(os.path.abspath(dest), 0o700)
     last_problem = None
     for attempt in range(1, attempts + 1):

@@ -5,15 +5,15 @@
 
 from __future__ import annotations
 
-import functools
 import os
-from typing import Any, Callable, Dict, List, Optional, Sequence
+from typing import Any, Dict, Optional, Sequence
 
 from ansible.module_utils.basic import missing_required_lib
 
 from ansible_collections.opstack.conductor.plugins.module_utils import _fs as fs
 from ansible_collections.opstack.conductor.plugins.module_utils import _node_dir as nodes
 from ansible_collections.opstack.conductor.plugins.module_utils import _options as options
+from ansible_collections.opstack.conductor.plugins.module_utils import _runner as runner
 from ansible_collections.opstack.conductor.plugins.module_utils import _raft as raft
 from ansible_collections.opstack.conductor.plugins.module_utils._errors import OpstackError
 from ansible_collections.opstack.conductor.plugins.module_utils._servers import server_list_spec  # noqa: F401
@@ -83,26 +83,14 @@ def warn_network_filesystems(module, *paths: str) -> None:
             module.warn(warning)
 
 
-# Run locks (issue 13 item 3): taken by lock_node/lock_backup_dest/lock_new_parent, released when the module's
-# main() returns, which @releases_run_locks wraps (exit_json and fail_json end main() with SystemExit).
-_HELD = []  # type: List[fs.RunLock]
-
-
-def releases_run_locks(main: Callable[[], None]) -> Callable[[], None]:
-    @functools.wraps(main)
-    def run() -> None:
-        depth = len(_HELD)
-        try:
-            main()
-        finally:
-            while len(_HELD) > depth:
-                _HELD.pop().release()
-    return run
+# Run locks (issue 13 item 3): taken by lock_node/lock_backup_dest/lock_new_parent and held by _runner, which
+# releases them when the module ends (runner.run, or @releases_run_locks around a main() not on it yet).
+releases_run_locks = runner.releases_held
 
 
 def _hold(module, lock: "fs.RunLock", result: dict, owner_of: str) -> None:
     try:
-        _HELD.append(lock.acquire(create=not module.check_mode, owner_of=owner_of))
+        runner.hold(lock.acquire(create=not module.check_mode, owner_of=owner_of))
     except fs.RunLockError as exc:
         module.fail_json(**dict(result, msg=str(exc)))
     except OSError as exc:  # EIO, EACCES on the way: the lock's state is unknown, so the run stops
@@ -126,7 +114,7 @@ def lock_new_parent(module, node_dir: str, result: dict) -> None:
     """Before the first write of a run that found no storage directory: make it, take the run lock, and make
     sure no other run created the node meanwhile (this run planned for an absent node)."""
     lock_path = fs.run_lock_path(node_dir)
-    if any(held.path == lock_path and held.fd is not None for held in _HELD):
+    if any(held.path == lock_path and held.fd is not None for held in runner.held()):
         return
     fs.make_directories(os.path.dirname(os.path.abspath(node_dir)), 0o755)
     _hold(module, fs.RunLock(lock_path, node_dir), result, owner_of=node_dir)

@@ -39,6 +39,12 @@ def backup_lock_path(dest: str, server_id: str) -> str:
     return os.path.join(os.path.abspath(dest), ".raft-backup-" + server_id + fs.LOCK_SUFFIX)
 
 
+def running(node_dir: str, consequence: str) -> str:
+    """The one sentence for a node whose database lock op-conductor holds, then what that means for this run
+    (``consequence``: "nothing was written. Stop it first." and the like)."""
+    return "%s: op-conductor is running on this node (its database lock is held); %s" % (node_dir, consequence)
+
+
 def swap_guard(node_dir: str, staging: str) -> fs.SwapGuard:
     """fs.SwapGuard over the node's two databases (the files op-conductor locks) in ``node_dir`` and ``staging``."""
     return fs.SwapGuard(node_dir, staging, raft.DATABASE_FILES)

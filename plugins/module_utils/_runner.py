@@ -14,6 +14,7 @@ It imports only ``_errors``, so the live modules (which read no Raft state) do n
 
 from __future__ import annotations
 
+import functools
 from typing import Any, Callable, Dict, List, Optional
 
 from ansible_collections.opstack.conductor.plugins.module_utils._errors import OpstackError
@@ -52,14 +53,13 @@ def failure_result(partial: Dict[str, Any], exc: OpstackError) -> Dict[str, Any]
 
 def releases_held(main: Callable[[], None]) -> Callable[[], None]:
     """Wrap a main() that does not use :func:`run` (yet) so what it holds is released when it ends."""
+    @functools.wraps(main)
     def wrapped() -> None:
         depth = len(_HELD)
         try:
             main()
         finally:
             _release(depth)
-    wrapped.__name__ = getattr(main, "__name__", "main")
-    wrapped.__doc__ = getattr(main, "__doc__", None)
     return wrapped
 
 

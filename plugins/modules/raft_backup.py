@@ -111,11 +111,12 @@ import os
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.opstack.conductor.plugins.module_utils import _backup as backups
-from ansible_collections.opstack.conductor.plugins.module_utils import _cluster as cluster
-from ansible_collections.opstack.conductor.plugins.module_utils import _fs as fs
 from ansible_collections.opstack.conductor.plugins.module_utils import _module_common as common
 from ansible_collections.opstack.conductor.plugins.module_utils import _node_dir as nodes
 from ansible_collections.opstack.conductor.plugins.module_utils import _options as options
+from ansible_collections.opstack.conductor.plugins.module_utils import _runner as runner
+from ansible_collections.opstack.conductor.plugins.module_utils import _servers as servers
+from ansible_collections.opstack.conductor.plugins.module_utils._errors import OpstackError
 
 
 def _refuse_dest_inside_node(dest, node_dir):
@@ -123,10 +124,64 @@ def _refuse_dest_inside_node(dest, node_dir):
     state), and one under snapshots/ is a directory Raft's snapshot store tries to open as a snapshot."""
     node = os.path.realpath(node_dir)
     if os.path.realpath(dest) == node or os.path.realpath(dest).startswith(node.rstrip("/") + "/"):
-        raise cluster.SpecError("dest", dest, "is inside the node directory %s; keep backups outside it" % node_dir)
+        raise servers.SpecError("dest", dest, "is inside the node directory %s; keep backups outside it" % node_dir)
 
 
-@common.releases_run_locks
+def _check_inputs(params):
+    """Everything the options alone can refuse, before anything looks at or touches disk."""
+    if params["keep"] is not None and params["keep"] < 1:
+        raise runner.Failure("keep=%r: must be at least 1 (the backup just made is always kept)" % params["keep"])
+    if params["attempts"] < 1:
+        raise runner.Failure("attempts=%r: must be at least 1" % params["attempts"])
+    # The ID names the backup directory beside the others: "../x" would put it elsewhere. Checked, like the
+    # directory name it defaults to.
+    if params["server_id"] is not None:
+        servers.validate_server_id(params["server_id"])
+    else:
+        servers.validate_server_id(nodes.node_server_id(params["path"]),
+                                   "server_id (the last component of path, its default)")
+    _refuse_dest_inside_node(params["dest"], params["path"])
+
+
+def _make(module, plan, result):
+    """Take the destination's lock, clear this server's unfinished backups, back up, prune; what was removed is
+    the only change a failure leaves."""
+    params = module.params
+    try:
+        common.lock_backup_dest(module, params["dest"], plan.server_id, result)
+        result["removed"] += backups.remove_partials(params["dest"], plan.server_id)
+        made = backups.make_backup(params["path"], params["dest"], plan, params["online"], params["attempts"])
+        if params["keep"] is not None:
+            result["removed"] += backups.prune(params["dest"], plan.server_id, params["keep"], made)
+    except OpstackError:
+        result["changed"] = bool(result["removed"])
+        raise
+    except OSError as exc:
+        raise runner.Failure("%s: backup to %s failed, nothing was kept: %s" % (params["path"], params["dest"], exc),
+                             changed=bool(result["removed"]))
+    return made
+
+
+def back_up(module, result):
+    params = module.params
+    common.warn_network_filesystems(module, params["path"])
+    _check_inputs(params)
+    common.lock_node(module, params["path"], result)  # held to the end: the backup is of one node state
+    plan = backups.plan_backup(params["path"], params["server_id"])
+    result.update(locked=plan.locked, files=plan.sizes)
+    if plan.locked and not params["online"]:
+        raise runner.Failure(nodes.running(params["path"], backups.OFFLINE_OR_ONLINE))
+    result["changed"] = True
+    if module.check_mode:
+        result["msg"] = "would back up %d files (%d bytes) of %s" % (
+            len(plan.files), sum(plan.sizes.values()), plan.server_id)
+        return result
+    made = _make(module, plan, result)
+    result.update(backup_path=made.path, manifest=made.manifest,
+                  msg="backed up %s to %s" % (plan.server_id, made.path))
+    return result
+
+
 def main():
     module = AnsibleModule(argument_spec=dict(
         path=dict(type="path", required=True),
@@ -139,55 +194,7 @@ def main():
     common.require_msgpack(module)
     # Paths first: nothing, not even the network filesystem probe, may look at a bad path.
     common.validate_options(module, paths=dict(path=options.READ_ROOM, dest=options.BACKUP_DEST_ROOM))
-    params = module.params
-    common.warn_network_filesystems(module, params["path"])
-    result = dict(changed=False, locked=None, removed=[], files={})  # None: not probed (yet)
-    if params["keep"] is not None and params["keep"] < 1:
-        module.fail_json(msg="keep=%r: must be at least 1 (the backup just made is always kept)" % params["keep"])
-    if params["attempts"] < 1:
-        module.fail_json(msg="attempts=%r: must be at least 1" % params["attempts"])
-    try:
-        # The ID names the backup directory beside the others: "../x" would put it elsewhere. Checked, like the
-        # directory name it defaults to, before anything looks at or touches disk.
-        server_id = params["server_id"]
-        if server_id is not None:
-            cluster.validate_server_id(server_id)
-        else:
-            cluster.validate_server_id(nodes.node_server_id(params["path"]),
-                                       "server_id (the last component of path, its default)")
-        _refuse_dest_inside_node(params["dest"], params["path"])
-    except cluster.SpecError as exc:
-        module.fail_json(msg=str(exc), **result)
-    common.lock_node(module, params["path"], result)  # held to the end: the backup is of one node state
-    try:
-        plan = backups.plan_backup(params["path"], server_id)
-    except (backups.BackupError, fs.NodeUnreadable) as exc:
-        module.fail_json(msg=str(exc), **result)
-    result.update(locked=plan.locked, files=plan.sizes)
-    if plan.locked and not params["online"]:
-        module.fail_json(msg="%s: op-conductor is running (its database lock is held); stop it for a consistent "
-                             "backup, or set online=true for a verified best-effort copy" % params["path"], **result)
-    result["changed"] = True
-    if module.check_mode:
-        result["msg"] = "would back up %d files (%d bytes) of %s" % (
-            len(plan.files), sum(plan.sizes.values()), plan.server_id)
-        module.exit_json(**result)
-    try:
-        common.lock_backup_dest(module, params["dest"], plan.server_id, result)
-        result["removed"] += backups.remove_partials(params["dest"], plan.server_id)
-        made = backups.make_backup(params["path"], params["dest"], plan, params["online"], params["attempts"])
-        if params["keep"] is not None:
-            result["removed"] += backups.prune(params["dest"], plan.server_id, params["keep"], made)
-    except (backups.BackupError, fs.NodeBusy, fs.NodeUnreadable) as exc:
-        result["changed"] = bool(result["removed"])
-        module.fail_json(msg=str(exc), **result)
-    except OSError as exc:
-        result["changed"] = bool(result["removed"])
-        module.fail_json(msg="%s: backup to %s failed, nothing was kept: %s" % (params["path"], params["dest"], exc),
-                         **result)
-    result.update(backup_path=made.path, manifest=made.manifest,
-                  msg="backed up %s to %s" % (plan.server_id, made.path))
-    module.exit_json(**result)
+    runner.run(module, back_up, dict(changed=False, locked=None, removed=[], files={}))  # locked None: not probed
 
 
 if __name__ == "__main__":

@@ -128,9 +128,10 @@ import os
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.opstack.conductor.plugins.module_utils import _backup as backups
-from ansible_collections.opstack.conductor.plugins.module_utils import _cluster as cluster
 from ansible_collections.opstack.conductor.plugins.module_utils import _module_common as common
 from ansible_collections.opstack.conductor.plugins.module_utils import _options as options
+from ansible_collections.opstack.conductor.plugins.module_utils import _runner as runner
+from ansible_collections.opstack.conductor.plugins.module_utils import _servers as servers
 
 
 def _position(report):
@@ -148,41 +149,47 @@ def _server_of(path):
         return backups.server_id_of_name(path)
 
 
-def main():
-    module = AnsibleModule(argument_spec=dict(
-        path=dict(type="path", required=True),
-        server_id=dict(type="str"),
-        verify=dict(type="bool", default=True),
-        expected_servers=common.server_list_spec(),
-    ), supports_check_mode=True)
-    common.require_msgpack(module)
-    common.validate_options(module, paths=dict(path=options.READ_ROOM))  # before anything looks at the path
-    params = module.params
-    path, server_id = params["path"], params["server_id"]
-    if not os.path.isdir(path):
-        module.fail_json(msg="%s does not exist or is not a directory" % path)
-    expected = None
-    try:
-        if server_id is not None:
-            cluster.validate_server_id(server_id)
-        if params["expected_servers"] is not None:
-            expected = cluster.server_dicts(params["expected_servers"], "expected_servers")
-    except cluster.SpecError as exc:
-        module.fail_json(msg=str(exc))
-
-    # One backup when it has a manifest or a backup's full name (a damaged one may have lost its manifest); a
-    # directory of backups may be called raft-backup-something too.
+def _candidates(path, server_id):
+    """The backup directories to describe and the unfinished ones. One backup when it has a manifest or a
+    backup's full name (a damaged one may have lost its manifest); a directory of backups may be called
+    raft-backup-something too."""
     single = os.path.exists(os.path.join(path, backups.MANIFEST)) or (
         backups.server_id_of_name(path) is not None and not any(backups.backup_dirs(path)))
     candidates, partials = ([path], []) if single else backups.backup_dirs(path)
     if not single and server_id is not None:
         candidates = [candidate for candidate in candidates if _server_of(candidate) == server_id]
         partials = [partial for partial in partials if backups.server_id_of_name(partial) == server_id]
+    return candidates, partials
+
+
+def inspect(module, result):
+    params = module.params
+    path, server_id = params["path"], params["server_id"]
+    if not os.path.isdir(path):
+        raise runner.Failure("%s does not exist or is not a directory" % path)
+    if server_id is not None:
+        servers.validate_server_id(server_id)
+    expected = None
+    if params["expected_servers"] is not None:
+        expected = servers.server_dicts(params["expected_servers"], "expected_servers")
+    candidates, partials = _candidates(path, server_id)
     reports = [backups.describe_backup(candidate, params["verify"], server_id, expected)
                for candidate in candidates]
     reports.sort(key=_position, reverse=True)
     newest = next((report["path"] for report in reports if report["usable"]), None)
-    module.exit_json(changed=False, backups=reports, newest=newest, partials=partials)
+    return dict(result, backups=reports, newest=newest, partials=partials)
+
+
+def main():
+    module = AnsibleModule(argument_spec=dict(
+        path=dict(type="path", required=True),
+        server_id=dict(type="str"),
+        verify=dict(type="bool", default=True),
+        expected_servers=servers.server_list_spec(),
+    ), supports_check_mode=True)
+    common.require_msgpack(module)
+    common.validate_options(module, paths=dict(path=options.READ_ROOM))  # before anything looks at the path
+    runner.run(module, inspect, dict(changed=False))
 
 
 if __name__ == "__main__":

@@ -215,6 +215,7 @@ from ansible_collections.opstack.conductor.plugins.module_utils import _fs as fs
 from ansible_collections.opstack.conductor.plugins.module_utils import _module_common as common
 from ansible_collections.opstack.conductor.plugins.module_utils import _node_dir as nodes
 from ansible_collections.opstack.conductor.plugins.module_utils import _options as options
+from ansible_collections.opstack.conductor.plugins.module_utils import _runner as runner
 from ansible_collections.opstack.conductor.plugins.module_utils import _node_state as node_state
 from ansible_collections.opstack.conductor.plugins.module_utils import _servers as servers
 
@@ -256,57 +257,65 @@ def drift(expected, configuration):
                          fields=("id", "address", "suffrage"))
 
 
+def _expected_servers(params):
+    if params["expected_servers"] is None:
+        return None
+    return servers.parse_servers(params["expected_servers"], "expected_servers")
+
+
+def _require_directory(path):
+    # Followed: reading through a symlinked node directory writes nothing. Any error but "does not exist"
+    # raises NodeUnreadable: such a node is neither absent nor unlocked.
+    info = fs.stat_or_none(path)
+    if info is None or not stat.S_ISDIR(info.st_mode):
+        raise runner.Failure("%s does not exist or is not a directory" % path)
+
+
+def _report_locked_read(result, state):
+    note = "read while op-conductor holds the lock: best effort, the files may change during the read"
+    result["integrity"]["warnings"].insert(0, note)
+    if not state.integrity.ok:
+        result["integrity"]["problems"].append("these problems may be an inconsistent read of a running node; "
+                                               "verify again with op-conductor stopped")
+
+
+def inspect(module, result):
+    params = module.params
+    path = params["path"]
+    common.warn_network_filesystems(module, path)
+    _require_directory(path)
+    expected = _expected_servers(params)
+    locked = nodes.node_locked(path)
+    state = node_state.read_node_state(path, verify=params["verify"])
+    name = nodes.node_server_id(path, params["server_id"])
+    node_state.check_membership(state, name)
+    if state.latest_configuration is not None:
+        state.integrity.warnings.extend(cluster.configuration_warnings(state.latest_configuration.configuration))
+    result.update(state.summary())
+    result.update(changed=False, locked=locked)
+    if locked:
+        _report_locked_read(result, state)
+    if expected is not None:
+        result["drift"] = drift(expected, state.latest_configuration.configuration
+                                if state.latest_configuration else None)
+    result["msg"] = verdict(name, state, result)
+    if params["fail_on_problems"] and (not state.exists or not state.integrity.ok
+                                       or not result.get("drift", {}).get("in_sync", True)):
+        raise runner.Failure(result["msg"])
+    return result
+
+
 def main():
     module = AnsibleModule(argument_spec=dict(
         path=dict(type="path", required=True),
         verify=dict(type="bool", default=True),
         server_id=dict(type="str"),
-        expected_servers=common.server_list_spec(),
+        expected_servers=servers.server_list_spec(),
         fail_on_problems=dict(type="bool", default=False),
     ), supports_check_mode=True)
     common.require_msgpack(module)
     common.validate_options(module, paths=dict(path=options.READ_ROOM))  # before anything looks at the path
-    path = module.params["path"]
-    common.warn_network_filesystems(module, path)
-    try:
-        # Followed: reading through a symlinked node directory writes nothing. Any error but "does not exist"
-        # fails below with the errno: such a node is neither absent nor unlocked.
-        info = fs.stat_or_none(path)
-    except fs.NodeUnreadable as exc:
-        module.fail_json(msg=str(exc), changed=False)
-    if info is None or not stat.S_ISDIR(info.st_mode):
-        module.fail_json(msg="%s does not exist or is not a directory" % path)
-    expected = None
-    if module.params["expected_servers"] is not None:
-        try:
-            expected = cluster.parse_servers(module.params["expected_servers"], "expected_servers")
-        except cluster.SpecError as exc:
-            module.fail_json(msg=str(exc))
-
-    try:
-        locked = nodes.node_locked(path)
-        state = node_state.read_node_state(path, verify=module.params["verify"])
-    except fs.NodeUnreadable as exc:
-        module.fail_json(msg=str(exc), changed=False)
-    node_state.check_membership(state, nodes.node_server_id(path, module.params["server_id"]))
-    if state.latest_configuration is not None:
-        state.integrity.warnings.extend(cluster.configuration_warnings(state.latest_configuration.configuration))
-    result = state.summary()
-    result.update(changed=False, locked=locked)
-    if locked:
-        note = "read while op-conductor holds the lock: best effort, the files may change during the read"
-        result["integrity"]["warnings"].insert(0, note)
-        if not state.integrity.ok:
-            result["integrity"]["problems"].append("these problems may be an inconsistent read of a running node; "
-                                                   "verify again with op-conductor stopped")
-    if expected is not None:
-        configuration = state.latest_configuration.configuration if state.latest_configuration else None
-        result["drift"] = drift(expected, configuration)
-    result["msg"] = verdict(nodes.node_server_id(path, module.params["server_id"]), state, result)
-    if module.params["fail_on_problems"] and (not state.exists or not state.integrity.ok
-                                              or not result.get("drift", {}).get("in_sync", True)):
-        module.fail_json(**result)
-    module.exit_json(**result)
+    runner.run(module, inspect, dict(changed=False))
 
 
 if __name__ == "__main__":
