@@ -50,6 +50,10 @@ class UnsafePath(OpstackError):
     """A path that would make us write somewhere other than the node directory."""
 
 
+class UnknownAccount(OpstackError, ValueError):
+    """An owner or group (the modules' owner/group options) that this host does not know."""
+
+
 # ================================================================================================================
 # Locks
 # ================================================================================================================
@@ -655,7 +659,7 @@ def _resolve_id(name: Optional[str], lookup, what: str) -> int:
     try:
         return lookup(name)[2]
     except KeyError:
-        raise ValueError("%s %r does not exist on this host" % (what, name))
+        raise UnknownAccount("%s %r does not exist on this host" % (what, name))
 
 
 # ================================================================================================================

@@ -157,16 +157,20 @@ recovered:
 """
 
 
+import functools
+
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.opstack.conductor.plugins.module_utils import _backup as backups
-from ansible_collections.opstack.conductor.plugins.module_utils import _cluster as cluster
 from ansible_collections.opstack.conductor.plugins.module_utils import _fs as fs
 from ansible_collections.opstack.conductor.plugins.module_utils import _module_common as common
 from ansible_collections.opstack.conductor.plugins.module_utils import _node_dir as nodes
 from ansible_collections.opstack.conductor.plugins.module_utils import _node_state as node_state
 from ansible_collections.opstack.conductor.plugins.module_utils import _options as options
+from ansible_collections.opstack.conductor.plugins.module_utils import _runner as runner
+from ansible_collections.opstack.conductor.plugins.module_utils import _servers as servers
 from ansible_collections.opstack.conductor.plugins.module_utils import _state_plan as state_plan
+from ansible_collections.opstack.conductor.plugins.module_utils._errors import OpstackError
 
 
 def _diff(plan, node_dir):
@@ -185,49 +189,28 @@ def _diff(plan, node_dir):
                 after_header="%s (from %s)" % (node_dir, plan.backup.path))
 
 
-@common.releases_run_locks
-def main():
-    module = AnsibleModule(argument_spec=dict(
-        src=dict(type="path"),
-        src_manifest=dict(type="dict"),
-        path=dict(type="path", required=True),
-        server_id=dict(type="str"),
-        force=dict(type="bool", default=False),
-        expected_servers=common.server_list_spec(),
-        owner=dict(type="str"),
-        group=dict(type="str"),
-        directory_mode=dict(type="raw", default="0750"),
-    ), supports_check_mode=True, required_one_of=[("src", "src_manifest")],
-        mutually_exclusive=[("src", "src_manifest")])
-    common.require_msgpack(module)
-    # Paths and modes first: nothing, not even the network filesystem probe, may look at a bad path.
-    directory_mode = common.validate_options(module, paths=dict(src=options.READ_ROOM, path=options.NODE_ROOM),
-                                             directory_modes=["directory_mode"])["directory_mode"]
+def _plan(module, node_dir, result):
+    """Put right what an interrupted earlier run left, then judge the backup against the node as it is."""
     params = module.params
-    if params["src_manifest"] is not None and not module.check_mode:
-        module.fail_json(msg="src_manifest judges a backup that is not on this host and only predicts: it needs "
-                             "check mode (push the backup and give src to restore it)")
-    common.warn_network_filesystems(module, params["path"])
-    node_dir = params["path"]
-    result = common.writer_result()
     try:
         nodes.check_node_path(node_dir)
-        server_id = cluster.validate_server_id(nodes.node_server_id(node_dir, params["server_id"]))
+        server_id = servers.validate_server_id(nodes.node_server_id(node_dir, params["server_id"]))
         expected = None
         if params["expected_servers"] is not None:
-            expected = cluster.server_dicts(params["expected_servers"], "expected_servers")
-        read_from = common.recover(module, node_dir, result)  # an interrupted earlier run's leftovers
+            expected = servers.server_dicts(params["expected_servers"], "expected_servers")
+        read_from = common.recover(module, node_dir, result)
         if params["src_manifest"] is not None:
             plan = backups.predict_restore(params["src_manifest"], "src_manifest", read_from, server_id, expected,
                                            params["force"])
         else:
             plan = backups.plan_restore(params["src"], read_from, server_id, expected, params["force"])
         result["locked"] = nodes.node_locked(node_dir)
-    except (backups.BackupError, cluster.SpecError, fs.UnsafePath, fs.NodeUnreadable) as exc:
-        module.fail_json(msg=str(exc), **result)
     except OSError as exc:
-        module.fail_json(msg="%s: could not inspect the node directory: %s" % (node_dir, exc), **result)
+        raise runner.Failure("%s: could not inspect the node directory: %s" % (node_dir, exc))
+    return plan
 
+
+def _report(module, plan, node_dir, result):
     result.update(action=plan.action, msg=plan.reason, manifest=plan.backup.manifest, refusals=plan.refusals,
                   state=plan.current.summary() if plan.current else None, lost=plan.lost.summary(), overridden=[],
                   caveats=list(plan.warnings))
@@ -237,36 +220,75 @@ def main():
         module.warn(warning)  # in the play output and in the result's warnings
     if module._diff and plan.action != backups.RESTORE_UNCHANGED:
         result["diff"] = _diff(plan, node_dir)
+
+
+def _refusal(plan, node_dir, locked):
+    """Why this run must not restore, or None."""
+    if locked:
+        msg = nodes.running(node_dir, "nothing was restored. Stop it first.")
+        if plan.action == backups.RESTORE_REFUSED:
+            msg += " It would also be refused without force=true: %s" % plan.reason
+        return msg
+    if plan.action == backups.RESTORE_REFUSED:
+        return "%s: refusing to restore %s without force=true: %s" % (node_dir, plan.backup.path, plan.reason)
+    return None
+
+
+def _restore(module, plan, node_dir, directory_mode, result):
+    params = module.params
+    try:
+        common.lock_new_parent(module, node_dir, result)  # a storage directory made just now
+        ownership = fs.Ownership.for_node(params["owner"], params["group"], node_dir)
+        previous = backups.restore(plan, node_dir, directory_mode, ownership)
+    except fs.ConductorOnOldState:  # restored, but a process opened the old state: its message says what to do
+        raise
+    except (OpstackError, OSError) as exc:
+        raise runner.Failure("%s: restore failed, the previous state is in place: %s" % (node_dir, exc))
+    if previous:
+        result["backup_dir"] = previous
+    result["state"] = node_state.read_node_state(node_dir).summary()
+
+
+def restore(module, result, directory_mode):
+    params = module.params
+    node_dir = params["path"]
+    if params["src_manifest"] is not None and not module.check_mode:
+        raise runner.Failure("src_manifest judges a backup that is not on this host and only predicts: it needs "
+                             "check mode (push the backup and give src to restore it)")
+    common.warn_network_filesystems(module, node_dir)
+    plan = _plan(module, node_dir, result)
+    _report(module, plan, node_dir, result)
     if result["locked"] and params["src_manifest"] is not None:
         result["msg"] = "%s (op-conductor runs on this node now; it must be stopped for the restore)" % plan.reason
-        module.exit_json(**result)  # a prediction: the real run stops it first or fails
-    if result["locked"]:
-        result["msg"] = ("%s: op-conductor is running on this node (its database lock is held); nothing was "
-                         "restored. Stop it first." % node_dir)
-        if plan.action == backups.RESTORE_REFUSED:
-            result["msg"] += " It would also be refused without force=true: %s" % plan.reason
-        module.fail_json(**result)
-    if plan.action == backups.RESTORE_REFUSED:
-        result["msg"] = "%s: refusing to restore %s without force=true: %s" % (
-            node_dir, plan.backup.path, plan.reason)
-        module.fail_json(**result)
+        return result  # a prediction: the real run stops it first or fails
+    refusal = _refusal(plan, node_dir, result["locked"])
+    if refusal:
+        raise runner.Failure(refusal)
     if plan.action == backups.RESTORE:
         result["changed"] = True
         if not module.check_mode:
-            try:
-                common.lock_new_parent(module, node_dir, result)  # a storage directory made just now
-                ownership = fs.Ownership.for_node(params["owner"], params["group"], node_dir)
-                previous = backups.restore(plan, node_dir, directory_mode, ownership)
-            except fs.ConductorOnOldState as exc:  # restored, but a process opened the old state: stop it
-                result["msg"] = str(exc)
-                module.fail_json(**result)
-            except (backups.BackupError, fs.NodeBusy, fs.NodeUnreadable, fs.UnsafePath, ValueError, OSError) as exc:
-                result["msg"] = "%s: restore failed, the previous state is in place: %s" % (node_dir, exc)
-                module.fail_json(**result)
-            if previous:
-                result["backup_dir"] = previous
-            result["state"] = node_state.read_node_state(node_dir).summary()
-    module.exit_json(**result)
+            _restore(module, plan, node_dir, directory_mode, result)
+    return result
+
+
+def main():
+    module = AnsibleModule(argument_spec=dict(
+        src=dict(type="path"),
+        src_manifest=dict(type="dict"),
+        path=dict(type="path", required=True),
+        server_id=dict(type="str"),
+        force=dict(type="bool", default=False),
+        expected_servers=servers.server_list_spec(),
+        owner=dict(type="str"),
+        group=dict(type="str"),
+        directory_mode=dict(type="raw", default="0750"),
+    ), supports_check_mode=True, required_one_of=[("src", "src_manifest")],
+        mutually_exclusive=[("src", "src_manifest")])
+    common.require_msgpack(module)
+    # Paths and modes first: nothing, not even the network filesystem probe, may look at a bad path.
+    directory_mode = common.validate_options(module, paths=dict(src=options.READ_ROOM, path=options.NODE_ROOM),
+                                             directory_modes=["directory_mode"])["directory_mode"]
+    runner.run(module, functools.partial(restore, directory_mode=directory_mode), common.writer_result())
 
 
 if __name__ == "__main__":
