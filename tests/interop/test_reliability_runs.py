@@ -6,7 +6,8 @@ a swap copied the old raft-log.db and the new raft-stable.db.
 Each side is a real, separate process (tests/reliability/run_worker.py, started once, running the module's main()
 on command) with a slow-disk model (0-2 ms pauses around every rename, mkdir, unlink, tree removal, exchange),
 as the issue reproduced it. Both sides get their command at once and one of them, at random, starts up to 40 ms
-later (about one run's length), so that the second run's start falls on every step of the first. Every bound is a count; the per-run timeout only guards against a hang.
+later (about one run's length), so that the second run's start falls on every step of the first. Every bound is a
+count; the per-run timeout only guards against a hang.
 
 The two states differ in both files: state A is membership [n1 @ port a] at term 3, state B [n1 @ port b] at
 term 7, so a node or backup made of A's raft-log.db and B's raft-stable.db is told apart from either state.

@@ -9,7 +9,7 @@ import pytest
 
 from ansible_collections.opstack.conductor.plugins.module_utils import _node_state as node_state
 from ansible_collections.opstack.conductor.tests.support.nodes import (REJECTED, configuration, write_configuration_node,
-                                                                    write_snapshot)
+                                                                       write_snapshot)
 
 GOOD = [("s1", "h:1", "voter"), ("s2", "h:2", "voter"), ("s3", "h:3", "voter")]
 

@@ -7,7 +7,7 @@ import os
 from ansible_collections.opstack.conductor.plugins.modules import raft_backup, raft_backup_info, raft_restore
 from ansible_collections.opstack.conductor.plugins.modules import raft_state_info
 from ansible_collections.opstack.conductor.tests.support.nodes import (REJECTED, configuration,
-                                                                    write_configuration_node)
+                                                                       write_configuration_node)
 
 
 def test_a_node_with_a_configuration_raft_rejects_is_backed_up_and_restored(tmp_path, run_module):

@@ -47,7 +47,7 @@ def test_a_damaged_node_says_so_first_and_fails_when_asked(node, run_module):
 def test_a_configuration_raft_rejects_fails_when_asked(tmp_path, run_module):
     """As op-conductor-init v0.1.6 writes --server-ids s1,s1,s3 (written here by our writer, validation bypassed)."""
     from ansible_collections.opstack.conductor.tests.support.nodes import (REJECTED, configuration,
-                                                                        write_configuration_node)
+                                                                           write_configuration_node)
     path = write_configuration_node(tmp_path / "s1", [(1, configuration(REJECTED["duplicate-id"][0]))])
     failed = info(run_module, path, fail_on_problems=True)
     assert failed["failed"] and failed["msg"].startswith("s1: DAMAGED: raft-log.db: configuration at index 1: "
