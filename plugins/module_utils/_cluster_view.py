@@ -12,6 +12,7 @@ unit-testable without a server. Used by conductor_info (the report), conductor_l
 from __future__ import annotations
 
 from ansible_collections.opstack.conductor.plugins.module_utils import _conductor_rpc as rpc
+from ansible_collections.opstack.conductor.plugins.module_utils import _servers as servers
 
 
 def _member_key(servers):
@@ -115,7 +116,7 @@ def _expected_problems(membership, outsiders, expected_servers):
     """(drift, disagreements) against the expected servers (drift None without both)."""
     drift, found = None, []
     if expected_servers is not None and membership is not None:
-        drift = membership_drift(membership["servers"], expected_servers)
+        drift = servers.drift(expected_servers, membership["servers"])
         if not drift["in_sync"]:
             found.append("membership differs from the expected servers: %s" % drift_text(drift))
     if outsiders and expected_servers is not None:
@@ -151,19 +152,6 @@ def cluster_view(statuses, expected_servers=None):
         active=[s["id"] for s in reachable if s.get("active")],
         unhealthy=[s["id"] for s in reachable if s.get("sequencer_healthy") is False],
     )
-
-
-def membership_drift(have_servers, want_servers):
-    have = dict((s["id"], s) for s in have_servers)
-    want = dict((s["id"], s) for s in want_servers)
-    missing = [i for i in want if i not in have]
-    extra = [i for i in have if i not in want]
-    changed = []
-    for i in want:
-        if i in have and (have[i]["address"], have[i]["suffrage"]) != (want[i]["address"], want[i]["suffrage"]):
-            changed.append(dict(id=i, have=dict(address=have[i]["address"], suffrage=have[i]["suffrage"]),
-                                want=dict(address=want[i]["address"], suffrage=want[i]["suffrage"])))
-    return dict(in_sync=not (missing or extra or changed), missing=missing, extra=extra, changed=changed)
 
 
 def drift_text(drift):

@@ -23,6 +23,8 @@ import socket
 import time
 from urllib import request as urllib_request
 from urllib.error import HTTPError, URLError
+from ansible_collections.opstack.conductor.plugins.module_utils import _runner as runner
+from ansible_collections.opstack.conductor.plugins.module_utils import _servers as servers
 from ansible_collections.opstack.conductor.plugins.module_utils._errors import OpstackError
 
 try:
@@ -45,9 +47,8 @@ def _plain_opener():
     return _OPENER[0]
 
 
-VOTER = "voter"
-NONVOTER = "nonvoter"
-SUFFRAGE_NAMES = {0: VOTER, 1: NONVOTER, 2: "staging"}
+VOTER = servers.VOTER
+NONVOTER = servers.NONVOTER
 
 #: What a missing method means: the op-conductor feature and when it appeared.
 FEATURES = {
@@ -197,9 +198,9 @@ def _bool(value, method, url):
 def suffrage_name(value):
     if isinstance(value, str):
         low = value.lower()
-        if low in (VOTER, NONVOTER, "staging"):
+        if low in servers.SUFFRAGE_VALUES:
             return low
-    return SUFFRAGE_NAMES.get(value, "unknown(%r)" % (value,))
+    return servers.SUFFRAGES.get(value, "unknown(%r)" % (value,))
 
 
 def normalize_membership(result, url=None):
@@ -405,10 +406,6 @@ def gather(conductors, members=True):
     return [c.status(members=members) for c in conductors.values()]
 
 
-def servers_from_params(servers):
-    return [dict(id=s["id"], address=s["address"], suffrage=s.get("suffrage") or VOTER) for s in servers]
-
-
 def connection_argument_spec():
     """How to reach an RPC endpoint: the options of the ``opstack.conductor.conductor_rpc.CONNECTION`` doc fragment."""
     return dict(
@@ -469,22 +466,21 @@ def sequencer_states(nodes, params):
 
 # --- running a module -------------------------------------------------------------------------------------
 
-
-class Failure(Exception):
-    """Raised by a module's work function (see :func:`run_module`): fail with ``msg`` and these result keys.
-
-    Deliberately not a :class:`ConductorError`, so an ``except ConductorError`` around the call that led to the
-    failure does not catch it.
-    """
-
-    def __init__(self, msg, **result):
-        super(Failure, self).__init__(msg)
-        self.msg = msg
-        self.result = result
+#: Raised by a module's work function: fail with ``msg`` and these result keys (the runner's, so the failure
+#: shape is defined once, in ``_runner``). Not a :class:`ConductorError`, so an ``except ConductorError`` around
+#: the call that led to the failure does not catch it.
+Failure = runner.Failure
 
 
 def _and(names):
     return names[0] if len(names) == 1 else "%s and %s" % (", ".join(names[:-1]), names[-1])
+
+
+def _option_problem(params, positive, cluster):
+    problem = check_nodes(params["nodes"]) if cluster else None
+    if problem is None and any(params[name] <= 0 for name in positive):
+        problem = "%s must be positive" % _and(list(positive))
+    return problem
 
 
 def run_module(module, work, positive=(), cluster=True):
@@ -496,22 +492,18 @@ def run_module(module, work, positive=(), cluster=True):
 
     ``work(module, conductors, partial)`` does the module's job and returns its result (``changed``, ``diff`` and
     its return values), which this returns for main() to report. It may raise :class:`Failure` to fail with a
-    message and result keys; any other :class:`ConductorError` fails with the error's message and whatever
-    ``work`` put into the dict ``partial`` by then.
+    message and result keys (its whole result); any other ``OpstackError`` (a :class:`ConductorError`, a bad
+    server list) fails with the error's message and whatever ``work`` put into the dict ``partial`` by then.
     """
-    params = module.params
-    problem = check_nodes(params["nodes"]) if cluster else None
-    if problem is None:
-        if any(params[name] <= 0 for name in positive):
-            problem = "%s must be positive" % _and(list(positive))
+    problem = _option_problem(module.params, positive, cluster)
     if problem:
         module.fail_json(msg=problem)
-    conductors = make_conductors(params["nodes"], params) if cluster else {}
+    conductors = make_conductors(module.params["nodes"], module.params) if cluster else {}
     partial = {}
     try:
         return work(module, conductors, partial)
     except Failure as exc:
-        module.fail_json(msg=exc.msg, **exc.result)
-    except ConductorError as exc:
-        module.fail_json(msg=exc.message, **partial)
+        module.fail_json(**runner.failure_result({}, exc))
+    except OpstackError as exc:
+        module.fail_json(**runner.failure_result(partial, exc))
     return None  # not reached: fail_json exits

@@ -15,9 +15,8 @@ from __future__ import annotations
 
 from ansible_collections.opstack.conductor.plugins.module_utils import _cluster_view as view
 from ansible_collections.opstack.conductor.plugins.module_utils import _conductor_rpc as rpc
-
-VOTER = rpc.VOTER
-NONVOTER = rpc.NONVOTER
+from ansible_collections.opstack.conductor.plugins.module_utils import _servers as servers
+from ansible_collections.opstack.conductor.plugins.module_utils._servers import NONVOTER, VOTER
 
 
 def quorum(voters):
@@ -106,10 +105,6 @@ def diff_text(servers):
                    for s in sorted(servers, key=lambda x: x["id"]))
 
 
-def _duplicates(values):
-    return sorted(set(v for v in values if values.count(v) > 1))
-
-
 class Reconciler:
     """conductor_membership's work: make the cluster's membership ``params["servers"]``.
 
@@ -124,7 +119,7 @@ class Reconciler:
         self.check_mode = check_mode
         self.warn = warn or (lambda text: None)
         self.clock = clock
-        self.desired = rpc.servers_from_params(params["servers"])
+        self.desired = servers.server_dicts(params["servers"])  # refuses a bad list before any RPC
         self.started = clock.monotonic()
         self.applied = []
         self.plan = []
@@ -166,12 +161,6 @@ class Reconciler:
         preferred = self.params["preferred_leader"]
         if preferred and preferred not in [s["id"] for s in self.desired]:
             self.fail("preferred_leader %s is not in servers" % preferred)
-        dup = _duplicates([s["id"] for s in self.desired])
-        if dup:
-            self.fail("servers lists these ids more than once: %s" % ", ".join(dup))
-        dup = _duplicates([s["address"] for s in self.desired])
-        if dup:
-            self.fail("servers lists these addresses more than once: %s" % ", ".join(dup))
         if not any(s["suffrage"] == VOTER for s in self.desired):
             self.fail("servers must contain at least one voter")
 

@@ -93,69 +93,82 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.opstack.conductor.plugins.module_utils import _conductor_rpc as rpc
 
 
-def read(c, want_paused, want_override):
+def read(conductor, want_paused, want_override):
     state = {}
     if want_paused is not None:
-        state["paused"] = c.paused()
+        state["paused"] = conductor.paused()
     if want_override is not None:
-        state["override_leader"] = c.leader_overridden()
+        state["override_leader"] = conductor.leader_overridden()
     return state
 
 
-def ensure(module, conductors, partial):
-    p = module.params
-    want_paused, want_override = p["paused"], p["override_leader"]
-    report = partial["nodes"] = {}
-    for sid, c in conductors.items():
-        report[sid] = dict(before=read(c, want_paused, want_override), calls=[])
-    order = list(conductors)
-    if p["order"] == "followers_first":
-        leaders = []
-        for sid, c in conductors.items():
-            if c.leader():
-                leaders.append(sid)
-        order = [s for s in order if s not in leaders] + leaders
-    changed_nodes = []
-    for sid in order:
-        c = conductors[sid]
-        before = report[sid]["before"]
-        calls = []
-        if want_override is not None and before["override_leader"] != want_override:
-            calls.append(("conductor_overrideLeader", lambda c=c: c.override_leader(want_override)))
-        if want_paused is not None and before["paused"] != want_paused:
-            calls.append(("conductor_pause", c.pause) if want_paused else ("conductor_resume", c.resume))
-        if not calls:
-            report[sid]["after"] = dict(before)
-            continue
-        changed_nodes.append(sid)
-        report[sid]["calls"] = [name for name, _fn in calls]
-        if module.check_mode:
-            after = dict(before)
-            if want_paused is not None:
-                after["paused"] = want_paused
-            if want_override is not None:
-                after["override_leader"] = want_override
-            report[sid]["after"] = after
-            continue
-        for index, (name, fn) in enumerate(calls):
-            try:
-                fn()
-            except rpc.ConductorError as exc:
-                raise rpc.Failure("%s on %s failed: %s" % (name, sid, exc.message), nodes=report,
-                                  changed=len(changed_nodes) > 1 or index > 0, changed_nodes=changed_nodes[:-1])
+def node_order(conductors, order):
+    """The nodes in the order to change them: with followers_first, the node(s) claiming leadership last."""
+    if order != "followers_first":
+        return list(conductors)
+    leaders = [node_id for node_id, conductor in conductors.items() if conductor.leader()]
+    return [node_id for node_id in conductors if node_id not in leaders] + leaders
+
+
+def calls_for(conductor, before, want_paused, want_override):
+    """[(method name, call)] that bring one node from ``before`` to what is wanted."""
+    calls = []
+    if want_override is not None and before["override_leader"] != want_override:
+        calls.append(("conductor_overrideLeader", lambda: conductor.override_leader(want_override)))
+    if want_paused is not None and before["paused"] != want_paused:
+        calls.append(("conductor_pause", conductor.pause) if want_paused else ("conductor_resume", conductor.resume))
+    return calls
+
+
+def wanted_state(before, want_paused, want_override):
+    after = dict(before)
+    if want_paused is not None:
+        after["paused"] = want_paused
+    if want_override is not None:
+        after["override_leader"] = want_override
+    return after
+
+
+def change_node(node_id, conductor, calls, report, changed_nodes, want_paused, want_override):
+    """Make the calls, read the node back and fail unless it reports what was wanted."""
+    for index, (name, call) in enumerate(calls):
         try:
-            report[sid]["after"] = read(c, want_paused, want_override)
+            call()
         except rpc.ConductorError as exc:
-            raise rpc.Failure("cannot confirm %s: %s" % (sid, exc.message), nodes=report, changed=True,
-                              changed_nodes=changed_nodes)
-        mismatch = [k for k, v in (("paused", want_paused), ("override_leader", want_override))
-                    if v is not None and report[sid]["after"][k] != v]
-        if mismatch:
-            raise rpc.Failure("%s still reports %s after the call" % (sid, ", ".join(
-                "%s=%s" % (k, report[sid]["after"][k]) for k in mismatch)), nodes=report, changed=True,
-                changed_nodes=changed_nodes)
-    diff = dict(before="".join("%s %s\n" % (sid, r["before"]) for sid, r in sorted(report.items())),
-                after="".join("%s %s\n" % (sid, r["after"]) for sid, r in sorted(report.items())))
+            raise rpc.Failure("%s on %s failed: %s" % (name, node_id, exc.message), nodes=report,
+                              changed=len(changed_nodes) > 1 or index > 0, changed_nodes=changed_nodes[:-1])
+    try:
+        report[node_id]["after"] = after = read(conductor, want_paused, want_override)
+    except rpc.ConductorError as exc:
+        raise rpc.Failure("cannot confirm %s: %s" % (node_id, exc.message), nodes=report, changed=True,
+                          changed_nodes=changed_nodes)
+    mismatch = [k for k, v in (("paused", want_paused), ("override_leader", want_override))
+                if v is not None and after[k] != v]
+    if mismatch:
+        raise rpc.Failure("%s still reports %s after the call" % (node_id, ", ".join(
+            "%s=%s" % (k, after[k]) for k in mismatch)), nodes=report, changed=True, changed_nodes=changed_nodes)
+
+
+def ensure(module, conductors, partial):
+    want_paused, want_override = module.params["paused"], module.params["override_leader"]
+    report = partial["nodes"] = {}
+    for node_id, conductor in conductors.items():
+        report[node_id] = dict(before=read(conductor, want_paused, want_override), calls=[])
+    changed_nodes = []
+    for node_id in node_order(conductors, module.params["order"]):
+        before = report[node_id]["before"]
+        calls = calls_for(conductors[node_id], before, want_paused, want_override)
+        if not calls:
+            report[node_id]["after"] = dict(before)
+            continue
+        changed_nodes.append(node_id)
+        report[node_id]["calls"] = [name for name, _call in calls]
+        if module.check_mode:
+            report[node_id]["after"] = wanted_state(before, want_paused, want_override)
+        else:
+            change_node(node_id, conductors[node_id], calls, report, changed_nodes, want_paused, want_override)
+    diff = dict(before="".join("%s %s\n" % (i, r["before"]) for i, r in sorted(report.items())),
+                after="".join("%s %s\n" % (i, r["after"]) for i, r in sorted(report.items())))
     return dict(changed=bool(changed_nodes), nodes=report, changed_nodes=changed_nodes, diff=diff)
 
 

@@ -180,14 +180,14 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.opstack.conductor.plugins.module_utils import _cluster_view as view
 from ansible_collections.opstack.conductor.plugins.module_utils import _conductor_rpc as rpc
-from ansible_collections.opstack.conductor.plugins.module_utils import _module_common as common
+from ansible_collections.opstack.conductor.plugins.module_utils import _servers as servers
 
 
 def report(module, conductors, _partial):
     params = module.params
     expected = None
     if params["expected_servers"] is not None:
-        expected = rpc.servers_from_params(params["expected_servers"])
+        expected = servers.server_dicts(params["expected_servers"], "expected_servers")
     result = view.cluster_report(conductors, params["nodes"], params, expected)
     if params["fail_on_disagreement"] and not result["cluster"]["agree"]:
         raise rpc.Failure("the cluster does not agree: %s" % "; ".join(result["cluster"]["disagreements"]), **result)
@@ -197,7 +197,7 @@ def report(module, conductors, _partial):
 def main():
     spec = rpc.rpc_argument_spec()
     spec.update(
-        expected_servers=common.server_list_spec(),
+        expected_servers=servers.server_list_spec(),
         fail_on_disagreement=dict(type="bool", default=False),
     )
     module = AnsibleModule(argument_spec=spec, supports_check_mode=True)

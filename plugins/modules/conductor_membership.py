@@ -119,7 +119,7 @@ leader:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.opstack.conductor.plugins.module_utils import _conductor_rpc as rpc
-from ansible_collections.opstack.conductor.plugins.module_utils import _module_common as common
+from ansible_collections.opstack.conductor.plugins.module_utils import _servers as servers
 from ansible_collections.opstack.conductor.plugins.module_utils._membership import Reconciler
 
 
@@ -130,7 +130,7 @@ def ensure(module, conductors, _partial):
 def main():
     spec = rpc.rpc_argument_spec()
     spec.update(
-        servers=common.server_list_spec(required=True),
+        servers=servers.server_list_spec(required=True),
         transfer_leadership=dict(type="bool", default=False),
         preferred_leader=dict(type="str"),
         timeout=dict(type="float", default=60),

@@ -7,6 +7,7 @@ import pytest
 from ansible_collections.opstack.conductor.plugins.module_utils import _cluster_view as view
 from ansible_collections.opstack.conductor.plugins.module_utils import _conductor_rpc as rpc
 from ansible_collections.opstack.conductor.plugins.module_utils import _membership as membership
+from ansible_collections.opstack.conductor.plugins.module_utils._errors import OpstackError
 
 
 def transport(replies):
@@ -261,3 +262,14 @@ def test_argument_specs_keep_the_shared_options():
     spec = rpc.rpc_argument_spec()
     assert sorted(spec) == sorted(list(conn) + ["nodes"])
     assert spec["nodes"]["required"] is True and spec["nodes"]["options"]["url"]["required"] is True
+
+
+def test_run_module_fails_on_any_refusal_of_ours_with_the_partial_result():
+    def bad_input(module, conductors, partial):
+        partial["nodes"] = {"a": "read"}
+        raise OpstackError("servers[0].id='a/b': contains a path separator")
+
+    m = FakeModule(nodes=NODES)
+    with pytest.raises(FakeModule.Failed):
+        rpc.run_module(m, bad_input)
+    assert m.failed == dict(msg="servers[0].id='a/b': contains a path separator", nodes={"a": "read"})

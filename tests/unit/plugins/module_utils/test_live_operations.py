@@ -13,6 +13,7 @@ import pytest
 from ansible_collections.opstack.conductor.plugins.module_utils import _conductor_rpc as rpc
 from ansible_collections.opstack.conductor.plugins.module_utils import _leadership as leadership
 from ansible_collections.opstack.conductor.plugins.module_utils import _membership as membership
+from ansible_collections.opstack.conductor.plugins.module_utils._errors import OpstackError
 
 SUFFRAGE = {"voter": 0, "nonvoter": 1}
 
@@ -48,6 +49,7 @@ class FakeCluster:
         self.sees = {}
         self.healthy = {}
         self.missing = set()
+        self.paused = {}
         self.on_transfer = self.transfer_now
         self.on_change = None
         self.later = []  # callables run at each tick (one per poll interval)
@@ -89,7 +91,7 @@ class FakeCluster:
                                                    addr=self.address(self.sees.get(node_id, self.leader))),
             "conductor_clusterMembership": lambda: dict(servers=[dict(s) for s in self.servers],
                                                         version=self.version),
-            "conductor_paused": lambda: False,
+            "conductor_paused": lambda: self.paused.get(node_id, False),
             "conductor_stopped": lambda: False,
             "conductor_active": lambda: node_id == self.leader,
             "conductor_sequencerHealthy": lambda: self.healthy.get(node_id, True),
@@ -98,6 +100,9 @@ class FakeCluster:
         if method in reads:
             return reads[method]()
         self.sent.append((node_id, method, params))
+        if method in ("conductor_pause", "conductor_resume"):
+            self.paused[node_id] = method == "conductor_pause"
+            return None
         if node_id != self.leader:
             raise RuntimeError("node is not the leader")
         if method == "conductor_transferLeaderToServer":
@@ -476,3 +481,40 @@ def test_check_mode_plans_and_sends_nothing():
     result = work.run()
     assert [(s["op"], s["id"]) for s in result["plan"]] == [("add_voter", "d"), ("remove", "c")]
     assert result["changed"] and result["after"]["version"] is None and cluster.sent == []
+
+
+def test_servers_are_validated_before_any_rpc():
+    cluster = FakeCluster(THREE, leader="a")
+    options = dict(servers=[dict(id="a", address="10.0.0.1:50050"), dict(id="b", address="10.0.0.2:0080")],
+                   transfer_leadership=False, preferred_leader=None, timeout=10.0, poll_interval=1.0)
+    calls = []
+    conductors = cluster.conductors(["a", "b", "c"])
+    for conductor in conductors.values():
+        conductor.rpc._transport = lambda url, body, timeout: calls.append(body)
+    with pytest.raises(OpstackError) as exc:
+        membership.Reconciler(conductors, options, clock=FakeClock(cluster)).run()
+    assert str(exc.value).startswith("servers[1].address='10.0.0.2:0080': port must be a number")
+    assert calls == []
+
+
+def test_conductor_control_pauses_followers_first_and_reads_every_node_back():
+    from types import SimpleNamespace
+
+    from ansible_collections.opstack.conductor.plugins.modules import conductor_control
+
+    cluster = FakeCluster(THREE, leader="b")
+    cluster.paused["c"] = True
+    module = SimpleNamespace(params=dict(paused=True, override_leader=None, order="followers_first"),
+                             check_mode=False)
+    partial = {}
+    result = conductor_control.ensure(module, cluster.conductors(["a", "b", "c"]), partial)
+    assert cluster.sent == [("a", "conductor_pause", []), ("b", "conductor_pause", [])]
+    assert result["changed_nodes"] == ["a", "b"] and result["nodes"]["c"]["calls"] == []
+    assert all(node["after"] == {"paused": True} for node in result["nodes"].values())
+    assert result["diff"]["after"] == "a {'paused': True}\nb {'paused': True}\nc {'paused': True}\n"
+    cluster.missing.add("conductor_resume")
+    module.params["paused"] = False
+    with pytest.raises(rpc.Failure) as exc:
+        conductor_control.ensure(module, cluster.conductors(["a", "b", "c"]), {})
+    assert exc.value.msg.startswith("conductor_resume on a failed: http://127.0.0.1:9545 does not have")
+    assert exc.value.result["changed"] is False and exc.value.result["changed_nodes"] == []
