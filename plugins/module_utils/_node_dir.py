@@ -45,6 +45,11 @@ def running(node_dir: str, consequence: str) -> str:
     return "%s: op-conductor is running on this node (its database lock is held); %s" % (node_dir, consequence)
 
 
+def database_locks(node_dir: str) -> fs.ExclusiveLocks:
+    """fs.ExclusiveLocks over the node's two databases: held, op-conductor cannot start on them (it waits)."""
+    return fs.ExclusiveLocks([os.path.join(node_dir, name) for name in raft.DATABASE_FILES])
+
+
 def swap_guard(node_dir: str, staging: str) -> fs.SwapGuard:
     """fs.SwapGuard over the node's two databases (the files op-conductor locks) in ``node_dir`` and ``staging``."""
     return fs.SwapGuard(node_dir, staging, raft.DATABASE_FILES)

@@ -255,6 +255,8 @@ from ansible_collections.opstack.conductor.plugins.module_utils import _node_dir
 from ansible_collections.opstack.conductor.plugins.module_utils import _node_state as node_state
 from ansible_collections.opstack.conductor.plugins.module_utils import _options as options
 from ansible_collections.opstack.conductor.plugins.module_utils import _raft as raft
+from ansible_collections.opstack.conductor.plugins.module_utils import _runner as runner
+from ansible_collections.opstack.conductor.plugins.module_utils import _servers as servers
 from ansible_collections.opstack.conductor.plugins.module_utils import _state_plan as state_plan
 from ansible_collections.opstack.conductor.plugins.module_utils._errors import OpstackError
 
@@ -263,7 +265,7 @@ def argument_spec():
     return dict(
         path=dict(type="path", required=True),
         server_id=dict(type="str"),
-        servers=common.server_list_spec(),
+        servers=servers.server_list_spec(),
         state=dict(type="str", choices=["present", "absent"], default="present"),
         initial_leader=dict(type="str"),
         term=dict(type="int", default=1),
@@ -319,7 +321,7 @@ def _apply_attributes_unless_running(module, node_dir, diff, result):
         result["changed"] = _apply_file_attributes(module, node_dir, diff) or result["changed"]
         return
     try:
-        with fs.ExclusiveLocks([os.path.join(node_dir, name) for name in raft.DATABASE_FILES]):
+        with nodes.database_locks(node_dir):
             result["changed"] = _apply_file_attributes(module, node_dir, diff) or result["changed"]
     except fs.NodeBusy:
         result["locked"] = True
@@ -380,34 +382,35 @@ def _remove(module, node_dir, result):
         try:
             os.lstat(node_dir)
         except FileNotFoundError:
-            module.exit_json(**dict(result, action="absent", msg="%s does not exist" % node_dir))
+            return dict(result, action="absent", msg="%s does not exist" % node_dir)
         current = node_state.read_node_state(node_dir)
         result.update(locked=nodes.node_locked(node_dir), state=current.summary())
-    except (OpstackError, ValueError) as exc:
-        module.fail_json(**dict(result, msg=str(exc)))
     except OSError as exc:
-        module.fail_json(**dict(result, msg="%s: could not inspect the node directory: %s" % (node_dir, exc)))
+        raise runner.Failure("%s: could not inspect the node directory: %s" % (node_dir, exc))
     if result["locked"]:
-        module.fail_json(**dict(result, msg="%s: op-conductor is running on this node (its database lock is held); "
-                                            "nothing was moved. Stop it first." % node_dir))
+        raise runner.Failure(nodes.running(node_dir, "nothing was moved. Stop it first."))
     if not module.params["force"]:
-        module.fail_json(**dict(result, action="refuse", msg="%s: this node is not in the cluster any more; refusing "
-                                "to remove it without force=true (it would be kept as %s.<pid>.<time>~)"
-                                % (node_dir, node_dir)))
+        raise runner.Failure("%s: this node is not in the cluster any more; refusing to remove it without "
+                             "force=true (it would be kept as %s.<pid>.<time>~)" % (node_dir, node_dir),
+                             action="refuse")
     result.update(changed=True, action="remove", msg="%s would be kept as %s.<pid>.<time>~" % (node_dir, node_dir))
     if not module.check_mode:
-        try:
-            with fs.ExclusiveLocks([os.path.join(node_dir, name) for name in raft.DATABASE_FILES]):
-                # One rename: the directory is whole under its old or its kept name at every instant.
-                kept = fs.backup_name(node_dir)
-                os.rename(node_dir, kept)
-                fs.fsync_dir(os.path.dirname(os.path.abspath(node_dir)))
-        except (fs.NodeBusy, OSError) as exc:
-            module.fail_json(**dict(result, changed=False, msg="%s: moving it aside failed: %s" % (node_dir, exc)))
-        result["backup_dir"] = kept
-        result["msg"] = "%s: not in the cluster any more, kept as %s" % (node_dir, result["backup_dir"])
-        _prune_kept(module, node_dir, result)
-    module.exit_json(**result)
+        _move_aside(module, node_dir, result)
+    return result
+
+
+def _move_aside(module, node_dir, result):
+    try:
+        with nodes.database_locks(node_dir):
+            # One rename: the directory is whole under its old or its kept name at every instant.
+            kept = fs.backup_name(node_dir)
+            os.rename(node_dir, kept)
+            fs.fsync_dir(os.path.dirname(os.path.abspath(node_dir)))
+    except (fs.NodeBusy, OSError) as exc:
+        raise runner.Failure("%s: moving it aside failed: %s" % (node_dir, exc), changed=False)
+    result["backup_dir"] = kept
+    result["msg"] = "%s: not in the cluster any more, kept as %s" % (node_dir, result["backup_dir"])
+    _prune_kept(module, node_dir, result)
 
 
 def _probe(module, plan, node_dir, result):
@@ -421,9 +424,8 @@ def _probe(module, plan, node_dir, result):
     result["probe"] = dict(directory=probe.directory, method=probe.method, needed_bytes=probe.needed_bytes,
                            free_bytes=probe.free_bytes, problems=probe.problems)
     if probe.problems:
-        result["msg"] = "%s: the new state could not be written (%s); nothing was written" % (
-            node_dir, "; ".join(probe.problems))
-        module.fail_json(**result)
+        raise runner.Failure("%s: the new state could not be written (%s); nothing was written" % (
+            node_dir, "; ".join(probe.problems)))
 
 
 def _done_message(plan, spec, params, node_dir, result, check_mode):
@@ -453,32 +455,25 @@ def _done_message(plan, spec, params, node_dir, result, check_mode):
     return "%s: %s" % (where, plan.reason)  # LIVE: the plan says what it left alone and why
 
 
-@common.releases_run_locks
-def main():
-    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True, add_file_common_args=True,
-                           required_if=[("state", "present", ("server_id", "servers"))])
-    common.require_msgpack(module)
-    # Paths and modes first: nothing, not even the network filesystem probe, may look at a bad path.
-    common.validate_options(module, paths=dict(path=options.NODE_ROOM), file_modes=["mode"],
-                            directory_modes=[] if module.params["directory_mode"] is None else ["directory_mode"])
+def _settle_modes(module):
     params = module.params
-    node_dir = params["path"]
-    result = common.writer_result()
     if params["keep_backups"] < 0:
-        module.fail_json(msg="keep_backups=%d: must be 0 (keep every kept directory) or more"
-                         % params["keep_backups"])
+        raise runner.Failure("keep_backups=%d: must be 0 (keep every kept directory) or more"
+                             % params["keep_backups"])
     if params["preflight"] and module.check_mode:
         params["preflight"] = False  # check mode never writes, not even a probe: os.access and statvfs only
     if params["preflight"]:
         module.check_mode = True  # decide and report as check mode does; only the probe writes, and removes it
-    common.warn_network_filesystems(module, node_dir)  # first: a network filesystem may be why reading fails
-    if params["state"] == "absent":
-        _remove(module, node_dir, result)
+
+
+def _plan(module, node_dir, result):
+    """Every option checked (before a parent directory is created), an interrupted run put right, then the
+    decision on the node as it is."""
+    params = module.params
     try:
-        cluster.validate_server_id(params["server_id"])
+        servers.validate_server_id(params["server_id"])
         spec, warnings = cluster.validate_cluster(params["servers"], params["initial_leader"], params["term"])
         spec.server(params["server_id"])
-        # Everything that can be wrong in the options fails here, before a parent directory is created.
         fs.Ownership.resolve(params["owner"], params["group"])
         nodes.check_node_path(node_dir)
         read_from = common.recover(module, node_dir, result)
@@ -486,13 +481,15 @@ def main():
             result["recovered"]["removed"].extend(nodes.finish_deletions(node_dir))
         plan = state_plan.plan(read_from, spec, params["server_id"], params["page_size"], params["force"])
         result["locked"] = nodes.node_locked(node_dir)
-    except (cluster.SpecError, fs.UnsafePath, fs.NodeUnreadable, ValueError) as exc:
-        module.fail_json(msg=str(exc), **result)
     except OSError as exc:
-        module.fail_json(msg="%s: could not inspect the node directory: %s" % (node_dir, exc), **result)
+        raise runner.Failure("%s: could not inspect the node directory: %s" % (node_dir, exc))
     for warning in warnings:
         module.warn(warning)
+    return spec, plan
 
+
+def _judge(module, plan, node_dir, result):
+    """The plan into the result, and the diff to show; raises when this run must not write."""
     result.update(action=plan.action, msg=plan.reason, state=plan.current.summary(), differences=plan.differences)
     diff = []
     if plan.writes or plan.action == state_plan.REFUSE:
@@ -500,43 +497,67 @@ def main():
                          before_header="%s (decoded Raft state)" % node_dir,
                          after_header="%s (decoded Raft state)" % node_dir))
     if result["locked"] and plan.action not in (state_plan.UNCHANGED, state_plan.LIVE):
-        result["msg"] = ("%s: op-conductor is running on this node (its database lock is held); nothing was "
-                         "written. Stop it first. What was read while it runs: %s" % (node_dir, plan.reason))
-        module.fail_json(**result)
+        raise runner.Failure(nodes.running(node_dir, "nothing was written. Stop it first. What was read while it "
+                                                     "runs: %s" % plan.reason))
     if plan.action == state_plan.REFUSE:
-        # One line naming what differs (not a dump of both states); the decoded states go to the diff.
-        result.update(msg="%s: %s; refusing to replace it without force=true. Differs: %s"
-                      % (node_dir, plan.reason, "; ".join(plan.differences) or "see the diff"))
         if module._diff and diff:
             result["diff"] = diff[0]  # --check --diff shows what force would change
-        module.fail_json(**result)
+        # One line naming what differs (not a dump of both states); the decoded states go to the diff.
+        raise runner.Failure("%s: %s; refusing to replace it without force=true. Differs: %s"
+                             % (node_dir, plan.reason, "; ".join(plan.differences) or "see the diff"))
+    return diff
 
+
+def _write_or_fail(module, plan, node_dir, result):
+    try:
+        _write(module, plan, node_dir, result)
+    except fs.ConductorOnOldState:  # written, but a process opened the old state: its message says what to do
+        raise
+    except (fs.NodeBusy, fs.NodeUnreadable, fs.UnsafePath) as exc:
+        raise runner.Failure("%s; nothing was written" % exc)
+    except (OpstackError, OSError) as exc:
+        raise runner.Failure("%s: writing the Raft state failed, the previous state is in place: %s"
+                             % (node_dir, exc))
+    result["state"] = node_state.read_node_state(node_dir).summary()
+
+
+def _apply(module, plan, node_dir, diff, result):
     if plan.writes:
         result["changed"] = True
         if module.check_mode:
             _probe(module, plan, node_dir, result)
         else:
-            try:
-                _write(module, plan, node_dir, result)
-            except fs.ConductorOnOldState as exc:  # written, but a process opened the old state: stop it
-                result["msg"] = str(exc)
-                module.fail_json(**result)
-            except (fs.NodeBusy, fs.NodeUnreadable, fs.UnsafePath) as exc:
-                result["msg"] = "%s; nothing was written" % exc
-                module.fail_json(**result)
-            except (OSError, ValueError) as exc:
-                result["msg"] = ("%s: writing the Raft state failed, the previous state is in place: %s"
-                                 % (node_dir, exc))
-                module.fail_json(**result)
-            result["state"] = node_state.read_node_state(node_dir).summary()
+            _write_or_fail(module, plan, node_dir, result)
     elif plan.action == state_plan.UNCHANGED and result["locked"]:
         _report_attributes_not_applied(module, node_dir, result)  # a running node is only read
     elif plan.action == state_plan.UNCHANGED:
         _apply_attributes_unless_running(module, node_dir, diff, result)
+
+
+def converge(module, result):
+    params = module.params
+    node_dir = params["path"]
+    _settle_modes(module)
+    common.warn_network_filesystems(module, node_dir)  # first: a network filesystem may be why reading fails
+    if params["state"] == "absent":
+        return _remove(module, node_dir, result)
+    spec, plan = _plan(module, node_dir, result)
+    diff = _judge(module, plan, node_dir, result)
+    _apply(module, plan, node_dir, diff, result)
     result["msg"] = _done_message(plan, spec, params, node_dir, result, module.check_mode)
     if module._diff and diff:
         result["diff"] = diff if len(diff) > 1 else diff[0]
-    module.exit_json(**result)
+    return result
+
+
+def main():
+    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True, add_file_common_args=True,
+                           required_if=[("state", "present", ("server_id", "servers"))])
+    common.require_msgpack(module)
+    # Paths and modes first: nothing, not even the network filesystem probe, may look at a bad path.
+    common.validate_options(module, paths=dict(path=options.NODE_ROOM), file_modes=["mode"],
+                            directory_modes=[] if module.params["directory_mode"] is None else ["directory_mode"])
+    runner.run(module, converge, common.writer_result())
 
 
 if __name__ == "__main__":
