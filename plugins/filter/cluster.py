@@ -5,8 +5,8 @@
 
 The roles used to rebuild these rules in Jinja, and the two copies drifted apart (a 201-byte ID, an ID holding
 U+200B and the port 0080 passed the role and were refused later by a module). Here every rule is a call into
-module_utils (``_cluster``); this file only maps inventory variables to fields and back, so every problem names the
-host and the inventory variable, and all of them are reported at once.
+module_utils (``_servers``, ``_cluster``); this file only maps inventory variables to fields and back, so every
+problem names the host and the inventory variable, and all of them are reported at once.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from ansible.errors import AnsibleError
 from jinja2 import TemplateError
 
 from ansible_collections.opstack.conductor.plugins.module_utils import _cluster as cluster
+from ansible_collections.opstack.conductor.plugins.module_utils import _servers as server_rules
 
 # The per-host variables and their role defaults (defaults/main.yml), repeated because role defaults are not
 # visible in the hostvars of other hosts: (server field, inventory variable, default for a host name).
@@ -57,13 +58,13 @@ def _describe(host: str, host_vars: Mapping) -> Tuple[Dict[str, str], List[str]]
 def _field_problems(field: str, variable: str, value: str) -> List[str]:
     try:
         if field == "id":
-            cluster.validate_server_id(value, variable)
+            server_rules.validate_server_id(value, variable)
         elif field == "address":
-            cluster.validate_address(value, variable)
+            server_rules.validate_address(value, variable)
         else:
             # parse_servers owns the suffrage vocabulary; a lone entry checks nothing else here.
-            cluster.parse_servers([{"id": "x", "address": "x:1", "suffrage": value}], variable)
-    except cluster.SpecError as exc:
+            server_rules.parse_servers([{"id": "x", "address": "x:1", "suffrage": value}], variable)
+    except server_rules.SpecError as exc:
         return ["%s=%r: %s" % (variable, value, exc.reason)]
     return []
 
@@ -75,8 +76,8 @@ def _clash(field: str, earlier: Dict[str, str], later: Dict[str, str]) -> Option
     other = "address" if field == "id" else "id"
     pair = [{field: earlier[field], other: placeholder[other][0]}, {field: later[field], other: placeholder[other][1]}]
     try:
-        cluster.parse_servers(pair)
-    except cluster.SpecError as exc:
+        server_rules.parse_servers(pair)
+    except server_rules.SpecError as exc:
         return exc.reason
     return None
 
@@ -106,7 +107,7 @@ def _term(value: Any) -> Tuple[Optional[int], Optional[str]]:
     term = int(text) if text.isdigit() and text.isascii() else value
     try:
         return cluster.validate_term(term, "conductor_initial_term"), None
-    except cluster.SpecError as exc:
+    except server_rules.SpecError as exc:
         return None, "conductor_initial_term=%s: %s" % (value, exc.reason)
 
 
@@ -156,7 +157,7 @@ def _whole_cluster(servers: List[Dict[str, str]], leader: Optional[str], term: i
     """The modules' own whole-cluster check, on a list the checks above passed: (problems, warnings)."""
     try:
         _spec, warnings = cluster.validate_cluster(servers, leader, term)
-    except cluster.SpecError as exc:
+    except server_rules.SpecError as exc:
         return ["group %s: %s" % (group, exc)], []
     return [], ["group %s: %s" % (group, warning) for warning in warnings]
 

@@ -5,7 +5,8 @@ the step refuses them, all at once, naming each host and its inventory variable,
 
 from __future__ import annotations
 
-from conftest import local_inventory, run_playbook, tree
+from ansible_collections.opstack.conductor.tests.support.fs import tree
+from ansible_collections.opstack.conductor.tests.support.playbooks import local_inventory, run_playbook
 
 VALIDATION = "The inventory does not describe a valid cluster (nothing was touched)"
 
