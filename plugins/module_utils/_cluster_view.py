@@ -15,6 +15,11 @@ from ansible_collections.opstack.conductor.plugins.module_utils import _conducto
 from ansible_collections.opstack.conductor.plugins.module_utils import _servers as servers
 
 
+def quorum(voters):
+    """The votes a Raft configuration with ``voters`` voters needs to commit anything (a strict majority)."""
+    return voters // 2 + 1
+
+
 def _member_key(servers):
     return tuple(sorted((s["id"], s["address"], s["suffrage"]) for s in servers or []))
 

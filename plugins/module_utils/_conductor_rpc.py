@@ -81,7 +81,7 @@ class ConductorError(OpstackError):
     """Any failure talking to a node; ``url`` and ``method`` say where."""
 
     def __init__(self, message, url=None, method=None):
-        super(ConductorError, self).__init__(message)
+        super().__init__(message)
         self.message = message
         self.url = url
         self.method = method
@@ -95,7 +95,7 @@ class RPCError(ConductorError):
     """A JSON-RPC error object in an HTTP 200 reply."""
 
     def __init__(self, message, code=None, data=None, url=None, method=None):
-        super(RPCError, self).__init__(message, url=url, method=method)
+        super().__init__(message, url=url, method=method)
         self.code = code
         self.data = data
 
@@ -112,7 +112,7 @@ def _feature(method):
     return FEATURES.get(method, method)
 
 
-class Endpoint(object):
+class Endpoint:
     """A JSON-RPC 2.0 endpoint over HTTP(S) POST."""
 
     def __init__(self, url, timeout=10.0, validate_certs=True, headers=None, ca_path=None,
@@ -219,7 +219,7 @@ def normalize_membership(result, url=None):
     return dict(servers=out, version=version)
 
 
-class Conductor(object):
+class Conductor:
     """One op-conductor node's RPC."""
 
     def __init__(self, node_id, url, **endpoint_args):
@@ -322,7 +322,7 @@ class Conductor(object):
         return out
 
 
-class OpNode(object):
+class OpNode:
     """The admin and optimism namespaces of a sequencer's op-node."""
 
     def __init__(self, url, **endpoint_args):

@@ -23,7 +23,6 @@ import enum
 
 from ansible_collections.opstack.conductor.plugins.module_utils import _cluster_view as view
 from ansible_collections.opstack.conductor.plugins.module_utils import _conductor_rpc as rpc
-from ansible_collections.opstack.conductor.plugins.module_utils._membership import quorum
 
 #: Polls in a row that see the same stall before the wait gives up on it (a node can miss one poll).
 STALL_POLLS = 3
@@ -169,7 +168,7 @@ class LeaderMover:
                 previous_leader=self.previous)
         reachable = set(s["id"] for s in statuses if s.get("reachable"))
         live_voters = [i for i in voters if i in reachable]
-        if len(live_voters) < quorum(len(voters)):
+        if len(live_voters) < view.quorum(len(voters)):
             self.fail("only %d of %d voters answer (%s); a majority is needed" % (
                 len(live_voters), len(voters), ", ".join(live_voters) or "none"), previous_leader=self.previous)
         return voters[self.target]

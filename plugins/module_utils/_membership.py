@@ -16,11 +16,8 @@ from __future__ import annotations
 from ansible_collections.opstack.conductor.plugins.module_utils import _cluster_view as view
 from ansible_collections.opstack.conductor.plugins.module_utils import _conductor_rpc as rpc
 from ansible_collections.opstack.conductor.plugins.module_utils import _servers as servers
+from ansible_collections.opstack.conductor.plugins.module_utils._cluster_view import quorum
 from ansible_collections.opstack.conductor.plugins.module_utils._servers import NONVOTER, VOTER
-
-
-def quorum(voters):
-    return voters // 2 + 1
 
 
 def _change_step(have, want):
