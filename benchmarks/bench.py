@@ -1,6 +1,7 @@
 """make bench: the collection against real baselines measured in the same run, as ratios.
 
-B1 info summary, B2 full verify, B3 backup + verify, B4 deploy playbook, B5 generate (see benchmarks/README.md).
+B1 info summary, B2 full verify, B3 backup + verify, B4 deploy playbook, B5 generate, B6 every playbook against
+Ansible's floor with task counts and module payload sizes (see benchmarks/README.md).
 Data (live-like raft-log.db files grown by a real Go Raft cluster) is made once under benchmarks/data/.
 Writes benchmarks/RESULTS.md and benchmarks/results.json.
 """
@@ -18,9 +19,10 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 DATA = os.path.join(HERE, "data")
 sys.path.insert(0, os.path.join(REPO, "tests", "interop"))
+sys.path.insert(0, os.path.join(REPO, ".cache", "collections"))
 
 import oracle  # noqa: E402  (tests/interop/oracle.py)
-from conftest import free_ports  # noqa: E402
+from ansible_collections.opstack.conductor.tests.support.net import free_ports  # noqa: E402
 
 PYTHON = sys.executable
 OURS = [PYTHON, os.path.join(HERE, "ours.py")]
@@ -306,6 +308,188 @@ _COPY_PLAYBOOK = """- name: Baseline, push pre-made Raft state files
 
 
 # ================================================================================================================
+# B6: every playbook against Ansible's floor (one ping task over the same hosts), measured in the same run
+# ================================================================================================================
+
+B6_HOSTS = [int(n) for n in os.environ.get("BENCH_B6_HOSTS", "3,7").split(",")]
+B6_NODES = [int(n) for n in os.environ.get("BENCH_B6_NODES", "3,9,101").split(",")]
+B6_REPEAT = int(os.environ.get("BENCH_B6_REPEAT", str(REPEAT)))
+# Goals of issue 15, judged on the ratio of medians (playbook / floor, both measured in the same rounds).
+B6_GOALS = {"generate": 1.5, "deploy": 3.0, "info": 3.0, "backup": 4.0, "backup_fetch": 4.0, "restore": 4.0}
+_RECAP_RE = (r"^(?P<host>\S+)\s+:\s+ok=(?P<ok>\d+)\s+changed=(?P<changed>\d+)\s+unreachable=\d+\s+"
+             r"failed=(?P<failed>\d+)\s+skipped=(?P<skipped>\d+)")
+_FLOOR_PLAYBOOK = """- name: Ansible's floor, one ping task over the same hosts
+  hosts: %s
+  gather_facts: false
+  tasks:
+    - name: Ping
+      ansible.builtin.ping:
+"""
+
+
+def _ansible_env(root):
+    return dict(ENV, ANSIBLE_COLLECTIONS_PATH=os.path.join(REPO, ".cache", "collections"), ANSIBLE_NOCOLOR="1",
+                ANSIBLE_FORCE_COLOR="0", ANSIBLE_RETRY_FILES_ENABLED="0",
+                ANSIBLE_LOCAL_TEMP=os.path.join(root, ".ansible-tmp"))
+
+
+def play(args, root, before=None):
+    """One ansible-playbook run: (seconds, {host: {ok, changed, failed, skipped}} from its recap). The recap's ok
+    counts every task that ran on the host (changed ones included, a loop once); skipped ones are apart."""
+    import re
+
+    if before:
+        before()
+    command = [os.path.join(os.path.dirname(PYTHON), "ansible-playbook")] + args
+    started = time.perf_counter()
+    proc = subprocess.run(command, capture_output=True, text=True, env=_ansible_env(root), cwd=root, check=False)
+    seconds = time.perf_counter() - started
+    if proc.returncode != 0:
+        raise RuntimeError("%s failed:\n%s%s" % (" ".join(command), proc.stdout[-3000:], proc.stderr[-2000:]))
+    recap = {m["host"]: {k: int(m[k]) for k in ("ok", "changed", "failed", "skipped")}
+             for m in re.finditer(_RECAP_RE, proc.stdout, re.MULTILINE)}
+    return seconds, recap
+
+
+def _tasks(recap):
+    """Tasks run per host (the recap's ok plus failed), min–max over the hosts, skipped ones apart. The
+    controller's own play (localhost, the playbooks' host-pattern guard) is counted apart when other hosts ran."""
+    hosts = {host: counts for host, counts in recap.items() if host != "localhost"} or recap
+    ran = [counts["ok"] + counts["failed"] for counts in hosts.values()]
+    skipped = [counts["skipped"] for counts in hosts.values()]
+    controller = recap["localhost"]["ok"] if "localhost" in recap and hosts is not recap else None
+    return {"per_host_min": min(ran), "per_host_max": max(ran), "skipped_max": max(skipped),
+            "total": sum(ran), "hosts": len(hosts), "controller": controller}
+
+
+def _b6_summary(runs, goal):
+    floor = statistics.median(runs["floor"]["times"])
+    out = {"floor": stats(runs["floor"]["times"]), "floor_tasks": runs["floor"]["tasks"], "cases": {}}
+    for case, run in runs.items():
+        if case == "floor":
+            continue
+        median = statistics.median(run["times"])
+        out["cases"][case] = {"time": stats(run["times"]), "ratio": median / floor, "tasks": run.get("tasks"),
+                              "goal": goal(case)}
+        print("  %-20s %8.0f ms  %.2f x floor  tasks per host: %s" % (case, median * 1000, median / floor,
+                                                                     _tasks_cell(run.get("tasks"))), flush=True)
+    return out
+
+
+def _record(runs, case, result):
+    seconds, recap = result
+    entry = runs.setdefault(case, {"times": []})
+    entry["times"].append(seconds)
+    if recap:
+        entry["tasks"] = _tasks(recap)
+
+
+def b6_generate(count):
+    """generate on the controller for ``count`` nodes (first run into an empty directory, then a rerun) against
+    the floor on localhost, and the Go oracle's write (op-conductor-init's seed) for reference."""
+    root = os.path.join(DATA, "b6-generate-%d" % count)
+    shutil.rmtree(root, ignore_errors=True)
+    os.makedirs(root)
+    out = os.path.join(root, "raft-state")
+    ids = ["sequencer-%03d" % i for i in range(1, count + 1)]
+    nodes = ["127.0.0.1:%d" % (40000 + i) for i in range(1, count + 1)]
+    spec_file = os.path.join(root, "spec.json")
+    with open(spec_file, "w") as handle:
+        json.dump({"servers": [{"id": i, "address": a, "suffrage": "voter"} for i, a in zip(ids, nodes)],
+                   "initial_leader": ids[0],
+                   "term": 1}, handle)
+    floor = os.path.join(root, "floor.yml")
+    with open(floor, "w") as handle:
+        handle.write(_FLOOR_PLAYBOOK % "localhost")
+    args = ["opstack.conductor.generate", "-e", "nodes=" + ",".join(nodes), "-e", "server_ids=" + ",".join(ids),
+            "-e", "initial_leader=" + ids[0], "-e", "output_dir=" + out]
+    go_out = os.path.join(root, "go-state")
+    runs = {}
+    for _round in range(B6_REPEAT):
+        _record(runs, "floor", play([floor], root))
+        _record(runs, "first", play(args, root, before=lambda: shutil.rmtree(out, ignore_errors=True)))
+        _record(runs, "rerun", play(args, root))
+        shutil.rmtree(go_out, ignore_errors=True)
+        go = timed([str(oracle.build(CELL)), "write", "--spec", spec_file, "--out", go_out], repeat=1)[0][0]
+        runs.setdefault("go_write", {"times": []})["times"].append(go)
+    shutil.rmtree(root, ignore_errors=True)
+    return _b6_summary(runs, lambda case: None if case == "go_write" else B6_GOALS["generate"])
+
+
+def _b6_inventory(root, hosts):
+    ports = free_ports(hosts)
+    lines = ["all:", "  children:", "    sequencers:", "      hosts:"]
+    for i in range(1, hosts + 1):
+        lines.append("        seq-%d: {conductor_raft_address: '127.0.0.1:%d'}" % (i, ports[i - 1]))
+    lines += ["      vars:", "        ansible_connection: local", "        ansible_python_interpreter: %s" % PYTHON,
+              "        conductor_storage_dir: '%s/{{ inventory_hostname }}/raft'" % root,
+              "        conductor_backup_dest: '%s/{{ inventory_hostname }}/backups'" % root,
+              "        conductor_backup_fetch_dir: '%s/controller'" % root,
+              "        conductor_initial_leader: seq-1"]
+    inventory = os.path.join(root, "hosts.yml")
+    with open(inventory, "w") as handle:
+        handle.write("\n".join(lines) + "\n")
+    return inventory
+
+
+def b6_hosts(hosts):
+    """deploy, info, backup (kept on the hosts, and fetched), restore of one node, over ``hosts`` local hosts,
+    first run and rerun, each round against the floor over the same inventory."""
+    root = os.path.join(DATA, "b6-hosts-%d" % hosts)
+    shutil.rmtree(root, ignore_errors=True)
+    os.makedirs(root)
+    inventory = _b6_inventory(root, hosts)
+    floor = os.path.join(root, "floor.yml")
+    with open(floor, "w") as handle:
+        handle.write(_FLOOR_PLAYBOOK % "sequencers")
+    node_one = os.path.join(root, "seq-1", "raft", "seq-1")
+
+    def wipe():
+        for entry in os.listdir(root):
+            if entry.startswith("seq-") or entry == "controller":
+                shutil.rmtree(os.path.join(root, entry))
+
+    book = ["-i", inventory]
+    fetch = ["-e", "conductor_backup_fetch=true"]
+    runs = {}
+    for _round in range(B6_REPEAT):
+        _record(runs, "floor", play(book + [floor], root))
+        _record(runs, "deploy_first", play(book + ["opstack.conductor.deploy"], root, before=wipe))
+        _record(runs, "deploy_rerun", play(book + ["opstack.conductor.deploy"], root))
+        _record(runs, "info", play(book + ["opstack.conductor.info"], root))
+        _record(runs, "backup_first", play(book + ["opstack.conductor.backup"], root))
+        _record(runs, "backup_rerun", play(book + ["opstack.conductor.backup"], root))
+        _record(runs, "backup_fetch_first", play(book + ["opstack.conductor.backup"] + fetch, root))
+        _record(runs, "backup_fetch_rerun", play(book + ["opstack.conductor.backup"] + fetch, root))
+        _record(runs, "restore_first", play(book + ["opstack.conductor.restore"], root,
+                                            before=lambda: shutil.rmtree(node_one)))
+        _record(runs, "restore_rerun", play(book + ["opstack.conductor.restore"], root))
+    shutil.rmtree(root, ignore_errors=True)
+    return _b6_summary(runs, lambda case: B6_GOALS[case.rsplit("_", 1)[0] if case != "info" else "info"])
+
+
+def b6(case):
+    kind, size = case
+    return {"generate": b6_generate, "hosts": b6_hosts, "payloads": lambda _size: b6_payloads()}[kind](size)
+
+
+def b6_cases():
+    cases = {"generate %d" % n: ("generate", n) for n in B6_NODES}
+    cases.update({"hosts %d" % n: ("hosts", n) for n in B6_HOSTS})
+    cases["payloads"] = ("payloads", None)
+    return cases
+
+
+def b6_payloads():
+    """Issue 15 item 4: each module's AnsiballZ payload as Ansible builds it (benchmarks/payload.py)."""
+    out = subprocess.run([PYTHON, os.path.join(HERE, "payload.py"), os.path.join(REPO, ".cache", "collections")],
+                         capture_output=True, text=True, env=ENV, check=False)
+    if out.returncode:
+        raise RuntimeError("payload.py failed: %s" % out.stderr[-2000:])
+    return json.loads(out.stdout)
+
+
+# ================================================================================================================
 # Report
 # ================================================================================================================
 
@@ -375,6 +559,75 @@ def measured(results, key):
     if not run:
         return "Measured: unknown (before per-benchmark dates were recorded)."
     return "Measured %s, load average %s at its start." % (run["date"], ", ".join("%.2f" % x for x in run["load"]))
+
+
+def _tasks_cell(tasks):
+    if not tasks:
+        return "–"
+    ran = "%d" % tasks["per_host_min"] if tasks["per_host_min"] == tasks["per_host_max"] else "%d–%d" % (
+        tasks["per_host_min"], tasks["per_host_max"])
+    cell = "%s (+%d skipped)" % (ran, tasks["skipped_max"]) if tasks["skipped_max"] else ran
+    return cell + (" + %d on localhost" % tasks["controller"] if tasks.get("controller") else "")
+
+
+def _ratio_cell(case):
+    goal = case.get("goal")
+    if goal is None:
+        return "%.2f" % case["ratio"]
+    return "%.2f %s" % (case["ratio"], verdict(case["ratio"] <= goal))
+
+
+def b6_report(results):
+    b6 = results.get("b6", {})
+    if not b6:
+        return []
+    run = results.get("runs", {}).get("b6", {})
+    out = ["", "## B6 playbooks against Ansible's floor", "", measured(results, "b6")]
+    if run.get("note"):
+        out += ["", "Machine during this run: %s" % run["note"]]
+    out += ["", "Each round runs the floor (`ansible.builtin.ping`, one task, over the same hosts: localhost for "
+            "generate, the inventory's hosts otherwise) and then every playbook of the table, so a ratio compares "
+            "medians measured in the same rounds (%s rounds). Times are whole `ansible-playbook` runs. Tasks: the "
+            "tasks that ran per host (the recap's ok, changed ones included; a loop counts once), min–max over the "
+            "hosts, skipped ones apart. Goals (issue 15): generate ≤ 1.5× the floor, deploy and info ≤ 3×, backup "
+            "and restore ≤ 4×; measured, not asserted in tests." % run.get("repeat", "?"), "",
+            "### generate (controller, one module run)", "",
+            "| nodes | floor | first run | ratio | rerun | ratio | tasks first / rerun | Go write (seed, reference) |",
+            "|---|---|---|---|---|---|---|---|"]
+    for label, r in b6.items():
+        if not label.startswith("generate"):
+            continue
+        c = r["cases"]
+        out.append("| %s | %s | %s | %s | %s | %s | %s / %s | %s |" % (
+            label.split()[1], span(r["floor"]), span(c["first"]["time"]), _ratio_cell(c["first"]),
+            span(c["rerun"]["time"]), _ratio_cell(c["rerun"]), _tasks_cell(c["first"]["tasks"]),
+            _tasks_cell(c["rerun"]["tasks"]), span(c["go_write"]["time"])))
+    out += ["", "### Playbooks over local hosts", "",
+            "Backups are kept on the hosts (the default) or also fetched to the controller "
+            "(`conductor_backup_fetch=true`); restore: one node's directory removed, the default restore over all "
+            "hosts (the others are unchanged), then a rerun.", "",
+            "| hosts | floor (tasks) | playbook | time | ratio | tasks per host |", "|---|---|---|---|---|---|"]
+    for label, r in b6.items():
+        if not label.startswith("hosts"):
+            continue
+        for case, c in r["cases"].items():
+            out.append("| %s | %s (%s) | %s | %s | %s | %s |" % (
+                label.split()[1], ms(r["floor"]["median"]), _tasks_cell(r["floor_tasks"]), case.replace("_", " "),
+                span(c["time"]), _ratio_cell(c), _tasks_cell(c["tasks"])))
+    payloads = b6.get("payloads")
+    if payloads:
+        out += ["", "### What each module ships (issue 15 item 4)", "",
+                "The AnsiballZ payload of each module as ansible-core's `module_common.modify_module` builds it "
+                "(ZIP_DEFLATED), opened and counted (benchmarks/payload.py): our module_utils files and their "
+                "bytes (uncompressed), Ansible's module_utils bytes, and the compressed zip. Measured on the tree "
+                "as it was during the run; W2-B/W2-C are restructuring module_utils to cut it.", "",
+                "| module | zip bytes | our module_utils bytes | our module_utils | Ansible module_utils bytes |",
+                "|---|---|---|---|---|"]
+        for name, p in sorted(payloads.items()):
+            out.append("| %s | %d | %d | %s | %d |" % (name, p["zip_bytes"], p["ours_bytes"],
+                                                     ", ".join(f[:-3] for f in p["ours_files"]),
+                                                     p["ansible_module_utils_bytes"]))
+    return out
 
 
 def write_report(results):
@@ -448,6 +701,7 @@ def write_report(results):
         out.append("| %s | %s | %s | %.2f | %s | %s |" % (
             label, span(r["ours_process"]), span(r["go_process"]), r["ratio"], verdict(r["ratio"] <= 1.0),
             startup_cells(r)))
+    out += b6_report(results)
     out += ["", "## Notes", ""] + ["* " + note for note in NOTES]
     with open(os.path.join(HERE, "RESULTS.md"), "w") as handle:
         handle.write("\n".join(out) + "\n")
@@ -455,7 +709,7 @@ def write_report(results):
 
 def main():
     os.makedirs(DATA, exist_ok=True)
-    only = set(os.environ.get("BENCH_ONLY", "b1,b2,b3,b4,b5").split(","))
+    only = set(os.environ.get("BENCH_ONLY", "b1,b2,b3,b4,b5,b6").split(","))
     previous = {}
     if os.path.exists(os.path.join(HERE, "results.json")):
         with open(os.path.join(HERE, "results.json")) as handle:
@@ -463,18 +717,21 @@ def main():
     results = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "machine": machine(),
                "runs": dict(previous.get("runs", {}))}
     nodes = {}
-    for size in SIZES_MIB:
+    for size in SIZES_MIB if only & {"b1", "b2", "b3"} else ():  # grown data only for the benchmarks reading it
         node = grown_node(size)
         nodes["%d MiB" % round(log_size(node) / 2 ** 20)] = node
     for key, function, cases in (("b1", b1_summary, nodes), ("b2", b2_verify, nodes), ("b3", b3_backup, nodes),
                                  ("b5", b5_generate, {"%d" % n: n for n in (3, 9, 101)}),
-                                 ("b4", b4_deploy, {"%d" % n: n for n in (3, 5, 7)})):
+                                 ("b4", b4_deploy, {"%d" % n: n for n in (3, 5, 7)}),
+                                 ("b6", b6, b6_cases())):
         if key not in only:
             results[key] = previous.get(key, {})
             continue
         results[key] = {}
         results["runs"][key] = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
                                 "load": list(os.getloadavg())}
+        if key == "b6":
+            results["runs"][key].update(repeat=B6_REPEAT, note=os.environ.get("BENCH_MACHINE_NOTE", ""))
         for label, case in cases.items():
             print("%s %s..." % (key, label), flush=True)
             results[key][label] = function(case)
