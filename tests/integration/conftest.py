@@ -1,110 +1,13 @@
-"""Helpers for the playbook-level tests: run ansible-playbook (the venv's) on the working tree or an installed copy."""
+"""Fixtures of the playbook tests. Their helpers live in tests/support/playbooks.py (and tree() in tests/support/fs.py);
+the names below stay importable from here only for tests written before the move: import them from tests.support."""
 
 from __future__ import annotations
 
-import hashlib
-import os
-import re
-import stat
-import subprocess
-import sys
-from dataclasses import dataclass, field
-from typing import Dict, List, Optional
-
 import pytest
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-WORKTREE_COLLECTIONS = os.path.join(REPO, ".cache", "collections")  # tests/conftest.py links the checkout there
-BIN = os.path.dirname(sys.executable)
-RECAP = re.compile(r"^(?P<host>\S+)\s+:\s+ok=(?P<ok>\d+)\s+changed=(?P<changed>\d+)\s+unreachable=(?P<unreachable>\d+)"
-                   r"\s+failed=(?P<failed>\d+)", re.MULTILINE)
-
-
-@dataclass
-class Run:
-    rc: int
-    out: str
-    recap: Dict[str, Dict[str, int]] = field(default_factory=dict)
-
-    @property
-    def changed_hosts(self) -> List[str]:
-        return sorted(host for host, counts in self.recap.items() if counts["changed"])
-
-    def __repr__(self) -> str:  # shown by pytest when an assertion on a Run fails
-        return "rc=%d\n%s" % (self.rc, self.out[-6000:])
-
-
-def tool(name: str) -> str:
-    return os.path.join(BIN, name)
-
-
-def ansible_env(tmp_path, collections_path: str = WORKTREE_COLLECTIONS, extra: Optional[Dict[str, str]] = None):
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("OP_CONDUCTOR_INIT_", "ANSIBLE_", "MOLECULE_"))}
-    env.update(
-        PATH=BIN + os.pathsep + env.get("PATH", ""),
-        ANSIBLE_COLLECTIONS_PATH=collections_path,
-        ANSIBLE_NOCOLOR="1",
-        ANSIBLE_FORCE_COLOR="0",
-        ANSIBLE_RETRY_FILES_ENABLED="0",
-        ANSIBLE_LOCAL_TEMP=str(tmp_path / ".ansible-tmp"),
-        ANSIBLE_HOME=str(tmp_path / ".ansible-home"),
-        PYTHONDONTWRITEBYTECODE="1",
-    )
-    env.update(extra or {})
-    return env
-
-
-def run_playbook(tmp_path, *args: str, env_extra: Optional[Dict[str, str]] = None, cwd=None,
-                 collections_path: str = WORKTREE_COLLECTIONS, timeout: int = 120) -> Run:
-    proc = subprocess.run([tool("ansible-playbook"), *args], cwd=str(cwd or tmp_path), check=False, capture_output=True,
-                          text=True, timeout=timeout, env=ansible_env(tmp_path, collections_path, env_extra))
-    out = proc.stdout + proc.stderr
-    recap = {m["host"]: {k: int(m[k]) for k in ("ok", "changed", "unreachable", "failed")} for m in RECAP.finditer(out)}
-    return Run(proc.returncode, out, recap)
-
-
-def table(run: Run) -> List[List[str]]:
-    """The rows (lists of cells) of the last cluster table that the raft_info role printed."""
-    start = run.out.rindex('"HOST ')
-    rows = []
-    for line in run.out[start:].splitlines()[2:]:
-        line = line.strip().rstrip(",").strip('"')
-        if not line or line.startswith("]"):
-            break
-        rows.append(line.split())
-    return rows
-
-
-def tree(root) -> Dict[str, tuple]:
-    """Every entry under root: relative path -> (kind, mode, sha256 of files); equal trees mean nothing changed."""
-    found = {}
-    root = str(root)
-    for parent, dirs, files in os.walk(root):
-        for name in dirs + files:
-            path = os.path.join(parent, name)
-            info = os.lstat(path)
-            digest = None
-            if stat.S_ISREG(info.st_mode):
-                with open(path, "rb") as handle:
-                    digest = hashlib.sha256(handle.read()).hexdigest()
-            found[os.path.relpath(path, root)] = (stat.S_IFMT(info.st_mode), stat.S_IMODE(info.st_mode), digest)
-    return found
-
-
-def local_inventory(path, hosts: Dict[str, Dict[str, str]], group_vars: Optional[Dict[str, object]] = None) -> str:
-    """A YAML inventory of local-connection hosts in group sequencers."""
-    import json
-
-    lines = ["all:", "  children:", "    sequencers:", "      hosts:"]
-    for host, hostvars in hosts.items():
-        lines.append("        %s: %s" % (host, json.dumps(hostvars)))
-    lines.append("      vars:")
-    base = {"ansible_connection": "local", "ansible_python_interpreter": "{{ ansible_playbook_python }}"}
-    base.update(group_vars or {})
-    for key, value in base.items():
-        lines.append("        %s: %s" % (key, json.dumps(value)))
-    path.write_text("\n".join(lines) + "\n")
-    return str(path)
+from ansible_collections.opstack.conductor.tests.support.fs import tree  # noqa: F401 (see the docstring)
+from ansible_collections.opstack.conductor.tests.support.playbooks import (  # noqa: F401 (see the docstring)
+    REPO, WORKTREE_COLLECTIONS, Run, ansible_env, local_inventory, run_playbook, table, tool)
 
 
 @pytest.fixture

@@ -8,13 +8,15 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import stat
 import subprocess
 import sys
 
 import pytest
 
 from ansible_collections.opstack.conductor.tests.support.nodes import has_run
-from conftest import local_inventory, run_playbook, table, tree
+from ansible_collections.opstack.conductor.tests.support.fs import tree
+from ansible_collections.opstack.conductor.tests.support.playbooks import local_inventory, run_playbook, table
 
 HOOK = os.path.join(os.path.dirname(os.path.abspath(__file__)), "conductor_hook.py")
 HOSTS = {"seq-a": {"conductor_raft_address": "127.0.0.1:57661"},
@@ -49,7 +51,8 @@ def manifest(path):
 def restored_files(entries, host):
     """The node's files (kind, mode, sha256), modes as a restore gives them: never wider than 0600 (issue 13 item 7;
     has_run's snapshot files are 0644)."""
-    return {k: (v[0], v[1] & 0o600, v[2]) for k, v in entries.items() if k.startswith(host + "/raft/") and v[2]}
+    return {k: (stat.S_IFMT(v.mode), stat.S_IMODE(v.mode) & 0o600, v.digest) for k, v in entries.items()
+            if k.startswith(host + "/raft/") and stat.S_ISREG(v.mode)}
 
 
 def assert_clean_and_in_sync(run, ids):

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import os
 
-from conftest import local_inventory, run_playbook, tree
+from ansible_collections.opstack.conductor.tests.support.fs import tree
+from ansible_collections.opstack.conductor.tests.support.playbooks import local_inventory, run_playbook
 
 HOSTS = {"seq-a": {"conductor_raft_address": "127.0.0.1:57261"},
          "seq-b": {"conductor_raft_address": "127.0.0.1:57262"},

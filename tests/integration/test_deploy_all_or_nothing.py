@@ -14,7 +14,8 @@ import contextlib
 import os
 import subprocess
 
-from conftest import local_inventory, run_playbook, table, tree
+from ansible_collections.opstack.conductor.tests.support.fs import tree
+from ansible_collections.opstack.conductor.tests.support.playbooks import local_inventory, run_playbook, table
 
 FIVE = {"seq-%s" % name: {"conductor_raft_address": "127.0.0.1:5760%d" % port}
         for port, name in enumerate("abcde", start=1)}

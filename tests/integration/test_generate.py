@@ -6,7 +6,8 @@ from __future__ import annotations
 import json
 import os
 
-from conftest import run_playbook, tree
+from ansible_collections.opstack.conductor.tests.support.fs import tree
+from ansible_collections.opstack.conductor.tests.support.playbooks import run_playbook
 
 NODES = "127.0.0.1:57161,127.0.0.1:57162,127.0.0.1:57163"
 IDS = "seq-a,seq-b,seq-c"
@@ -140,7 +141,7 @@ def test_existing_different_state_is_refused_then_replaced_with_force(tmp_path):
         node = name.split(".")[0]
         assert sorted(os.listdir(out / name)) == ["raft-log.db", "raft-stable.db"]
         for db in ("raft-log.db", "raft-stable.db"):
-            assert after[os.path.join(name, db)][2] == before[os.path.join(node, db)][2]
+            assert after[os.path.join(name, db)].digest == before[os.path.join(node, db)].digest
     assert json.loads((out / "cluster.json").read_text())["servers"] == servers(nodes=",".join(other["nodes"]))
     verify(tmp_path, out, "seq-c", nodes=",".join(other["nodes"]))
 

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from conftest import REPO, local_inventory, run_playbook
+from ansible_collections.opstack.conductor.tests.support.playbooks import REPO, local_inventory, run_playbook
 
 HOSTS = {"seq-a": {"conductor_raft_address": "127.0.0.1:57361"},
          "seq-b": {"conductor_raft_address": "127.0.0.1:57362"}}

@@ -7,7 +7,7 @@ import json
 import os
 import shutil
 
-from conftest import local_inventory, run_playbook, table
+from ansible_collections.opstack.conductor.tests.support.playbooks import local_inventory, run_playbook, table
 
 HOSTS = {"seq-a": {"conductor_raft_address": "127.0.0.1:57461"},
          "seq-b": {"conductor_raft_address": "127.0.0.1:57462"},

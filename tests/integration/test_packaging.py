@@ -12,7 +12,7 @@ import warnings
 import pytest
 import yaml
 
-from conftest import REPO, ansible_env, local_inventory, run_playbook, tool
+from ansible_collections.opstack.conductor.tests.support.playbooks import REPO, ansible_env, local_inventory, run_playbook, tool
 
 # Development-only paths the tarball must not contain. Those not (yet) in galaxy.yml's build_ignore are only
 # checked once they are listed there; until then the test warns about them.

@@ -10,7 +10,7 @@ import re
 import shutil
 import subprocess
 
-from conftest import REPO, ansible_env, run_playbook, tool
+from ansible_collections.opstack.conductor.tests.support.playbooks import REPO, ansible_env, run_playbook, tool
 
 EXAMPLE = os.path.join(REPO, "examples", "inventory", "ssh-hosts.yml.example")
 QUICKSTART = os.path.join(REPO, "docs", "quickstart.md")

@@ -3,7 +3,8 @@ refuse an initial term above 2^63-1 before anything is written (the cluster coul
 
 from __future__ import annotations
 
-from conftest import local_inventory, run_playbook, tree
+from ansible_collections.opstack.conductor.tests.support.fs import tree
+from ansible_collections.opstack.conductor.tests.support.playbooks import local_inventory, run_playbook
 
 TOO_HIGH = str((1 << 64) - 1)
 

@@ -7,7 +7,7 @@ import json
 import subprocess
 import sys
 
-from conftest import REPO, ansible_env, tool
+from ansible_collections.opstack.conductor.tests.support.playbooks import ansible_env, tool
 
 
 def adhoc(tmp_path, module_args):
@@ -18,7 +18,6 @@ def adhoc(tmp_path, module_args):
 
 
 def test_adhoc_verdict_on_a_damaged_node(tmp_path):
-    sys.path.insert(0, REPO + "/.cache/collections")
     from ansible_collections.opstack.conductor.plugins.module_utils import _cluster as cluster
 
     spec = cluster.validate_cluster([{"id": "s1", "address": "127.0.0.1:1"}], None, 1)[0]
