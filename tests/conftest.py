@@ -20,3 +20,6 @@ def _link_collection() -> None:
 _link_collection()
 if COLLECTIONS_ROOT not in sys.path:
     sys.path.insert(0, COLLECTIONS_ROOT)
+
+# Fixtures shared by every suite (nonroot_users, shared_tmp): tests use them by name, without importing them.
+pytest_plugins = ["ansible_collections.opstack.conductor.tests.support.nonroot"]

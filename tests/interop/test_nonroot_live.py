@@ -13,8 +13,7 @@ import stat
 
 import pytest
 
-from ansible_collections.opstack.conductor.tests.support.nonroot import (  # noqa: F401 (pytest fixtures)
-    add_to_group, nonroot_users, run_module_as, shared_tmp)
+from ansible_collections.opstack.conductor.tests.support.nonroot import add_to_group, run_module_as
 
 
 def _snapshot(node):

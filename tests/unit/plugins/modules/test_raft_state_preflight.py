@@ -7,8 +7,7 @@ import os
 import subprocess
 
 from ansible_collections.opstack.conductor.plugins.modules import raft_state
-from ansible_collections.opstack.conductor.tests.support.nonroot import (add_to_group, nonroot_users,  # noqa: F401
-                                                                         run_module_as, shared_tmp)
+from ansible_collections.opstack.conductor.tests.support.nonroot import add_to_group, run_module_as
 from ansible_collections.opstack.conductor.tests.support.nodes import args
 
 

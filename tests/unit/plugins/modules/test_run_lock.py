@@ -17,8 +17,7 @@ from ansible_collections.opstack.conductor.plugins.module_utils import _fs as fs
 from ansible_collections.opstack.conductor.plugins.module_utils import _node_dir as nodes
 from ansible_collections.opstack.conductor.plugins.modules import (
     raft_backup, raft_backup_info, raft_restore, raft_state, raft_state_info)
-from ansible_collections.opstack.conductor.tests.support.nonroot import (  # noqa: F401 (fixtures)
-    nonroot_users, run_module_as, shared_tmp)
+from ansible_collections.opstack.conductor.tests.support.nonroot import run_module_as
 from ansible_collections.opstack.conductor.tests.support.fs import tree
 from ansible_collections.opstack.conductor.tests.support.nodes import SERVERS
 

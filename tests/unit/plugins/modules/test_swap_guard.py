@@ -17,8 +17,7 @@ import pytest
 from ansible_collections.opstack.conductor.plugins.module_utils import _fs as fs
 from ansible_collections.opstack.conductor.plugins.module_utils import _raft as raft
 from ansible_collections.opstack.conductor.plugins.modules import raft_state
-from ansible_collections.opstack.conductor.tests.support.nonroot import (  # noqa: F401 (fixtures)
-    nonroot_users, run_module_as, shared_tmp)
+from ansible_collections.opstack.conductor.tests.support.nonroot import run_module_as
 from ansible_collections.opstack.conductor.tests.support.nodes import SERVERS
 
 OTHER = [dict(server, address=server["address"].replace("10.0.0", "10.9.9")) for server in SERVERS]
