@@ -724,7 +724,7 @@ def _other_cluster(manifest: Dict[str, Any], there: LogPosition, backup_dir: Opt
     if mine["id"] is not None and theirs.get("id") is not None and mine["id"] != theirs["id"]:
         return ("the backup is of another cluster (seeded at term %s, cluster id %s); the node's cluster was seeded "
                 "at term %s (cluster id %s)" % (theirs.get("initial_term"), theirs["id"], mine["initial_term"],
-                                                 mine["id"]))
+                                                mine["id"]))
     if there.index and there.index <= here.index:
         theirs_term, mine_term = there.term, entry_term(current.path, there.index)
         index = there.index
@@ -786,8 +786,8 @@ def plan_restore(src: str, node_dir: str, server_id: str, expected: Optional[Lis
         return decide(RESTORE_REFUSED, "; ".join(refusals))
     if current is not None and _same_content(node_dir, backup.manifest):
         return decide(RESTORE_UNCHANGED, "the node already holds exactly this backup")
-    return decide(RESTORE, "restore %s" % backup.path + (" (forced past: %s)" % "; ".join(refusals)
-                                                           if refusals else ""))
+    forced = " (forced past: %s)" % "; ".join(refusals) if refusals else ""
+    return decide(RESTORE, "restore %s%s" % (backup.path, forced))
 
 
 def predict_restore(manifest: Any, where: str, node_dir: str, server_id: str,

@@ -15,7 +15,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from ansible_collections.opstack.conductor.plugins.module_utils import _bbolt as bolt
 from ansible_collections.opstack.conductor.plugins.module_utils import _raft as raft
-from ansible_collections.opstack.conductor.plugins.module_utils._servers import (  # noqa: F401 (re-exported)
+from ansible_collections.opstack.conductor.plugins.module_utils._servers import (  # noqa: F401 pylint: disable=unused-import
     MAX_ADDRESS_BYTES, MAX_SERVER_ID_BYTES, SpecError, parse_servers, server_dicts, validate_address,
     validate_server_id)
 

@@ -23,7 +23,6 @@ import grp
 import hashlib
 import os
 import pwd
-import re
 import shutil
 import stat
 import time
@@ -32,7 +31,7 @@ from typing import Dict, Iterable, List, Optional, Tuple, Union
 
 from ansible_collections.opstack.conductor.plugins.module_utils._errors import OpstackError
 # Every look at a node, its files, snapshots and locks goes through these: only "does not exist" means absent.
-from ansible_collections.opstack.conductor.plugins.module_utils._lookup import (  # noqa: F401 (re-exported)
+from ansible_collections.opstack.conductor.plugins.module_utils._lookup import (  # noqa: F401 pylint: disable=unused-import
     NodeUnreadable, is_directory, listdir_or_none, lstat_or_none, open_or_none, stat_or_none)
 
 NEW_MARK = ".opstack-new-"
@@ -469,7 +468,6 @@ def _written_elsewhere(fds: List[int]) -> Optional[bool]:
             return None
         fcntl.fcntl(fd, _F_SETLEASE, fcntl.F_UNLCK)
     return False
-
 
 
 # ================================================================================================================
@@ -954,8 +952,8 @@ def _check_free_space(probe: WriteProbe) -> None:
     blocks = info.f_bfree if os.geteuid() == 0 else info.f_bavail
     probe.free_bytes = blocks * info.f_frsize
     if probe.free_bytes < probe.needed_bytes:
-        probe.problems.append("%s has %d bytes free, the new state needs %d" % (probe.directory, probe.free_bytes,
-                                                                               probe.needed_bytes))
+        probe.problems.append("%s has %d bytes free, the new state needs %d"
+                              % (probe.directory, probe.free_bytes, probe.needed_bytes))
     if info.f_files and (info.f_ffree if os.geteuid() == 0 else info.f_favail) < 8:
         probe.problems.append("%s has no free inodes left" % probe.directory)
 

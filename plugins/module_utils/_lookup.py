@@ -84,4 +84,3 @@ def is_directory(path: str) -> bool:
     """A real directory (not a symlink to one); False when absent; NodeUnreadable when it cannot be looked at."""
     info = lstat_or_none(path)
     return info is not None and stat.S_ISDIR(info.st_mode)
-

@@ -74,7 +74,7 @@ def check_node_path(path: str) -> None:
         raise fs.UnsafePath("%s is a symlink; refusing to write through it (point path at the real directory)" % path)
     if len(os.fsencode(os.path.basename(os.path.abspath(path)))) > servers.MAX_SERVER_ID_BYTES:
         raise fs.UnsafePath("%s: a directory name longer than %d bytes leaves no room for the staging and backup "
-                         "directories written beside it" % (path, servers.MAX_SERVER_ID_BYTES))
+                            "directories written beside it" % (path, servers.MAX_SERVER_ID_BYTES))
     parent = os.path.dirname(os.path.abspath(path))
     if info is not None and not stat.S_ISDIR(info.st_mode):
         raise fs.UnsafePath("%s exists and is not a directory" % path)
@@ -93,9 +93,9 @@ def check_state_entries(path: str) -> None:
         entry = os.path.join(path, name)
         info = fs.lstat_or_none(entry)
         if info is not None and stat.S_ISLNK(info.st_mode):
-            raise fs.UnsafePath("%s is a symlink (to %r); refusing to read, lock or replace Raft state through it. Put "
-                             "the real %s there (op-conductor keeps it in the node directory)"
-                             % (entry, os.readlink(entry), "directory" if name == raft.SNAPSHOT_DIR else "file"))
+            raise fs.UnsafePath("%s is a symlink (to %r); refusing to read, lock or replace Raft state through it. "
+                                "Put the real %s there (op-conductor keeps it in the node directory)"
+                                % (entry, os.readlink(entry), "directory" if name == raft.SNAPSHOT_DIR else "file"))
 
 
 # ================================================================================================================
