@@ -271,6 +271,21 @@ def test_target_that_stops_answering_during_the_transfer_is_reported_not_waited_
     assert clock.now < 60  # gave up after a few polls, not the whole timeout
 
 
+def test_target_leads_but_another_node_stops_answering_fails_with_require_all():
+    cluster = FakeCluster(THREE, leader="a")
+
+    def moves_and_c_dies(target):
+        cluster.leader = target
+        cluster.down.add("c")
+
+    cluster.on_transfer = moves_and_c_dies
+    move, _warnings, clock = mover(cluster, "b", timeout=600.0)
+    failed = refusal(move.run)
+    assert failed.msg == ("b now leads and every reachable node agrees, but c stopped answering, so not every node "
+                          "agrees (require_all)")
+    assert failed.result["leader"]["id"] == "b" and clock.now < 60
+
+
 def test_quorum_of_voters_must_answer_before_a_transfer():
     cluster = FakeCluster(THREE, leader="a")
     cluster.down.update(["b", "c"])
