@@ -507,3 +507,9 @@ def run_module(module, work, positive=(), cluster=True):
     except OpstackError as exc:
         module.fail_json(**runner.failure_result(partial, exc))
     return None  # not reached: fail_json exits
+
+
+def live_work(work, positive=(), cluster=True):
+    """``work(module, conductors, partial)`` as a work function for ``_runner.run`` (which every module's main()
+    calls): :func:`run_module`'s checks, connection and failed results, then the runner's exit."""
+    return lambda module, _partial: run_module(module, work, positive=positive, cluster=cluster)

@@ -91,6 +91,7 @@ changed_nodes:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.opstack.conductor.plugins.module_utils import _conductor_rpc as rpc
+from ansible_collections.opstack.conductor.plugins.module_utils import _runner as runner
 
 
 def read(conductor, want_paused, want_override):
@@ -181,7 +182,7 @@ def main():
     )
     module = AnsibleModule(argument_spec=spec, supports_check_mode=True,
                            required_one_of=[("paused", "override_leader")])
-    module.exit_json(**rpc.run_module(module, ensure))
+    runner.run(module, rpc.live_work(ensure))
 
 
 if __name__ == "__main__":

@@ -180,6 +180,7 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.opstack.conductor.plugins.module_utils import _cluster_view as view
 from ansible_collections.opstack.conductor.plugins.module_utils import _conductor_rpc as rpc
+from ansible_collections.opstack.conductor.plugins.module_utils import _runner as runner
 from ansible_collections.opstack.conductor.plugins.module_utils import _servers as servers
 
 
@@ -201,7 +202,7 @@ def main():
         fail_on_disagreement=dict(type="bool", default=False),
     )
     module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
-    module.exit_json(**rpc.run_module(module, report))
+    runner.run(module, rpc.live_work(report))
 
 
 if __name__ == "__main__":

@@ -108,6 +108,7 @@ cluster:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.opstack.conductor.plugins.module_utils import _conductor_rpc as rpc
+from ansible_collections.opstack.conductor.plugins.module_utils import _runner as runner
 from ansible_collections.opstack.conductor.plugins.module_utils._leadership import LeaderMover
 
 
@@ -126,7 +127,7 @@ def main():
         require_healthy=dict(type="bool", default=True),
     )
     module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
-    module.exit_json(**rpc.run_module(module, ensure, positive=("attempts", "timeout", "poll_interval")))
+    runner.run(module, rpc.live_work(ensure, positive=("attempts", "timeout", "poll_interval")))
 
 
 if __name__ == "__main__":

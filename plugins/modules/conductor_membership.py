@@ -119,6 +119,7 @@ leader:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.opstack.conductor.plugins.module_utils import _conductor_rpc as rpc
+from ansible_collections.opstack.conductor.plugins.module_utils import _runner as runner
 from ansible_collections.opstack.conductor.plugins.module_utils import _servers as servers
 from ansible_collections.opstack.conductor.plugins.module_utils._membership import Reconciler
 
@@ -137,7 +138,7 @@ def main():
         poll_interval=dict(type="float", default=0.5),
     )
     module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
-    module.exit_json(**rpc.run_module(module, ensure, positive=("timeout", "poll_interval")))
+    runner.run(module, rpc.live_work(ensure, positive=("timeout", "poll_interval")))
 
 
 if __name__ == "__main__":

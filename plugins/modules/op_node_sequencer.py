@@ -99,6 +99,7 @@ block_hash:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.opstack.conductor.plugins.module_utils import _conductor_rpc as rpc
+from ansible_collections.opstack.conductor.plugins.module_utils import _runner as runner
 
 
 def ensure(module, _conductors, partial):
@@ -155,7 +156,7 @@ def main():
         )),
     )
     module = AnsibleModule(argument_spec=spec, supports_check_mode=True)
-    module.exit_json(**rpc.run_module(module, ensure, cluster=False))
+    runner.run(module, rpc.live_work(ensure, cluster=False))
 
 
 if __name__ == "__main__":
