@@ -13,7 +13,9 @@ options:
     description:
       - The cluster members, in the order they appear in the initial configuration entry.
       - Each O(servers[].id) is also a directory name (op-conductor appends it to C(--raft.storage.dir)), so it
-        may not contain V(/), NUL, control or non-printable characters, start with a dot, or exceed 255 bytes.
+        may not contain V(/) or V(\\), control or non-printable characters, start with a dot, begin or end with a
+        space, or be longer than 200 bytes (the staging and backup names written beside the node directory need
+        the rest of the 255 a directory name may have).
       - IDs may not repeat (also not in a different case), nor may addresses.
     type: list
     elements: dict
@@ -62,7 +64,7 @@ options:
         default: voter
 """
 
-    # Every module reads or writes Raft state on the managed host.
+    # The raft_* modules read or write Raft state on the managed host (msgpack decodes it).
     MSGPACK = r"""
 options: {}
 requirements:

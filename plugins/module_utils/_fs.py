@@ -58,7 +58,7 @@ class UnknownAccount(OpstackError, ValueError):
 # ================================================================================================================
 
 
-def lock_holder(path: str) -> bool:
+def locked_by_other(path: str) -> bool:
     """True when another process holds an exclusive flock on ``path`` (bbolt's read-write lock).
 
     Takes a shared lock without waiting and drops it at once, so a starting op-conductor, which retries every

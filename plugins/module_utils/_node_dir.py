@@ -30,7 +30,7 @@ from ansible_collections.opstack.conductor.plugins.module_utils import _servers 
 
 def node_locked(node_dir: str) -> bool:
     """Whether a running op-conductor holds the lock on either database of the node directory."""
-    return any(fs.lock_holder(os.path.join(node_dir, name)) for name in raft.DATABASE_FILES)
+    return any(fs.locked_by_other(os.path.join(node_dir, name)) for name in raft.DATABASE_FILES)
 
 
 def backup_lock_path(dest: str, server_id: str) -> str:

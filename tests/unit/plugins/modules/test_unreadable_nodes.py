@@ -107,12 +107,12 @@ def test_lock_probe_never_says_unlocked_when_it_cannot_look(tmp_path, run_module
     with monkeypatch.context() as patch:
         Unreadable(patch, node, code)
         with pytest.raises(fs.NodeUnreadable, match=errno.errorcode[code]):
-            fs.lock_holder(str(node / raft.LOG_FILE))
+            fs.locked_by_other(str(node / raft.LOG_FILE))
         with pytest.raises(fs.NodeUnreadable):
             nodes.node_locked(str(node))
         with pytest.raises(fs.NodeUnreadable):
             fs.ExclusiveLocks([str(node / raft.LOG_FILE)])
-    assert fs.lock_holder(str(node / "absent.db")) is False  # ENOENT: no file, so no lock
+    assert fs.locked_by_other(str(node / "absent.db")) is False  # ENOENT: no file, so no lock
 
 
 @pytest.mark.parametrize("code", ERRORS, ids=[errno.errorcode[c] for c in ERRORS])
