@@ -27,6 +27,7 @@ from ansible_collections.opstack.conductor.plugins.module_utils import _fs as fs
 from ansible_collections.opstack.conductor.plugins.module_utils import _node_dir as nodes
 from ansible_collections.opstack.conductor.plugins.module_utils import _node_state as node_state
 from ansible_collections.opstack.conductor.plugins.module_utils import _raft as raft
+from ansible_collections.opstack.conductor.plugins.module_utils import _servers as servers
 from ansible_collections.opstack.conductor.plugins.module_utils._errors import OpstackError
 
 MANIFEST = "manifest.json"
@@ -822,14 +823,12 @@ def describe_manifest(manifest: Dict[str, Any]) -> Dict[str, Any]:
         {"term": manifest.get("last_vote_term"), "candidate": manifest.get("last_vote_candidate")},
         "first_index": manifest.get("first_index"),
         "last_index": manifest.get("last_index"),
-        "servers": ["%s %s (%s)" % (m["id"], m["address"], m.get("suffrage", "voter"))
-                    for m in manifest.get("membership") or []],
+        "servers": [servers.server_text(member) for member in manifest.get("membership") or []],
     }
 
 
 def _members_text(members: List[Dict[str, str]]) -> str:
-    described = ["%s %s (%s)" % (m["id"], m["address"], m.get("suffrage", "voter")) for m in members]
-    return "[%s]" % ", ".join(described)
+    return "[%s]" % ", ".join(servers.server_text(member) for member in members)
 
 
 def restore(plan: RestorePlan, node_dir: str, dir_mode: int, ownership: fs.Ownership) -> Optional[str]:

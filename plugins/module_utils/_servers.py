@@ -150,6 +150,12 @@ def _as_dict(server: ServerLike) -> Mapping[str, str]:
     return server.to_dict() if isinstance(server, Server) else server
 
 
+def server_text(server: ServerLike) -> str:
+    """One server as diffs and messages show it: ``<id> <address> (<suffrage>)`` (voter when not given)."""
+    entry = _as_dict(server)
+    return "%s %s (%s)" % (entry["id"], entry["address"], entry.get("suffrage", VOTER))
+
+
 def drift(want: Iterable[ServerLike], have: Iterable[ServerLike], labels: Sequence[str] = ("want", "have"),
           fields: Sequence[str] = ("address", "suffrage")) -> Dict[str, Any]:
     """How ``have`` differs from ``want`` (Server objects or {id, address, suffrage} dicts), by server ID:

@@ -19,6 +19,7 @@ from ansible_collections.opstack.conductor.plugins.module_utils import _fs as fs
 from ansible_collections.opstack.conductor.plugins.module_utils import _node_dir as nodes
 from ansible_collections.opstack.conductor.plugins.module_utils import _node_state as node_state
 from ansible_collections.opstack.conductor.plugins.module_utils import _raft as raft
+from ansible_collections.opstack.conductor.plugins.module_utils._servers import server_text
 
 CREATE = "create"  # nothing there: write it
 UNCHANGED = "unchanged"  # already exactly the state we would write
@@ -60,7 +61,7 @@ def describe(state: Optional[node_state.NodeState]) -> Optional[Dict[str, Any]]:
         "first_index": state.first_index,
         "last_index": state.last_index,
         "configuration_index": configuration.index if configuration else None,
-        "servers": ["%s %s (%s)" % (s.id, s.address, s.suffrage) for s in configuration.configuration.servers]
+        "servers": [server_text(server) for server in configuration.configuration.servers]
         if configuration else None,
         "snapshots": [snap.id for snap in state.snapshots],
         "integrity": "ok" if state.integrity.ok else state.integrity.problems,
@@ -75,7 +76,7 @@ def desired_view(spec: cluster.ClusterSpec, server_id: str) -> Dict[str, Any]:
         "first_index": 1,
         "last_index": 1,
         "configuration_index": 1,
-        "servers": ["%s %s (%s)" % (s.id, s.address, s.suffrage) for s in spec.servers],
+        "servers": [server_text(server) for server in spec.servers],
         "snapshots": [],
         "integrity": "ok",
     }
