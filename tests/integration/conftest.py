@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import pytest
 
-from ansible_collections.opstack.conductor.tests.support.fs import tree  # noqa: F401 (see the docstring)
-from ansible_collections.opstack.conductor.tests.support.playbooks import (  # noqa: F401 (see the docstring)
+from ansible_collections.opstack.conductor.tests.support.fs import tree
+from ansible_collections.opstack.conductor.tests.support.playbooks import (
     REPO, WORKTREE_COLLECTIONS, Run, ansible_env, local_inventory, run_playbook, table, tool)
+
+__all__ = ["REPO", "WORKTREE_COLLECTIONS", "Run", "ansible_env", "local_inventory", "playbook", "run_playbook", "table",
+           "tool", "tree"]
 
 
 @pytest.fixture

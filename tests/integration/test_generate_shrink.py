@@ -36,8 +36,8 @@ def test_shrinking_refuses_without_force_and_keeps_the_removed_node_aside_with_f
     forced = generate(tmp_path, out, "seq-a,seq-b", two, "-e", "force=true")
     assert forced.rc == 0, forced
     names = sorted(os.listdir(out))
-    assert "seq-c" not in names and [n.split(".")[0] for n in names if n.endswith("~")] == ["seq-a", "seq-b",
-                                                                                         "seq-c"], names
+    kept_aside = [n.split(".")[0] for n in names if n.endswith("~")]
+    assert "seq-c" not in names and kept_aside == ["seq-a", "seq-b", "seq-c"], names
     kept_c = [n for n in names if n.startswith("seq-c.")][0]
     after = tree(out)
     for db in ("raft-log.db", "raft-stable.db"):  # kept whole, byte for byte

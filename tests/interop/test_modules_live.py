@@ -33,7 +33,7 @@ def waits_recorded(monkeypatch):
 
     with monkeypatch.context() as patch:
         patch.setattr(fcntl, "flock", flock)
-        patch.setattr(time, "sleep", lambda seconds: calls["sleep"].append(seconds))
+        patch.setattr(time, "sleep", calls["sleep"].append)
         yield calls
 
 

@@ -177,7 +177,7 @@ def backup_signature(path):
 
     try:
         backups.verify_backup(path)
-    except Exception as exc:  # pylint: disable=broad-except  (any refusal is the finding)
+    except Exception as exc:  # pylint: disable=broad-except  # any refusal is the finding
         return ("broken", str(exc)[:200])
     return signature(path)
 

@@ -13,7 +13,7 @@ from ansible_collections.opstack.conductor.plugins.modules import raft_state, ra
 
 @pytest.mark.parametrize("kind", ["regular file", "fifo"])
 def test_a_snapshots_entry_that_is_not_a_directory_stops_a_real_node_and_is_reported(oracle, run_module, ports,
-                                                                                      tmp_path, kind):
+                                                                                     tmp_path, kind):
     (port,) = ports(1)
     node = str(tmp_path / "n1")
     servers = [{"id": "n1", "address": "127.0.0.1:%d" % port}]

@@ -25,7 +25,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-import common  # noqa: E402,F401  pylint: disable=unused-import  (makes ansible_collections importable)
+import common  # noqa: E402,F401  pylint: disable=unused-import  # makes ansible_collections importable
 from ansible.module_utils.testing import patch_module_args  # noqa: E402
 
 from ansible_collections.opstack.conductor.plugins.module_utils import _fs as fs  # noqa: E402
@@ -76,7 +76,7 @@ def main() -> int:
         time.sleep(command.get("jitter", 0))  # spreads the two sides' starts over each other's steps
         try:
             result = run(command["module"], command["args"], command.get("check_mode", False))
-        except Exception as exc:  # pylint: disable=broad-except  (a traceback is a finding, reported as such)
+        except Exception as exc:  # pylint: disable=broad-except  # a traceback is a finding, reported as such
             result = {"failed": True, "msg": "%s: %s" % (type(exc).__name__, exc), "traceback": True}
         sys.stdout.write(json.dumps({"pid": os.getpid(), "result": result}) + "\n")
         sys.stdout.flush()

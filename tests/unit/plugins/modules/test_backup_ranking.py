@@ -119,7 +119,7 @@ def test_every_manifest_records_the_cluster_and_the_log_position(tmp_path, run_m
     assert manifest["position"] == {"term": 3, "index": 30}
     assert manifest["cluster"]["initial_term"] == 1 and manifest["cluster"]["id"]
     reseeded = run_module(raft_backup.main, dict(path=generated(run_module, tmp_path / "r", term=50),
-                                                  dest=str(tmp_path / "b")))
+                                                 dest=str(tmp_path / "b")))
     assert reseeded["manifest"]["cluster"]["id"] != manifest["cluster"]["id"]
     with open(os.path.join(made["backup_path"], "manifest.json")) as handle:
         assert json.load(handle)["cluster"] == manifest["cluster"]

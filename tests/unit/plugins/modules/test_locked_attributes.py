@@ -47,8 +47,8 @@ def held_lock():
 
 
 def _attributes(node):
-    return {name: (lambda info: (info.st_uid, info.st_gid, stat.S_IMODE(info.st_mode)))(os.stat(str(node / name)))
-            for name in raft.DATABASE_FILES}
+    infos = {name: os.stat(str(node / name)) for name in raft.DATABASE_FILES}
+    return {name: (info.st_uid, info.st_gid, stat.S_IMODE(info.st_mode)) for name, info in infos.items()}
 
 
 @pytest.mark.parametrize("extra", [dict(mode="0640"), dict(owner="4242", group="4242"),
@@ -87,7 +87,7 @@ def test_stopped_node_still_gets_its_attributes(tmp_path, run_module):
 
 
 def test_a_conductor_that_starts_after_the_probe_still_gets_no_attribute_change(tmp_path, run_module, held_lock,
-                                                                                 monkeypatch):
+                                                                                monkeypatch):
     """The lock probe said "not running", then op-conductor started (its lock is held) before the attributes were
     applied: they are applied only under our own exclusive locks, so they are reported, not applied."""
     from ansible_collections.opstack.conductor.plugins.module_utils import _fs as fs

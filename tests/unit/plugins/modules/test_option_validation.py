@@ -56,20 +56,20 @@ def under(tmp_path, relative):
 
 
 @pytest.mark.parametrize("check_mode", [False, True], ids=["run", "check"])
-@pytest.mark.parametrize("value", [v for v, _ in BAD_DIRECTORY_MODES], ids=[i for _, i in BAD_DIRECTORY_MODES])
+@pytest.mark.parametrize("value", [v for v, _id in BAD_DIRECTORY_MODES], ids=[i for _value, i in BAD_DIRECTORY_MODES])
 def test_raft_state_directory_mode(tmp_path, run_module, value, check_mode):
     args = dict(path=under(tmp_path, "seq-1"), server_id="seq-1", servers=SERVERS, directory_mode=value)
     fails_naming(run_module, tmp_path, raft_state.main, args, "directory_mode", check_mode)
 
 
 @pytest.mark.parametrize("check_mode", [False, True], ids=["run", "check"])
-@pytest.mark.parametrize("value", [v for v, _ in BAD_FILE_MODES], ids=[i for _, i in BAD_FILE_MODES])
+@pytest.mark.parametrize("value", [v for v, _id in BAD_FILE_MODES], ids=[i for _value, i in BAD_FILE_MODES])
 def test_raft_state_mode(tmp_path, run_module, value, check_mode):
     args = dict(path=under(tmp_path, "seq-1"), server_id="seq-1", servers=SERVERS, mode=value)
     fails_naming(run_module, tmp_path, raft_state.main, args, "mode", check_mode)
 
 
-@pytest.mark.parametrize("value", [v for v, _ in BAD_PATHS] + [""], ids=[i for _, i in BAD_PATHS] + ["empty"])
+@pytest.mark.parametrize("value", [v for v, _id in BAD_PATHS] + [""], ids=[i for _value, i in BAD_PATHS] + ["empty"])
 def test_raft_state_path(tmp_path, run_module, monkeypatch, value):
     # path="" once resolved to the working directory and raft_state tried to swap it: keep that inside tmp_path.
     (tmp_path / "cwd").mkdir()
@@ -87,7 +87,7 @@ def test_raft_state_on_an_existing_node_with_a_bad_mode_changes_nothing(tmp_path
         fails_naming(run_module, tmp_path, raft_state.main, args, field)
 
 
-@pytest.mark.parametrize("value", [v for v, _ in BAD_DIRECTORY_MODES], ids=[i for _, i in BAD_DIRECTORY_MODES])
+@pytest.mark.parametrize("value", [v for v, _id in BAD_DIRECTORY_MODES], ids=[i for _value, i in BAD_DIRECTORY_MODES])
 def test_raft_restore_directory_mode(tmp_path, run_module, backup_src, value):
     _node, src = backup_src
     args = dict(src=src, path=under(tmp_path, "seq-1"), directory_mode=value)
@@ -95,7 +95,7 @@ def test_raft_restore_directory_mode(tmp_path, run_module, backup_src, value):
 
 
 @pytest.mark.parametrize("field", ["src", "path"])
-@pytest.mark.parametrize("value", [v for v, _ in BAD_PATHS], ids=[i for _, i in BAD_PATHS])
+@pytest.mark.parametrize("value", [v for v, _id in BAD_PATHS], ids=[i for _value, i in BAD_PATHS])
 def test_raft_restore_paths(tmp_path, run_module, backup_src, field, value):
     _node, src = backup_src
     args = dict(src=src, path=under(tmp_path, "seq-1"), server_id="seq-1")
@@ -104,7 +104,7 @@ def test_raft_restore_paths(tmp_path, run_module, backup_src, field, value):
 
 
 @pytest.mark.parametrize("field", ["path", "dest"])
-@pytest.mark.parametrize("value", [v for v, _ in BAD_PATHS], ids=[i for _, i in BAD_PATHS])
+@pytest.mark.parametrize("value", [v for v, _id in BAD_PATHS], ids=[i for _value, i in BAD_PATHS])
 def test_raft_backup_paths(tmp_path, run_module, backup_src, field, value):
     node, _src = backup_src
     args = dict(path=node, dest=under(tmp_path, "backups"))
@@ -113,7 +113,7 @@ def test_raft_backup_paths(tmp_path, run_module, backup_src, field, value):
 
 
 @pytest.mark.parametrize("main", [raft_state_info.main, raft_backup_info.main], ids=["state_info", "backup_info"])
-@pytest.mark.parametrize("value", [v for v, _ in BAD_PATHS], ids=[i for _, i in BAD_PATHS])
+@pytest.mark.parametrize("value", [v for v, _id in BAD_PATHS], ids=[i for _value, i in BAD_PATHS])
 def test_info_modules_paths(tmp_path, run_module, main, value):
     fails_naming(run_module, tmp_path, main, dict(path=under(tmp_path, value)), "path")
 

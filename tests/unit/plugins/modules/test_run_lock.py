@@ -268,7 +268,7 @@ def owned_node(nonroot_users, shared_tmp, run_module):
 def _replace_as(user, path):
     other = [dict(SERVERS[0], address="10.0.0.9:50050")] + SERVERS[1:]
     return run_module_as(user, "raft_state", dict(path=path, server_id="seq-1", servers=other, force=True,
-                                                 backup=False))
+                                                  backup=False))
 
 
 def test_as_the_nodes_user_a_root_runs_lock_names_it_and_is_taken_over_once_it_died(owned_node, holder):
@@ -314,7 +314,7 @@ def test_as_another_user_a_lock_file_it_cannot_open_stops_the_run(owned_node):
 
 
 def test_as_a_user_who_may_read_the_node_but_not_write_beside_it_the_backup_says_why(nonroot_users, shared_tmp,
-                                                                                      run_module):
+                                                                                     run_module):
     """raft_backup holds the node's run lock, which lives in the storage directory: a user who cannot create it
     gets a clear refusal naming the lock file, not a traceback, and nothing is written anywhere."""
     (reader,) = nonroot_users("lockreader")

@@ -86,7 +86,7 @@ def test_a_conductor_waiting_for_our_lock_stops_the_swap(tmp_path, run_module, c
     run_module(raft_state.main, dict(path=node, server_id="seq-1", servers=SERVERS))
     before = inodes(node)
     child = conductor(node)
-    look = fs._written_elsewhere  # pylint: disable=protected-access  (the moment the guard first looks)
+    look = fs._written_elsewhere  # pylint: disable=protected-access  # the moment the guard first looks
 
     def look_once_the_conductor_opened(fds):
         if not getattr(child, "started", False):
