@@ -7,6 +7,7 @@ A build failure fails every test that needs op-conductor (it is an error, never 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -80,6 +81,9 @@ def module():
     return run_module
 
 
+ELECTION_WON = re.compile(r"election won: term=(\d+)")
+
+
 class LeaderWatch:
     """Samples which running nodes claim leadership, every ``interval`` s, in a thread (bounded)."""
 
@@ -108,28 +112,25 @@ class LeaderWatch:
     def max_leaders(self):
         return max((len(s) for _t, s in self.samples), default=0)
 
-    def longest_multi_leader(self):
-        """Seconds of the longest run of samples where more than one live node claimed leadership.
+    def elections(self):
+        """``{term: [server ids]}``: who logged hashicorp/raft's "election won: term=N" in each term, from every
+        node's op-conductor log (a leadership transfer ends in such an election too)."""
+        winners = {}
+        for sid, node in self.cluster.nodes.items():
+            try:
+                text = node.log_path.read_text(errors="replace")
+            except OSError:
+                continue
+            for term in ELECTION_WON.findall(text):
+                winners.setdefault(int(term), []).append(sid)
+        return winners
 
-        A deposed leader may claim leadership for up to a heartbeat after its successor won (Raft allows that
-        across terms, never within one); a longer overlap would mean two leaders.
-        """
-        longest, start = 0.0, None
-        for t, s in self.samples:
-            if len(s) > 1:
-                start = t if start is None else start
-                longest = max(longest, t - start)
-            else:
-                start = None
-        return longest
-
-    def leaderless_seconds(self):
-        total, prev = 0.0, None
-        for t, s in self.samples:
-            if prev is not None and not s:
-                total += t - prev
-            prev = t
-        return total
+    def assert_one_leader_per_term(self):
+        """Raft's safety property, counted instead of timed: a deposed leader may still claim leadership for a
+        moment after its successor won (the samples show it), but never two winners of one term."""
+        winners = self.elections()
+        assert winners, "no 'election won' in any node's log: has op-conductor's log format changed?"
+        assert all(len(ids) == 1 for ids in winners.values()), winners
 
 
 @pytest.fixture
