@@ -16,8 +16,8 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 from ansible_collections.opstack.conductor.plugins.module_utils import _bbolt as bolt
 from ansible_collections.opstack.conductor.plugins.module_utils import _raft as raft
 from ansible_collections.opstack.conductor.plugins.module_utils._servers import (  # noqa: F401 pylint: disable=unused-import
-    MAX_ADDRESS_BYTES, MAX_SERVER_ID_BYTES, SpecError, parse_servers, server_dicts, validate_address,
-    validate_server_id)
+    MAX_ADDRESS_BYTES, MAX_SERVER_ID_BYTES, SpecError, configuration_warnings, parse_servers, server_dicts,
+    validate_address, validate_server_id)
 
 MAX_ADVISED_VOTERS = 9  # more is accepted, with a warning
 # The highest initial term a cluster can still elect from, with margin. hashicorp/raft keeps the term as a uint64 and
@@ -43,22 +43,6 @@ class ClusterSpec:
             if server.id == server_id:
                 return server
         raise SpecError("server_id", server_id, "not among the servers (%s)" % ", ".join(s.id for s in self.servers))
-
-
-def configuration_warnings(configuration: raft.Configuration) -> List[str]:
-    """What in a stored configuration Raft accepts but a cluster may not be able to use: an address that is not
-    host:port as our validation accepts it (found by fuzzing: a changed byte dropped the port, every decoder still
-    read the entry). Go's dialer is laxer in places (a port name, a leading zero), hence a warning."""
-    warnings = []
-    for server in configuration.servers:
-        if server.address == "":
-            continue  # a problem, not a warning: raft's checkConfiguration rejects it (_node_state)
-        try:
-            validate_address(server.address)
-        except SpecError as exc:
-            warnings.append("configuration server %r: address %r: %s (as raft's TCP transport dials it); the "
-                            "other nodes may not reach it" % (server.id, server.address, exc.reason))
-    return warnings
 
 
 def validate_term(value: Any, field: str = "term") -> int:

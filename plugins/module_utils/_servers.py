@@ -98,6 +98,23 @@ def validate_address(value: Any, field: str = "address") -> str:
     return value
 
 
+def configuration_warnings(configuration: Any) -> List[str]:
+    """What in a stored configuration Raft accepts but a cluster may not be able to use: an address that is not
+    host:port as our validation accepts it (found by fuzzing: a changed byte dropped the port, every decoder still
+    read the entry). Go's dialer is laxer in places (a port name, a leading zero), hence a warning.
+    ``configuration`` is a raft.Configuration (anything with ``servers`` of Server)."""
+    warnings = []
+    for server in configuration.servers:
+        if server.address == "":
+            continue  # a problem, not a warning: raft's checkConfiguration rejects it (_node_state)
+        try:
+            validate_address(server.address)
+        except SpecError as exc:
+            warnings.append("configuration server %r: address %r: %s (as raft's TCP transport dials it); the "
+                            "other nodes may not reach it" % (server.id, server.address, exc.reason))
+    return warnings
+
+
 def parse_servers(servers: Any, field: str = "servers") -> Tuple[Server, ...]:
     if not isinstance(servers, (list, tuple)) or not servers:
         raise SpecError(field, servers, "must be a non-empty list of {id, address, suffrage}")

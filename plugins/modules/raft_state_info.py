@@ -210,7 +210,6 @@ import stat
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.opstack.conductor.plugins.module_utils import _cluster as cluster
 from ansible_collections.opstack.conductor.plugins.module_utils import _fs as fs
 from ansible_collections.opstack.conductor.plugins.module_utils import _module_common as common
 from ansible_collections.opstack.conductor.plugins.module_utils import _node_dir as nodes
@@ -290,7 +289,7 @@ def inspect(module, result):
     name = nodes.node_server_id(path, params["server_id"])
     node_state.check_membership(state, name)
     if state.latest_configuration is not None:
-        state.integrity.warnings.extend(cluster.configuration_warnings(state.latest_configuration.configuration))
+        state.integrity.warnings.extend(servers.configuration_warnings(state.latest_configuration.configuration))
     result.update(state.summary())
     result.update(changed=False, locked=locked)
     if locked:
