@@ -1,11 +1,14 @@
-"""raft_info's report template (issue 13 item 4): nodes that disagree with each other (membership, seed term,
-cluster identity) are flagged, not only nodes that drift from the expected membership. Rendered with Ansible's own
-templar on result dicts shaped as raft_state_info returns them."""
+"""raft_info's report (issue 13 item 4): nodes that disagree with each other (membership, seed term, cluster
+identity) are flagged, not only nodes that drift from the expected membership. Judged by the filter
+opstack.conductor.raft_info_report (issue 14 item 1: it was Jinja in report.json.j2) and laid out by report.json.j2,
+rendered with Ansible's own templar, on result dicts shaped as raft_state_info returns them."""
 
 import json
 import os
 
 from ansible.module_utils import _internal as module_internal
+
+from ansible_collections.opstack.conductor.plugins.filter.raft_info import raft_info_report
 
 TEMPLATE = os.path.join(os.path.dirname(__file__), "..", "..", "..", "roles", "raft_info", "templates",
                         "report.json.j2")
@@ -33,11 +36,12 @@ def report(*inputs):
 
         with open(TEMPLATE) as handle:
             text = handle.read()
-        rendered = Templar(loader=DataLoader(), variables={"__conductor_info_inputs": list(inputs)}).template(
+        judged = raft_info_report(list(inputs))
+        rendered = Templar(loader=DataLoader(), variables={"__conductor_info_judged": judged}).template(
             trust_as_template(text))
     finally:
         module_internal.is_controller = was_controller
-    return json.loads(rendered)
+    return dict(judged, lines=json.loads(rendered))
 
 
 def members(out):
@@ -70,3 +74,30 @@ def test_the_node_holding_the_expected_membership_is_not_blamed_for_it():
     out = report(node("a", servers=other, in_sync=False), node("b", servers=other, in_sync=False), node("c"))
     assert members(out) == {"a": "DRIFT", "b": "DRIFT", "c": "in sync"}
     assert out["cluster_details"][0].startswith("cluster: the nodes disagree on the membership")
+
+
+def test_rows_of_nodes_not_checked_absent_unreadable_or_corrupt():
+    unreadable = dict(node("b"), result={"failed": True, "msg": "permission denied"})
+    corrupt = node("c")
+    corrupt["result"]["integrity"] = {"ok": False, "checked": True, "problems": ["page 3: bad checksum"]}
+    out = report(dict(node("a"), status="not_checked"), unreadable, corrupt, dict(node("d"), status="absent"))
+    assert [(row["integrity"], row["members"]) for row in out["rows"]] == [
+        ("not checked", "not checked"), ("ERROR", "-"), ("CORRUPT", "in sync"), ("absent", "NO STATE")]
+    assert out["corrupt"] == ["b", "c"] and out["drifted"] == ["d"]
+    assert out["corrupt_details"] == ["b: could not read /raft/b: permission denied",
+                                      "c: corrupt: page 3: bad checksum"]
+    assert out["drift_details"] == ["d: no Raft state at /raft/d"]
+    assert out["lines"][0].split() == ["HOST", "SERVER", "ID", "TERM", "VOTE", "LAST", "INDEX", "MEMBERS",
+                                       "INTEGRITY", "RUNNING"]
+    assert out["lines"][-4:] == ["", "b: could not read /raft/b: permission denied",
+                                 "c: corrupt: page 3: bad checksum", "d: no Raft state at /raft/d"]
+
+
+def test_drift_from_the_expected_membership_is_spelled_out():
+    drift = {"in_sync": False, "missing": ["d"], "extra": ["c"], "notes": ["one more thing"],
+             "changed": [{"id": "b", "actual": {"address": "b:1", "suffrage": "voter"},
+                          "expected": {"address": "b:2", "suffrage": "nonvoter"}}]}
+    out = report(node("a"), dict(node("b"), drift=drift))
+    assert members(out) == {"a": "in sync", "b": "DRIFT"}
+    assert out["drift_details"] == ["b: members drifted: missing d; extra c; b is b:1 (voter), expected b:2 "
+                                    "(nonvoter); one more thing"]
