@@ -501,22 +501,7 @@ def make_backup(node_dir: str, dest: str, plan: BackupPlan, online: bool, attemp
         before = _meta_txids(node_dir)
         files = state_files(node_dir)
         try:
-            listing = copy_state(node_dir, partial, files)
-            if online and _meta_txids(node_dir) != before:
-                raise BackupError("a commit happened during the copy")
-            state = node_state.read_node_state(partial, verify=True)
-            if not state.integrity.files_ok:  # a configuration raft rejects is copied as it is
-                raise BackupError("the copy does not verify: %s" % "; ".join(state.integrity.problems[:3]))
-            manifest = build_manifest(plan.server_id, state, listing, online, os.path.abspath(node_dir),
-                                      now.strftime("%Y-%m-%dT%H:%M:%S.%fZ"))
-            manifest["cluster"] = inherit_identity(partial, manifest["cluster"], list_backups(dest, plan.server_id)[0])
-            manifest = seal(manifest)
-            _write_json(os.path.join(partial, MANIFEST), manifest)
-            fs.fsync_dir(partial)
-            final = os.path.join(dest, name)
-            os.rename(partial, final)
-            fs.fsync_dir(dest)
-            return Backup(final, manifest)
+            return _copy_once(node_dir, dest, plan, online, before, files, name, now)
         except BackupError as exc:
             last_problem = exc
             shutil.rmtree(partial, ignore_errors=True)
@@ -528,6 +513,30 @@ def make_backup(node_dir: str, dest: str, plan: BackupPlan, online: bool, attemp
             raise
     raise BackupError("%s: no consistent online copy after %d attempts (%s); stop op-conductor and back up offline"
                       % (node_dir, attempts, last_problem))
+
+
+def _copy_once(node_dir: str, dest: str, plan: BackupPlan, online: bool, before: Any, files: List[str],
+               name: str, now: datetime.datetime) -> Backup:
+    """One attempt: copy ``files`` into ``<name>.partial``, verify, seal the manifest, rename to ``name``;
+    ``before`` is the databases' meta txids before the copy (an online copy must see them unchanged after it).
+    BackupError when the copy is not consistent (the caller removes the .partial and may retry)."""
+    partial = os.path.join(dest, name + PARTIAL)
+    listing = copy_state(node_dir, partial, files)
+    if online and _meta_txids(node_dir) != before:
+        raise BackupError("a commit happened during the copy")
+    state = node_state.read_node_state(partial, verify=True)
+    if not state.integrity.files_ok:  # a configuration raft rejects is copied as it is
+        raise BackupError("the copy does not verify: %s" % "; ".join(state.integrity.problems[:3]))
+    manifest = build_manifest(plan.server_id, state, listing, online, os.path.abspath(node_dir),
+                              now.strftime("%Y-%m-%dT%H:%M:%S.%fZ"))
+    manifest["cluster"] = inherit_identity(partial, manifest["cluster"], list_backups(dest, plan.server_id)[0])
+    manifest = seal(manifest)
+    _write_json(os.path.join(partial, MANIFEST), manifest)
+    fs.fsync_dir(partial)
+    final = os.path.join(dest, name)
+    os.rename(partial, final)
+    fs.fsync_dir(dest)
+    return Backup(final, manifest)
 
 
 def describe_backup(path: str, verify: bool, server_id: Optional[str] = None,

@@ -395,25 +395,30 @@ def _json_uint(value: Any, name: str) -> int:
     return value
 
 
+def _apply_meta(snapshot: Snapshot, meta: Dict[str, Any]) -> None:
+    """meta.json's fields into ``snapshot``, typed as Go's json.Unmarshal into fileSnapshotMeta types them: a
+    field it cannot decode makes raft skip the snapshot (List ignores it), and then the log alone must reach back
+    to index 1. ValueError (or KeyError, TypeError) for such a field."""
+    snapshot.id = _json_field(meta["ID"], str, "ID")
+    snapshot.term = _json_uint(meta["Term"], "Term")
+    snapshot.index = _json_uint(meta["Index"], "Index")
+    snapshot.size = _json_uint(meta["Size"], "Size")
+    snapshot.configuration_index = _json_uint(meta.get("ConfigurationIndex") or 0, "ConfigurationIndex")
+    for key in ("Peers", "CRC"):  # []byte: strict standard base64
+        if meta.get(key) is not None:
+            base64.b64decode(_json_field(meta[key], str, key), validate=True)
+    snapshot.configuration = Configuration(tuple(
+        Server(_json_field(server["ID"], str, "server ID"), _json_field(server["Address"], str, "Address"),
+               SUFFRAGES[_json_uint(server.get("Suffrage", 0), "Suffrage")])
+        for server in (meta.get("Configuration") or {}).get("Servers") or []))
+
+
 def _read_snapshot(path: str, name: str, verify: bool) -> Snapshot:
     snapshot = Snapshot(id=name, term=0, index=0, size=0, configuration_index=0, configuration=None, crc_ok=None)
     try:
         with open(_regular(os.path.join(path, "meta.json")), "rb") as handle:
             meta = json.loads(handle.read().decode("utf-8"))
-        # Typed as Go's json.Unmarshal into fileSnapshotMeta types them: a field it cannot decode makes raft skip
-        # the snapshot (List ignores it), and then the log alone must reach back to index 1 (found by fuzzing).
-        snapshot.id = _json_field(meta["ID"], str, "ID")
-        snapshot.term = _json_uint(meta["Term"], "Term")
-        snapshot.index = _json_uint(meta["Index"], "Index")
-        snapshot.size = _json_uint(meta["Size"], "Size")
-        snapshot.configuration_index = _json_uint(meta.get("ConfigurationIndex") or 0, "ConfigurationIndex")
-        for key in ("Peers", "CRC"):  # []byte: strict standard base64
-            if meta.get(key) is not None:
-                base64.b64decode(_json_field(meta[key], str, key), validate=True)
-        snapshot.configuration = Configuration(tuple(
-            Server(_json_field(server["ID"], str, "server ID"), _json_field(server["Address"], str, "Address"),
-                   SUFFRAGES[_json_uint(server.get("Suffrage", 0), "Suffrage")])
-            for server in (meta.get("Configuration") or {}).get("Servers") or []))
+        _apply_meta(snapshot, meta)
         if snapshot.id != name:  # FileSnapshotStore.Open looks the snapshot up by this ID (found by fuzzing)
             snapshot.problem = "snapshot %s: meta.json says ID %r; raft opens it by that ID and fails" % (
                 name, snapshot.id)
