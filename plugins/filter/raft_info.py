@@ -78,10 +78,9 @@ def _drift_text(drift: Mapping) -> str:
     if drift.get("extra"):
         parts.append("extra " + ", ".join(drift["extra"]))
     for change in drift.get("changed") or []:
-        parts.append("%s is %s (%s), expected %s (%s)" % (change["id"], change["actual"]["address"],
-                                                           change["actual"]["suffrage"],
-                                                           change["expected"]["address"],
-                                                           change["expected"]["suffrage"]))
+        actual, expected = change["actual"], change["expected"]
+        parts.append("%s is %s (%s), expected %s (%s)"
+                     % (change["id"], actual["address"], actual["suffrage"], expected["address"], expected["suffrage"]))
     parts.extend(drift.get("notes") or [])
     return "; ".join(parts)
 
@@ -145,8 +144,8 @@ def _row(report: _Report, item: Mapping, odd: Mapping[str, List[str]]) -> Dict[s
         report.flag("drift", label, "%s: no Raft state at %s" % (label, item.get("path")))
         return dict(row, integrity="absent", members="NO STATE")
     if status == "error" or result.get("failed"):
-        report.flag("corrupt", label, "%s: could not read %s: %s" % (label, item.get("path"),
-                                                                      result.get("msg", "no result")))
+        reason = result.get("msg", "no result")
+        report.flag("corrupt", label, "%s: could not read %s: %s" % (label, item.get("path"), reason))
         return dict(row, integrity="ERROR")
     row.update(_checked_row(report, item, label, odd))
     return row
