@@ -5,6 +5,8 @@ the step refuses them, all at once, naming each host and its inventory variable,
 
 from __future__ import annotations
 
+import os
+
 from ansible_collections.opstack.conductor.tests.support.fs import tree
 from ansible_collections.opstack.conductor.tests.support.playbooks import local_inventory, run_playbook
 
@@ -50,3 +52,39 @@ def test_duplicates_unresolvable_variables_and_a_foreign_leader_are_reported_tog
     assert "host seq-c: conductor_raft_address: cannot be resolved" in run.out, run
     assert "no_such_port_variable" in run.out, run
     assert "conductor_initial_leader='elsewhere': neither the server ID nor the host name" in run.out, run
+
+
+def test_bring_up_checks_the_cluster_before_it_starts_any_conductor(tmp_path):
+    # State already deployed (so bring_up does not run the deploy role, which would judge the inventory itself):
+    # the old bring_up checked only the initial leader and started every conductor with an address the modules
+    # refuse. The start hook leaves a mark; with the check, no hook runs.
+    root = tmp_path / "hosts"
+    marks = tmp_path / "started"
+    marks.mkdir()
+    hosts = {"seq-a": {"conductor_raft_address": "127.0.0.1:57321"},
+             "seq-b": {"conductor_raft_address": "127.0.0.1:57322"},
+             "seq-c": {"conductor_raft_address": "127.0.0.1:0080"}}
+    for host in hosts:
+        (root / host / host).mkdir(parents=True)
+        (root / host / host / "raft-log.db").write_bytes(b"")
+    inventory = local_inventory(tmp_path / "hosts.yml", hosts, {
+        "conductor_storage_dir": str(root) + "/{{ inventory_hostname }}",
+        "conductor_rpc_url": "http://127.0.0.1:9/{{ inventory_hostname }}",
+        "conductor_service_start_command": "touch %s/{{ inventory_hostname }}" % marks,
+        "conductor_wait_timeout": 2, "conductor_request_timeout": 1})
+    run = run_playbook(tmp_path, "-i", inventory, "opstack.conductor.bring_up")
+    assert run.rc != 0, run
+    assert VALIDATION in run.out, run
+    assert "host seq-c: conductor_raft_address='127.0.0.1:0080': port must be a number from 1 to 65535" in run.out, run
+    assert sorted(os.listdir(marks)) == [], "a conductor was started although the inventory is not a valid cluster"
+
+    # The same inventory with a valid address passes the check and reaches the start hooks (the RPC never answers
+    # here, so the run fails later, waiting for it).
+    hosts["seq-c"]["conductor_raft_address"] = "127.0.0.1:57323"
+    inventory = local_inventory(tmp_path / "hosts.yml", hosts, {
+        "conductor_storage_dir": str(root) + "/{{ inventory_hostname }}",
+        "conductor_rpc_url": "http://127.0.0.1:9/{{ inventory_hostname }}",
+        "conductor_service_start_command": "touch %s/{{ inventory_hostname }}" % marks,
+        "conductor_wait_timeout": 2, "conductor_request_timeout": 1})
+    started = run_playbook(tmp_path, "-i", inventory, "opstack.conductor.bring_up")
+    assert VALIDATION not in started.out and sorted(os.listdir(marks)) == sorted(hosts), started
