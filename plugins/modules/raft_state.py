@@ -308,9 +308,9 @@ def _report_attributes_not_applied(module, node_dir, result):
         module.check_mode = check_mode
     result["attributes_applied"] = not differ
     if differ:
-        module.warn("%s: the Raft files' attributes (owner, group, mode) differ from those requested and were not "
-                    "applied, because op-conductor is running on this node (its database lock is held) and a "
-                    "running node is only read. Rerun with op-conductor stopped to apply them." % node_dir)
+        module.warn(nodes.running(node_dir, "the Raft files' attributes (owner, group, mode) differ from those "
+                                            "requested and were not applied: a running node is only read. Rerun with "
+                                            "op-conductor stopped to apply them."))
 
 
 def _apply_attributes_unless_running(module, node_dir, diff, result):
