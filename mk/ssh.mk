@@ -1,0 +1,15 @@
+# Multi-host test bed over SSH (issue 18; tests/ssh/testbed.py). Included from the Makefile (VPY, STAMP there;
+# ANSIBLE_STAMP, ANSIBLE_ENV and collection-link from mk/ansible.mk).
+#   make test-ssh   three sshd from Debian's openssh-server on 127.0.0.21-23 (own ports, host keys, configs), a
+#                   deploy user with a key made for the run and sudo (a sudoers.d drop-in), storage owned by an
+#                   op-conductor-like user, one host whose Python lacks msgpack; the quick start of
+#                   docs/quickstart.md over SSH with pipelining on and off. Needs root. openssh-server, sudo and
+#                   python3-msgpack (for /usr/bin/python3) are installed with apt-get when missing; every user,
+#                   sudoers file, key and process the run makes is removed at the end, also when it fails.
+
+.PHONY: test-ssh
+
+test-ssh: $(ANSIBLE_STAMP) collection-link
+	$(ANSIBLE_ENV) $(VPY) -m pytest -p no:cacheprovider tests/ssh
+
+TEST_SUITES += test-ssh
