@@ -8,7 +8,12 @@ A node's state is one unit (raft-log.db, raft-stable.db, snapshots/): replacing 
 leave a new log beside an old stable store after a crash. So a new state is built complete in a sibling
 directory, fsynced, and swapped in with one renameat2(RENAME_EXCHANGE); the old directory then becomes the backup
 (or is removed). Where the kernel or filesystem cannot exchange, two renames are used and the window between them
-is covered by the leftover recovery below.
+is covered by the leftover recovery (``_node_dir.recover_leftovers``).
+
+A leaf below the Raft layers (imports only ``_errors`` and ``_lookup``): it knows directories, files and locks,
+not which files a node holds; ``_node_dir`` applies these primitives to a node directory. ``write_new_file`` is the
+one routine that writes a file's bytes (the PID note in a run lock aside), ``staging_path`` the one name of a
+build beside a directory.
 
 Leftovers are named ``.<node>.opstack-new-<tag>`` (a build that never went live: safe to delete) and
 ``.<node>.opstack-old-<tag>`` (state that was live: never deleted, only moved back or kept as a backup).
