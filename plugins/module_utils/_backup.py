@@ -235,14 +235,12 @@ def copy_state(source_dir: str, target_dir: str, files: List[str], dir_mode: int
     os.mkdir(target_dir, dir_mode)
     listing = {}
     for rel in files:
-        parent = os.path.dirname(os.path.join(target_dir, rel))
-        if not os.path.isdir(parent):
-            os.makedirs(parent, dir_mode)
+        fs.make_directories(os.path.dirname(os.path.join(target_dir, rel)), dir_mode)
         source = os.path.join(source_dir, rel)
         source_mode = stat.S_IMODE(os.lstat(source).st_mode)
         digest, size = _copy_file(source, os.path.join(target_dir, rel), (modes or {}).get(rel, 0o600), ownership)
         listing[rel] = {"sha256": digest, "size": size, "mode": "%04o" % source_mode}
-    # makedirs gives intermediate directories the default mode: set every one, deepest first, then fsync.
+    # Owner and mode of every directory (target_dir itself was made under the umask), deepest first, then fsync.
     directories = [root for root, _dirs, _files in os.walk(target_dir)]
     for directory in sorted(directories, key=len, reverse=True):
         if ownership is not None:
