@@ -1,5 +1,7 @@
 # opstack.conductor: one entry point for development, CI and the demo.
 #   make demo   run the collection on the bundled example inventory (local hosts, no SSH)
+#   make check  the fast tier (a few minutes, no Go): unit tests, Python 3.8 compatibility, ansible-test sanity,
+#               ansible-lint
 #   make test   install everything into .venv and run every test suite, the real Go stack included
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
@@ -13,10 +15,11 @@ export GOFLAGS := -mod=readonly
 export PYTHONDONTWRITEBYTECODE := 1
 TEST_SUITES :=
 
-.PHONY: help venv oracle compat test test-unit test-interop test-sanity test-ansible-units demo clean
+.PHONY: help venv oracle compat check test test-unit test-interop test-sanity test-ansible-units demo clean
 
 help:
 	@echo "make demo  - generate, deploy and verify Raft state for the example inventory"
+	@echo "make check - the fast tier: unit tests, Python 3.8 compatibility, ansible-test sanity, ansible-lint"
 	@echo "make test  - every test suite (creates .venv, downloads Go modules, builds the Go oracle)"
 
 $(STAMP): requirements.txt requirements-dev.txt
@@ -47,6 +50,10 @@ test-sanity: $(STAMP)
 
 test-ansible-units: $(STAMP)
 	tests/ansible_test.sh units
+
+# The fast tier before a push: no Go build, no Raft cluster, no playbook run (a few minutes). test-lint comes from
+# mk/ansible.mk.
+check: compat test-unit test-sanity test-lint
 
 # Every suite; the included mk/*.mk files add theirs to TEST_SUITES.
 test: compat oracle
