@@ -13,6 +13,7 @@ largest group (all of them on a tie) are flagged; see ``cluster_details``.
 
 from __future__ import annotations
 
+import os
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 ASPECTS = ("membership", "initial term", "cluster identity")
@@ -163,6 +164,42 @@ def raft_info_report(inputs: Sequence[Mapping]) -> Dict[str, Any]:
             "cluster_details": cluster_details}
 
 
+def _membership_key(servers: Sequence[Mapping]) -> Tuple:
+    return tuple(sorted(tuple(sorted(server.items())) for server in servers))
+
+
+def state_dir_inputs(results: Sequence[Mapping], expected: bool, host: str) -> List[Dict[str, Any]]:
+    """The report's inputs from raft_state_info's results for the node directories of one local state directory
+    (``results`` of the looped task, ``item`` = the directory). With ``expected`` (an expected membership was given)
+    each node's own drift counts; without, a node is in sync when its configuration is the one most nodes have.
+    A node whose directory name is not a server ID of its own configuration has drifted too."""
+    configurations = [((result.get("latest_configuration") or {}).get("servers") or []) for result in results]
+    keys = [_membership_key(servers) for servers in configurations]
+    counts = {}  # type: Dict[Tuple, int]
+    for key in keys:
+        if key:
+            counts[key] = counts.get(key, 0) + 1
+    majority = max(counts.items(), key=lambda entry: entry[1])[0] if counts else ()
+    inputs = []
+    for result, servers, key in zip(results, configurations, keys):
+        node_id = os.path.basename(result["item"])
+        ids = [server["id"] for server in servers]
+        if expected:
+            drift = result.get("drift")
+        else:
+            differs = len(results) > 1 and key != majority
+            drift = {"in_sync": True, "notes": ["configuration (%s) differs from the one most nodes have"
+                                                % ", ".join(ids)] if differs else []}
+        if drift is not None and servers and node_id not in ids:
+            drift = dict(drift, in_sync=False, notes=list(drift.get("notes") or []) + [
+                "directory name %r is not a server ID of its configuration (%s)" % (node_id, ", ".join(ids))])
+        elif drift is not None and drift.get("notes"):
+            drift = dict(drift, in_sync=False)
+        inputs.append({"host": host, "server_id": node_id, "label": node_id, "path": result["item"],
+                       "status": "error" if result.get("failed") else "checked", "result": result, "drift": drift})
+    return inputs
+
+
 class FilterModule:
     def filters(self):
-        return {"raft_info_report": raft_info_report}
+        return {"raft_info_report": raft_info_report, "raft_info_state_dir_inputs": state_dir_inputs}

@@ -8,7 +8,7 @@ import os
 
 from ansible.module_utils import _internal as module_internal
 
-from ansible_collections.opstack.conductor.plugins.filter.raft_info import raft_info_report
+from ansible_collections.opstack.conductor.plugins.filter.raft_info import raft_info_report, state_dir_inputs
 
 TEMPLATE = os.path.join(os.path.dirname(__file__), "..", "..", "..", "roles", "raft_info", "templates",
                         "report.json.j2")
@@ -101,3 +101,30 @@ def test_drift_from_the_expected_membership_is_spelled_out():
     assert members(out) == {"a": "in sync", "b": "DRIFT"}
     assert out["drift_details"] == ["b: members drifted: missing d; extra c; b is b:1 (voter), expected b:2 "
                                     "(nonvoter); one more thing"]
+
+
+def directory(name, servers=SERVERS, drift=None, failed=False):
+    result = {"item": "/state/" + name, "latest_configuration": {"index": 1, "term": 1, "servers": servers}}
+    if drift is not None:
+        result["drift"] = drift
+    if failed:
+        result["failed"] = True
+    return result
+
+
+def test_state_dir_nodes_are_judged_against_the_majority_without_an_expected_membership():
+    other = SERVERS[:2]
+    inputs = state_dir_inputs([directory("a"), directory("b"), directory("c", servers=other)], False, "localhost")
+    assert [(i["server_id"], i["status"], i["drift"]) for i in inputs] == [
+        ("a", "checked", {"in_sync": True, "notes": []}), ("b", "checked", {"in_sync": True, "notes": []}),
+        ("c", "checked", {"in_sync": False, "notes": ["configuration (a, b) differs from the one most nodes have",
+                                                      "directory name 'c' is not a server ID of its configuration "
+                                                      "(a, b)"]})]
+
+
+def test_state_dir_nodes_with_an_expected_membership_keep_their_own_drift():
+    inputs = state_dir_inputs([directory("a", drift={"in_sync": True}), directory("x", drift={"in_sync": True}),
+                               directory("b", failed=True)], True, "localhost")
+    assert inputs[0]["drift"] == {"in_sync": True} and inputs[2]["status"] == "error"
+    assert inputs[1]["drift"] == {"in_sync": False, "notes": [
+        "directory name 'x' is not a server ID of its configuration (a, b, c)"]}
