@@ -371,8 +371,9 @@ def _b6_summary(runs, goal):
         median = statistics.median(run["times"])
         out["cases"][case] = {"time": stats(run["times"]), "ratio": median / floor, "tasks": run.get("tasks"),
                               "goal": goal(case)}
-        print("  %-20s %8.0f ms  %.2f x floor  tasks per host: %s" % (case, median * 1000, median / floor,
-                                                                     _tasks_cell(run.get("tasks"))), flush=True)
+        line = "  %-20s %8.0f ms  %.2f x floor  tasks per host: %s" % (
+            case, median * 1000, median / floor, _tasks_cell(run.get("tasks")))
+        print(line, flush=True)
     return out
 
 
@@ -634,9 +635,9 @@ def b6_report(results):
                 "| module | zip bytes | our module_utils bytes | our module_utils | Ansible module_utils bytes |",
                 "|---|---|---|---|---|"]
         for name, p in sorted(payloads.items()):
-            out.append("| %s | %d | %d | %s | %d |" % (name, p["zip_bytes"], p["ours_bytes"],
-                                                     ", ".join(f[:-3] for f in p["ours_files"]),
-                                                     p["ansible_module_utils_bytes"]))
+            files = ", ".join(f[:-3] for f in p["ours_files"])
+            out.append("| %s | %d | %d | %s | %d |" % (
+                name, p["zip_bytes"], p["ours_bytes"], files, p["ansible_module_utils_bytes"]))
     return out
 
 

@@ -45,6 +45,7 @@ def holder():
             proc.stdin.close()
             proc.wait(timeout=60)
 
+
 IDS = ["seq-a", "seq-b", "seq-c"]
 NODES = ["127.0.0.1:57201", "127.0.0.1:57202", "127.0.0.1:57203"]
 
