@@ -15,7 +15,8 @@ import subprocess
 
 import pytest
 
-from ansible_collections.opstack.conductor.tests.integration.conftest import run_playbook, table, tree
+from ansible_collections.opstack.conductor.tests.support.fs import tree
+from ansible_collections.opstack.conductor.tests.support.playbooks import run_playbook, table
 from ansible_collections.opstack.conductor.tests.ssh.testbed import HOST_NAMES, NO_MSGPACK_HOST
 
 
@@ -123,7 +124,7 @@ def test_quick_start_over_ssh(fresh, tmp_path, pipelining):
     assert restore.rc == 0, restore
     assert restore.changed_hosts == ["sequencer-2"], restore
     assert_owned_by_conductor(bed, victim.node)
-    assert {k: v[2] for k, v in tree(victim.node).items()} == {k: v[2] for k, v in saved.items()}
+    assert {k: v.digest for k, v in tree(victim.node).items()} == {k: v.digest for k, v in saved.items()}
     after = play(bed, tmp_path, inventory, "info", pipelining=pipelining)
     assert after.rc == 0, after
     assert_in_sync(after)
@@ -147,8 +148,7 @@ def _without_become(bed, tmp_path, name, **group_vars):
 
 
 @pytest.mark.parametrize("pipelining", [True], ids=["pipelining"])
-def test_without_become_a_storage_directory_the_deploy_user_cannot_write_stops_every_host(fresh, tmp_path,
-                                                                                       pipelining):
+def test_without_become_a_storage_directory_the_deploy_user_cannot_write_stops_every_host(fresh, tmp_path, pipelining):
     """Issue 18's report: without become, two hosts whose storage the deploy user owns were written and the third
     (its storage op-conductor's, 0750) failed after its preflight said ok. Now nothing is written anywhere."""
     bed = fresh

@@ -45,7 +45,8 @@ def _run(command: List[str], timeout: float = 120, **kwargs) -> subprocess.Compl
 
 
 def _system_python_has_msgpack() -> bool:
-    return subprocess.run([SYSTEM_PYTHON, "-c", "import msgpack"], capture_output=True, timeout=60).returncode == 0
+    return subprocess.run([SYSTEM_PYTHON, "-c", "import msgpack"], capture_output=True, timeout=60,
+                          check=False).returncode == 0
 
 
 def install_dependencies() -> None:
@@ -82,7 +83,7 @@ def _children(pid: int) -> List[int]:
 def descendants(pid: int) -> List[int]:
     """Every process below pid (sshd's per-connection children and the sessions they run)."""
     out, todo = [], [pid]
-    for _ in range(10000):  # bounded walk
+    for _step in range(10000):  # bounded walk
         if not todo:
             break
         children = _children(todo.pop())
@@ -166,8 +167,8 @@ class TestBed:
         os.makedirs(os.path.join(self.run_dir, "home"))
         _run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "opstack-ssh-test", "-f", self.client_key])
         self.conductor = self._user("opc", ["--shell", "/usr/sbin/nologin", "--no-create-home"])
-        self.deploy = self._user("deploy", ["--shell", "/bin/bash", "--create-home", "--home-dir",
-                                             os.path.join(self.run_dir, "home", user_name("deploy"))])
+        home = os.path.join(self.run_dir, "home", user_name("deploy"))
+        self.deploy = self._user("deploy", ["--shell", "/bin/bash", "--create-home", "--home-dir", home])
         self._authorize()
         self._sudoers()
         for index, name in enumerate(HOST_NAMES):
@@ -243,10 +244,11 @@ class TestBed:
 
     @staticmethod
     def _wait_listening(host: Host) -> None:
-        for _ in range(200):  # bounded in count; each try waits at most 0.1 s
+        for _attempt in range(200):  # bounded in count; each try waits at most 0.1 s
             if host.process.poll() is not None:
-                raise RuntimeError("sshd for %s exited with %s: %s" % (host.name, host.process.returncode,
-                                                                        open(host.log).read()))
+                with open(host.log) as log:
+                    raise RuntimeError("sshd for %s exited with %s: %s"
+                                       % (host.name, host.process.returncode, log.read()))
             with socket.socket() as probe:
                 probe.settimeout(0.1)
                 if probe.connect_ex((host.address, host.port)) == 0:
@@ -269,7 +271,8 @@ class TestBed:
 
     @staticmethod
     def has_msgpack(python: str) -> bool:
-        return subprocess.run([python, "-c", "import msgpack"], capture_output=True, timeout=60).returncode == 0
+        return subprocess.run([python, "-c", "import msgpack"], capture_output=True, timeout=60,
+                              check=False).returncode == 0
 
     # --- per test -----------------------------------------------------------------------------------------------
     def fresh_state(self) -> None:
@@ -322,14 +325,14 @@ class TestBed:
                 os.unlink(self.sudoers)
         for user in (self.deploy, self.conductor):
             if user is not None:
-                _kill([p for p in _processes_of(user.uid)])
+                _kill(_processes_of(user.uid))
                 remove_user(user)
         shutil.rmtree(self.run_dir, ignore_errors=True)
 
     def end_control_masters(self) -> None:
         for socket_path in glob.glob(os.path.join(self.control_dir, "*")):
             subprocess.run(["ssh", "-F", "/dev/null", "-o", "ControlPath=" + socket_path, "-O", "exit", "x"],
-                           capture_output=True, timeout=30)
+                           capture_output=True, timeout=30, check=False)
 
 
 def _processes_of(uid: int) -> List[int]:
