@@ -21,7 +21,6 @@ Leftovers are named ``.<node>.opstack-new-<tag>`` (a build that never went live:
 
 from __future__ import annotations
 
-import ctypes
 import errno
 import fcntl
 import grp
@@ -675,6 +674,8 @@ def _renameat2():
     symbol table, which holds libc: no ctypes.util.find_library, which runs ldconfig on every import."""
     global _RENAMEAT2  # pylint: disable=global-statement
     if _RENAMEAT2 is _NOT_LOOKED_UP:
+        import ctypes  # here, not at the top: only a directory exchange needs it (about 2 ms to import)
+
         try:
             function = ctypes.CDLL(None, use_errno=True).renameat2
             function.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
@@ -723,6 +724,8 @@ def _verify_parent_fd(parent: str, fd: int) -> None:
 def _exchange_at(renameat2, dir_fd: int, first: bytes, second: bytes, name: str) -> bool:
     if renameat2(dir_fd, first, dir_fd, second, _RENAME_EXCHANGE) == 0:
         return True
+    import ctypes  # already loaded by _renameat2(), which found renameat2
+
     code = ctypes.get_errno()
     if code in (errno.EINVAL, errno.ENOSYS, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EPERM):
         return False

@@ -10,7 +10,6 @@ server list here, so a list one of them accepts is accepted by all of them.
 
 from __future__ import annotations
 
-import ipaddress
 import unicodedata
 from dataclasses import dataclass
 from typing import Any, Dict, Iterable, List, Mapping, Sequence, Tuple, Union
@@ -83,6 +82,8 @@ def validate_address(value: Any, field: str = "address") -> str:
         host, sep, port = value[1:].partition("]:")
         if not sep:
             raise SpecError(field, value, "bracketed IPv6 address must be followed by :port")
+        import ipaddress  # here, not at the top: only a bracketed address needs it (reading a node never does)
+
         try:
             ipaddress.IPv6Address(host.split("%", 1)[0])
         except ValueError:
