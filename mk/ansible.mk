@@ -3,7 +3,8 @@
 #   make demo            deploy the bundled example inventory, then show and verify it (run it twice: changed=0)
 #   make test-molecule   molecule scenarios (local hosts, no containers; starts a real Raft cluster)
 #   make test-lint       ansible-lint, production profile, plus antsibull-changelog lint
-#   make test-playbooks  pytest: generate and info playbooks, check mode of the deploy playbook
+#   make test-playbooks  pytest on tests/playbooks: every playbook run on local hosts (generate, deploy and its
+#                        check mode, info, inventory rules), except packaging and backup/restore (own targets)
 #   make test-packaging  pytest: build, install and run the collection from the tarball
 #   make test-ansible    all of the above except demo
 
@@ -44,11 +45,11 @@ test-lint: $(ANSIBLE_STAMP) collection-link
 	$(ANSIBLE_ENV) antsibull-changelog lint
 
 test-playbooks: $(ANSIBLE_STAMP) collection-link
-	$(ANSIBLE_ENV) $(VPY) -m pytest -p no:cacheprovider tests/integration/test_generate.py tests/integration/test_check_mode.py tests/integration/test_info.py \
-		tests/integration/test_group_guard.py tests/integration/test_quickstart.py
+	$(ANSIBLE_ENV) $(VPY) -m pytest -p no:cacheprovider tests/playbooks \
+		--ignore=tests/playbooks/test_packaging.py --ignore=tests/playbooks/test_backup_restore.py
 
 test-packaging: $(ANSIBLE_STAMP) collection-link
-	$(ANSIBLE_ENV) $(VPY) -m pytest -p no:cacheprovider tests/integration/test_packaging.py
+	$(ANSIBLE_ENV) $(VPY) -m pytest -p no:cacheprovider tests/playbooks/test_packaging.py
 
 test-ansible: test-lint test-playbooks test-packaging test-molecule
 

@@ -8,6 +8,6 @@
 .PHONY: test-backup-playbooks
 
 test-backup-playbooks: $(ANSIBLE_STAMP) collection-link
-	$(ANSIBLE_ENV) $(VPY) -m pytest -p no:cacheprovider tests/integration/test_backup_restore.py
+	$(ANSIBLE_ENV) $(VPY) -m pytest -p no:cacheprovider tests/playbooks/test_backup_restore.py
 
 TEST_SUITES += test-backup-playbooks

@@ -1,7 +1,7 @@
 """opstack.conductor.cluster_members / cluster_self_check (issue 14 item 1): the member list the roles build from
 hostvars, judged by module_utils' rules, with every problem at once, each naming the host and the inventory variable.
 The inputs the issue lists (a 201-byte ID, an ID holding U+200B, the port 0080) passed the old Jinja and are pinned
-here; the playbook test tests/integration/test_inventory_rules.py shows that nothing is written for them."""
+here; the playbook test tests/playbooks/test_inventory_rules.py shows that nothing is written for them."""
 
 import importlib
 
