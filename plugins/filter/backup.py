@@ -37,6 +37,46 @@ def backup_choice(listings: Sequence[Sequence[Any]]) -> Dict[str, Any]:
     return dict(chosen, key=list(rank), candidates=len(ranked))
 
 
+def _service_problems(node_dir: str, locked: bool, service: Mapping[str, Any]) -> List[str]:
+    problems = []
+    if locked and not service["manage"]:
+        problems.append("%s: op-conductor is running (it holds the lock on its databases). Stop it, or set "
+                        "conductor_service_manage=true to have it stopped for the restore" % node_dir)
+    if service["manage"] and bool(service.get("stop_command")) != bool(service.get("start_command")):
+        problems.append("set both conductor_service_stop_command and conductor_service_start_command, or neither "
+                        "(systemd unit %s)" % service.get("name"))
+    return problems
+
+
+def restore_plan(choice: Mapping[str, Any], server_id: str, node_dir: str, current: Mapping[str, Any],
+                 judged: Mapping[str, Any], unchanged: bool, service: Mapping[str, Any],
+                 check_mode: bool) -> Dict[str, Any]:
+    """What happens to one node: nothing when its files are exactly the backup's (``unchanged``, from their
+    sha256); else what raft_restore judged from the backup's manifest against the node (``judged``: refusals,
+    overridden checks, entries lost). ``service``: {manage, name, stop_command, start_command}. host_backup and
+    pushed are filled in once the backup is on the host."""
+    locked = bool((current or {}).get("locked"))
+    problems = _service_problems(node_dir, locked, service)
+    verdict = {"action": "restore", "reason": "", "overridden": [], "caveats": [], "lost": {"count": 0}}
+    if unchanged:
+        problems = []
+        verdict.update(action="unchanged", reason="the node already holds exactly this backup")
+    elif (judged or {}).get("failed"):
+        problems.append(judged.get("msg", "the judgement of the restore failed"))
+    else:
+        verdict.update(action=judged.get("action"), reason=judged.get("msg", ""),
+                       overridden=judged.get("overridden", []), caveats=judged.get("caveats", []),
+                       lost=judged.get("lost", {"count": 0}))
+    manifest = choice["manifest"]
+    recorded = {"term": manifest.get("last_log_term", "?"), "index": manifest.get("last_index", "?")}
+    position = manifest.get("position") or recorded
+    return dict(verdict, server_id=server_id, node_dir=node_dir, backup=choice["path"], where=choice["where"],
+                candidates=choice.get("candidates", 1), host_backup="", pushed=False,
+                last_log_term=position["term"], last_index=position["index"], locked=locked,
+                stop=locked and bool(service["manage"]) and verdict["action"] != "unchanged",
+                predicted=bool(check_mode), problems=problems)
+
+
 class FilterModule:
     def filters(self):
-        return {"backup_choice": backup_choice}
+        return {"backup_choice": backup_choice, "restore_plan": restore_plan}

@@ -2,7 +2,7 @@
 term, then last index, then the time made), not a Jinja sort; on a full tie the first place listed (the
 controller) wins, and listings that did not run or failed add nothing."""
 
-from ansible_collections.opstack.conductor.plugins.filter.backup import FilterModule, backup_choice
+from ansible_collections.opstack.conductor.plugins.filter.backup import FilterModule, backup_choice, restore_plan
 
 
 def report(path, term, index, created="20260101T000000Z", current_term=None, ok=True):
@@ -46,3 +46,43 @@ def test_skipped_failed_and_unreadable_listings_add_nothing():
 
 def test_the_filter_is_registered():
     assert FilterModule().filters()["backup_choice"] is backup_choice
+
+
+SERVICE = {"manage": False, "name": "op-conductor", "stop_command": "", "start_command": ""}
+CHOICE = {"path": "/b/raft-backup-x", "where": "the host", "candidates": 2,
+          "manifest": {"position": {"term": 3, "index": 9}}}
+
+
+def test_a_restore_plan_from_the_judgement():
+    judged = {"action": "restore", "msg": "restore", "overridden": ["membership"], "caveats": ["c"],
+              "lost": {"count": 2, "first": 8, "last": 9}}
+    plan = restore_plan(CHOICE, "seq-a", "/n/seq-a", {"locked": False}, judged, False, SERVICE, False)
+    assert plan == {"server_id": "seq-a", "node_dir": "/n/seq-a", "backup": "/b/raft-backup-x", "where": "the host",
+                    "candidates": 2, "host_backup": "", "pushed": False, "last_log_term": 3, "last_index": 9,
+                    "locked": False, "stop": False, "action": "restore", "reason": "restore",
+                    "overridden": ["membership"], "caveats": ["c"], "lost": judged["lost"], "predicted": False,
+                    "problems": []}
+
+
+def test_a_running_node_needs_the_service_managed_and_both_commands_or_neither():
+    judged = {"action": "restore"}
+    plan = restore_plan(CHOICE, "seq-a", "/n/seq-a", {"locked": True}, judged, False, SERVICE, True)
+    assert plan["problems"] == ["/n/seq-a: op-conductor is running (it holds the lock on its databases). Stop it, "
+                                "or set conductor_service_manage=true to have it stopped for the restore"]
+    managed = dict(SERVICE, manage=True, stop_command="stop it")
+    plan = restore_plan(CHOICE, "seq-a", "/n/seq-a", {"locked": True}, judged, False, managed, True)
+    assert plan["problems"] == ["set both conductor_service_stop_command and conductor_service_start_command, or "
+                                "neither (systemd unit op-conductor)"]
+    plan = restore_plan(CHOICE, "seq-a", "/n/seq-a", {"locked": True}, judged, False, dict(managed, start_command="go"),
+                        True)
+    assert plan["problems"] == [] and plan["stop"] and plan["predicted"]
+
+
+def test_a_node_holding_the_backup_is_left_alone_and_a_refusal_is_a_problem():
+    plan = restore_plan(CHOICE, "seq-a", "/n/seq-a", {"locked": True}, {"skipped": True}, True, SERVICE, False)
+    assert (plan["action"], plan["stop"], plan["problems"]) == ("unchanged", False, [])
+    refused = restore_plan(CHOICE, "seq-a", "/n/seq-a", {}, {"failed": True, "msg": "no"}, False, SERVICE, False)
+    assert refused["problems"] == ["no"]
+    old_manifest = dict(CHOICE, manifest={"last_log_term": 2, "last_index": 7})
+    plan = restore_plan(old_manifest, "seq-a", "/n/seq-a", {}, {"action": "restore"}, False, SERVICE, False)
+    assert (plan["last_log_term"], plan["last_index"]) == (2, 7)
