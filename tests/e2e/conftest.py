@@ -17,13 +17,8 @@ from pathlib import Path
 
 import pytest
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
-
-import build_op_conductor  # noqa: E402
-from harness import ConductorCluster, run_module  # noqa: E402
-
-IDS = ["sequencer-1", "sequencer-2", "sequencer-3"]
+import build_op_conductor  # tests/e2e/ (pytest puts this directory first)
+from harness import IDS, ConductorCluster, run_module
 
 
 @pytest.fixture(scope="session")

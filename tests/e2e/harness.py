@@ -13,25 +13,19 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
+from ansible_collections.opstack.conductor.tests.support.net import free_port
+from l2stub import RPCError, StubCluster, rpc_call  # tests/e2e/ (pytest puts this directory first)
+
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
 COLLECTIONS = REPO / ".cache" / "collections"
-sys.path.insert(0, str(HERE))
-
-from l2stub import RPCError, StubCluster, rpc_call  # noqa: E402
-
-
-def free_port(host: str) -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
+IDS = ["sequencer-1", "sequencer-2", "sequencer-3"]
 
 
 def wait_until(probe, timeout: float, interval: float = 0.2, what: str = "condition"):

@@ -9,8 +9,7 @@ import time
 
 import pytest
 
-from conftest import IDS
-from harness import COLLECTIONS, REPO, wait_until
+from harness import COLLECTIONS, IDS, REPO, wait_until
 
 MUTATING_NODE_CALLS = ("admin_startSequencer", "admin_stopSequencer", "admin_postUnsafePayload")
 

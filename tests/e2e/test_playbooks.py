@@ -17,8 +17,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import IDS
-from harness import COLLECTIONS, HERE, ConductorCluster, wait_until
+from harness import COLLECTIONS, HERE, IDS, ConductorCluster, wait_until
 
 BIN = Path(sys.executable).parent
 RECAP = re.compile(r"^(?P<host>\S+)\s+:\s+ok=(?P<ok>\d+)\s+changed=(?P<changed>\d+)\s+unreachable=(?P<unreachable>\d+)"
