@@ -8,6 +8,7 @@ venv=${VENV:-$repo/.venv}
 # A copy per run, so that two runs (sanity and units, or two engineers) never delete each other's tree.
 mkdir -p "$repo/.cache/ansible-test"
 run_root=$(mktemp -d "$repo/.cache/ansible-test/run.XXXXXX")
+chmod 755 "$run_root"  # mktemp makes it 0700: the non-root module runs of the unit tests must read the copy
 trap 'rm -rf "$run_root"' EXIT
 copy=$run_root/ansible_collections/opstack/conductor
 

@@ -1,7 +1,7 @@
 """Run a module as an unprivileged user, the way a deploy user without ``become`` runs it on a managed host.
 
 The tests run as root, and root's home (which holds .venv) is not reachable by other users, so a module runs under
-``/usr/bin/python3`` with a PYTHONPATH of the venv's site-packages and ``.cache/collections``, switched to the user
+``/usr/bin/python3`` with a PYTHONPATH of where this process finds ansible, msgpack and the collection, switched to the user
 with ``setpriv``. Users are system users named ``opstack-t-<x>-<pid>``, created for one test and always deleted; the
 PID keeps two sessions running the same test from deleting each other's users.
 
@@ -27,9 +27,6 @@ from typing import Dict, Iterator, List, Optional, Sequence
 
 import pytest
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-SITE_PACKAGES = os.path.join(REPO, ".venv", "lib", "python%d.%d" % sys.version_info[:2], "site-packages")
-COLLECTIONS = os.path.join(REPO, ".cache", "collections")
 PYTHON = "/usr/bin/python3"
 PREFIX = "opstack-t-"
 MODULES = "ansible_collections.opstack.conductor.plugins.modules."
@@ -134,6 +131,42 @@ def add_to_group(user: TestUser, group: str) -> None:
                    timeout=60)
 
 
+def child_import_path() -> List[str]:
+    """Where the child finds ansible, msgpack and this collection: the directories this process imports them from,
+    symlinks resolved, each one the user can reach."""
+    import ansible  # pylint: disable=import-outside-toplevel  # only to locate them
+    import msgpack  # pylint: disable=import-outside-toplevel
+
+    collections = [os.path.abspath(entry) for entry in sys.path
+                   if entry and os.path.isdir(os.path.join(entry, "ansible_collections", "opstack", "conductor"))]
+    return list(dict.fromkeys(collections + [_reachable_root(module, collections) for module in (ansible, msgpack)]))
+
+
+def _reachable_root(package, collections: List[str]) -> str:
+    """The directory holding ``package``. `ansible-test units` imports ansible from a private (0700) temporary
+    directory; then the venv ansible-test runs from is used: tests/ansible_test.sh copies the collection to
+    <repo>/.cache/ansible-test/run.*/, and the venv is <repo>/.venv."""
+    root = os.path.dirname(os.path.dirname(os.path.realpath(package.__file__)))
+    if _searchable_by_all(root):
+        return root
+    for entry in collections:
+        repo, marker, _rest = entry.partition(os.sep + os.path.join(".cache", "ansible-test") + os.sep)
+        venv = os.path.join(repo, ".venv", "lib", "python%d.%d" % sys.version_info[:2], "site-packages")
+        if marker and os.path.isdir(os.path.join(venv, package.__name__)):
+            return venv
+    return root
+
+
+def _searchable_by_all(path: str) -> bool:
+    while True:
+        if not os.stat(path).st_mode & 0o001:
+            return False
+        parent = os.path.dirname(path)
+        if parent == path:
+            return True
+        path = parent
+
+
 def run_module_as(user: TestUser, module: str, args: Dict, check_mode: bool = False, diff: bool = False,
                   timeout: float = 300, workdir: Optional[str] = None) -> Dict:
     """The JSON result of ``plugins/modules/<module>.py``'s main() run as ``user`` (with its groups)."""
@@ -144,15 +177,15 @@ def run_module_as(user: TestUser, module: str, args: Dict, check_mode: bool = Fa
             json.dump(args, handle)
         os.chmod(args_file, 0o644)
         env = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": scratch,
-               "PYTHONPATH": os.pathsep.join((SITE_PACKAGES, COLLECTIONS)), "PYTHONDONTWRITEBYTECODE": "1"}
+               "PYTHONPATH": os.pathsep.join(child_import_path()), "PYTHONDONTWRITEBYTECODE": "1"}
         command = ["setpriv", "--reuid=%d" % user.uid, "--regid=%d" % user.gid, "--init-groups",
                    PYTHON, "-c", _RUNNER, MODULES + module, args_file]
         done = subprocess.run(command, capture_output=True, timeout=timeout, env=env, cwd=workdir or scratch, check=False)
     try:
         return json.loads(done.stdout.decode())
     except ValueError:
-        raise NonRootRunError("%s as %s printed no JSON result (rc %d)\nstdout: %s\nstderr: %s"
-                              % (module, user.name, done.returncode, done.stdout.decode(errors="replace"),
+        raise NonRootRunError("%s as %s printed no JSON result (rc %d, PYTHONPATH %s)\nstdout: %s\nstderr: %s"
+                              % (module, user.name, done.returncode, env["PYTHONPATH"], done.stdout.decode(errors="replace"),
                                  done.stderr.decode(errors="replace")))
 
 
