@@ -10,24 +10,13 @@ it too (the kernel checks the flag there); the unit tests cover the non-root and
 
 from __future__ import annotations
 
-import contextlib
 import os
-import subprocess
 
-from ansible_collections.opstack.conductor.tests.support.fs import tree
+from ansible_collections.opstack.conductor.tests.support.fs import immutable, tree
 from ansible_collections.opstack.conductor.tests.support.playbooks import local_inventory, run_playbook, table
 
 FIVE = {"seq-%s" % name: {"conductor_raft_address": "127.0.0.1:5760%d" % port}
         for port, name in enumerate("abcde", start=1)}
-
-
-@contextlib.contextmanager
-def immutable(path):
-    subprocess.run(["chattr", "+i", str(path)], check=True, capture_output=True, timeout=30)
-    try:
-        yield path
-    finally:
-        subprocess.run(["chattr", "-i", str(path)], check=True, capture_output=True, timeout=30)
 
 
 def inventory_for(tmp_path, hosts, root, name="hosts.yml"):

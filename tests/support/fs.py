@@ -1,9 +1,11 @@
 """Snapshots of a directory tree, for "nothing on disk changed" asserts: ``assert tree(root) == before``."""
 
+import contextlib
 import hashlib
 import os
 import stat
-from typing import Dict, NamedTuple, Optional
+import subprocess
+from typing import Dict, Iterator, NamedTuple, Optional
 
 
 class Entry(NamedTuple):
@@ -54,3 +56,14 @@ def state_digest(node_dir) -> Optional[str]:
     for rel, entry in sorted(tree(node_dir).items()):
         h.update(rel.encode("utf-8", "surrogateescape") + b"\0" + str(entry.digest).encode() + b"\0")
     return h.hexdigest()
+
+
+@contextlib.contextmanager
+def immutable(path) -> Iterator[str]:
+    """chattr +i for the block: even root can neither create nor remove entries in ``path`` (root ignores permission
+    bits, not this flag, so a write fails as it does for a user without access); always undone."""
+    subprocess.run(["chattr", "+i", str(path)], check=True, capture_output=True, timeout=30)
+    try:
+        yield path
+    finally:
+        subprocess.run(["chattr", "-i", str(path)], check=True, capture_output=True, timeout=30)

@@ -3,15 +3,14 @@ deletion by rename to ``.deleting-*`` (listings skip it, the next run finishes i
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
-import subprocess
 
 import pytest
 
 from ansible_collections.opstack.conductor.plugins.module_utils import _fs as fs
 from ansible_collections.opstack.conductor.plugins.module_utils import _node_dir as nodes
+from ansible_collections.opstack.conductor.tests.support.fs import immutable
 
 
 def kept(parent, name, stamp, pid=4242, content=b"state"):
@@ -19,16 +18,6 @@ def kept(parent, name, stamp, pid=4242, content=b"state"):
     path.mkdir()
     (path / "raft-log.db").write_bytes(content)
     return path
-
-
-@contextlib.contextmanager
-def immutable(path):
-    """chattr +i: even root can neither create nor remove entries in it; always undone."""
-    subprocess.run(["chattr", "+i", str(path)], check=True, capture_output=True, timeout=30)
-    try:
-        yield path
-    finally:
-        subprocess.run(["chattr", "-i", str(path)], check=True, capture_output=True, timeout=30)
 
 
 def test_listing_is_this_nodes_kept_directories_newest_first(tmp_path):

@@ -2,22 +2,12 @@
 node can be written, by making and removing a probe beside it (check mode, which never writes, asks os.access and
 statvfs only). Run as root against an immutable storage directory and as unprivileged users."""
 
-import contextlib
 import os
-import subprocess
 
 from ansible_collections.opstack.conductor.plugins.modules import raft_state
 from ansible_collections.opstack.conductor.tests.support.nonroot import add_to_group, run_module_as
 from ansible_collections.opstack.conductor.tests.support.nodes import args
-
-
-@contextlib.contextmanager
-def immutable(path):
-    subprocess.run(["chattr", "+i", str(path)], check=True, capture_output=True, timeout=30)
-    try:
-        yield path
-    finally:
-        subprocess.run(["chattr", "-i", str(path)], check=True, capture_output=True, timeout=30)
+from ansible_collections.opstack.conductor.tests.support.fs import immutable
 
 
 def test_preflight_probes_and_leaves_nothing(tmp_path, run_module):
