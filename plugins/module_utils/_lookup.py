@@ -41,18 +41,17 @@ class NodeUnreadable(OpstackError):
 
 def lstat_or_none(path: str) -> Optional[os.stat_result]:
     """``os.lstat(path)``, or None when the path does not exist; NodeUnreadable for any other error."""
-    try:
-        return os.lstat(path)
-    except OSError as exc:
-        if exc.errno in _ABSENT:
-            return None
-        raise NodeUnreadable(path, exc)
+    return _stat_or_none(os.lstat, path)
 
 
 def stat_or_none(path: str) -> Optional[os.stat_result]:
     """``os.stat(path)`` (symlinks followed), or None when it does not exist or its symlink dangles."""
+    return _stat_or_none(os.stat, path)
+
+
+def _stat_or_none(stat_function, path: str) -> Optional[os.stat_result]:
     try:
-        return os.stat(path)
+        return stat_function(path)
     except OSError as exc:
         if exc.errno in _ABSENT:
             return None
