@@ -23,3 +23,9 @@ if COLLECTIONS_ROOT not in sys.path:
 
 # Fixtures shared by every suite (nonroot_users, shared_tmp): tests use them by name, without importing them.
 pytest_plugins = ["ansible_collections.opstack.conductor.tests.support.nonroot"]
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "slow: long-running interop tests (still run by make test)")
+    config.addinivalue_line("markers", "reliability: the reliability and security suite's slices "
+                                       "(docs/reliability.md); `make test-reliability` runs them")
