@@ -52,19 +52,33 @@ def _group_nodes(inputs: Sequence[Mapping]) -> Dict[str, Dict[Any, Dict[str, Any
     return seen
 
 
+def _in_sync(inputs: Sequence[Mapping]) -> set:
+    """Labels of the nodes whose membership matches the expected one (when one was given)."""
+    return {_label(item) for item in inputs
+            if ((item.get("drift") or (item.get("result") or {}).get("drift")) or {}).get("in_sync")}
+
+
 def disagreements(inputs: Sequence[Mapping]) -> Tuple[Dict[str, List[str]], List[str]]:
     """({node label: aspects it is outside the largest group in}, one sentence per aspect the nodes disagree on)."""
     odd = {}  # type: Dict[str, List[str]]
     details = []
+    reference = _in_sync(inputs)
+
+    def weight(group):
+        # Nodes holding the expected membership are the reference when there is one: a node that matches what the
+        # operator expects is not outvoted by drifted nodes (their drift is reported on its own).
+        return len([node for node in group["nodes"] if node in reference]) if reference else len(group["nodes"])
+
     for aspect, groups in _group_nodes(inputs).items():
         if len(groups) < 2:
             continue
-        sizes = [len(group["nodes"]) for group in groups.values()]
+        sizes = [weight(group) for group in groups.values()]
         largest = max(sizes)
         tie = sizes.count(largest) > 1
-        ordered = sorted(groups.values(), key=lambda group: (-len(group["nodes"]), group["value"].lower()))
+        ordered = sorted(groups.values(), key=lambda group: (-weight(group), -len(group["nodes"]),
+                                                             group["value"].lower()))
         for group in ordered:
-            if tie or len(group["nodes"]) < largest:
+            if tie or weight(group) < largest:
                 for label in group["nodes"]:
                     odd.setdefault(label, []).append(aspect)
         parts = "; ".join("%s: %s" % (", ".join(group["nodes"]), group["value"]) for group in ordered)

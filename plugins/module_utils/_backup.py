@@ -80,9 +80,7 @@ def membership_of(state: node_state.NodeState) -> List[Dict[str, str]]:
     return configuration.configuration.to_list() if configuration else []
 
 
-def membership_hash(members: List[Dict[str, str]]) -> str:
-    canonical = json.dumps(sorted((m["id"], m["address"], m["suffrage"]) for m in members), separators=(",", ":"))
-    return hashlib.sha256(canonical.encode("utf-8", "surrogateescape")).hexdigest()
+membership_hash = node_state.membership_hash
 
 
 # ================================================================================================================
@@ -159,30 +157,11 @@ def entry_term(node_dir: str, index: int) -> Optional[int]:
 
 
 def cluster_identity(node_dir: str) -> Dict[str, Any]:
-    """What makes a cluster this one and not a re-seeded one: the configuration it was seeded with and the term
-    it was seeded at, i.e. log entry 1 (raft_state and op-conductor-init write it; a bootstrap writes it). It is
-    in the log only until the first compaction; after that the node's files cannot tell, and the identity is
-    unknown ({"id": None, "reason": ...}) unless make_backup inherits it from an earlier backup."""
+    """node_state.cluster_identity; a log we may not read is an error, never a node without an identity."""
     try:
-        with bolt.BoltReader(os.path.join(node_dir, raft.LOG_FILE)) as reader:
-            logs = reader.bucket(raft.BUCKET_LOGS)
-            raw = logs.get(raft.uint64_key(1)) if logs is not None else None
-            first = raft.decode_log(bytes(raw)) if raw is not None else None
-            configuration = raft.decode_configuration(first.data or b"") \
-                if first is not None and first.type == raft.LOG_CONFIGURATION else None
-    except FileNotFoundError:
-        return {"id": None, "reason": "there is no %s" % raft.LOG_FILE}
-    except OSError as exc:  # not "absent": a node we may not read is never judged as if it had no identity
+        return node_state.cluster_identity(node_dir)
+    except OSError as exc:
         raise BackupError("%s: cannot read %s to find the cluster identity: %s" % (node_dir, raft.LOG_FILE, exc))
-    except (bolt.BoltError, raft.DecodeError) as exc:
-        return {"id": None, "reason": "log entry 1 cannot be decoded (%s)" % exc}
-    if configuration is None:
-        return {"id": None, "reason": "the log no longer holds the seeding configuration at index 1 (compacted)"
-                if first is None else "log entry 1 is not a configuration"}
-    members_hash = membership_hash(configuration.to_list())
-    identity = hashlib.sha256(("%d:%s" % (first.term, members_hash)).encode("ascii")).hexdigest()[:16]
-    return {"id": identity, "initial_term": first.term, "initial_membership_hash": members_hash,
-            "source": "log entry 1"}
 
 
 def inherit_identity(copy_dir: str, identity: Dict[str, Any], earlier: List["Backup"]) -> Dict[str, Any]:

@@ -10,6 +10,8 @@ that would make bbolt's check fail, raft-boltdb fail to decode, or raft panic at
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import stat
 from dataclasses import dataclass, field
@@ -511,3 +513,39 @@ def iter_log_entries(path: str) -> Iterator[Tuple[int, raft.Log]]:
             return
         for key, value, _is_bucket in logs.items():
             yield _index_of(key), raft.decode_log(bytes(value))
+
+
+# ================================================================================================================
+# Which cluster a node belongs to
+# ================================================================================================================
+
+
+def membership_hash(members: List[Dict[str, str]]) -> str:
+    canonical = json.dumps(sorted((m["id"], m["address"], m["suffrage"]) for m in members), separators=(",", ":"))
+    return hashlib.sha256(canonical.encode("utf-8", "surrogateescape")).hexdigest()
+
+
+def cluster_identity(node_dir: str) -> Dict[str, Any]:
+    """What makes a cluster this one and not a re-seeded one: the configuration it was seeded with and the term
+    it was seeded at, i.e. log entry 1 (raft_state and op-conductor-init write it; a bootstrap writes it). It is
+    in the log only until the first compaction; after that the node's files cannot tell, and the identity is
+    unknown ({"id": None, "reason": ...}) unless make_backup inherits it from an earlier backup. An OSError other than "no such file" propagates:
+    a log we may not read never makes a node without an identity."""
+    try:
+        with bolt.BoltReader(os.path.join(node_dir, raft.LOG_FILE)) as reader:
+            logs = reader.bucket(raft.BUCKET_LOGS)
+            raw = logs.get(raft.uint64_key(1)) if logs is not None else None
+            first = raft.decode_log(bytes(raw)) if raw is not None else None
+            configuration = raft.decode_configuration(first.data or b"") \
+                if first is not None and first.type == raft.LOG_CONFIGURATION else None
+    except FileNotFoundError:
+        return {"id": None, "reason": "there is no %s" % raft.LOG_FILE}
+    except (bolt.BoltError, raft.DecodeError) as exc:
+        return {"id": None, "reason": "log entry 1 cannot be decoded (%s)" % exc}
+    if configuration is None:
+        return {"id": None, "reason": "the log no longer holds the seeding configuration at index 1 (compacted)"
+                if first is None else "log entry 1 is not a configuration"}
+    members_hash = membership_hash(configuration.to_list())
+    identity = hashlib.sha256(("%d:%s" % (first.term, members_hash)).encode("ascii")).hexdigest()[:16]
+    return {"id": identity, "initial_term": first.term, "initial_membership_hash": members_hash,
+            "source": "log entry 1"}

@@ -184,6 +184,15 @@ integrity:
       description: Oddities that do not stop op-conductor.
       type: list
       elements: str
+cluster_identity:
+  description:
+    - Which cluster the node belongs to, from log entry 1 (the seeding configuration and term) while the log still
+      holds it; the same ID as in backup manifests. The C(info) playbook compares it across nodes, so nodes seeded
+      as different clusters are flagged even where their memberships agree.
+    - C(id) is null, with a C(reason), once log entry 1 has been compacted away or cannot be decoded.
+  returned: when the node has Raft state
+  type: dict
+  sample: {"id": "3f2a9c0d1e4b5a67", "initial_term": 1, "initial_membership_hash": "9b1c...", "source": "log entry 1"}
 drift:
   description: Differences from O(expected_servers).
   returned: when O(expected_servers) is given
@@ -206,6 +215,7 @@ drift:
       elements: dict
 """
 
+import os
 import stat
 
 from ansible.module_utils.basic import AnsibleModule
@@ -278,6 +288,13 @@ def _report_locked_read(result, state):
                                                "verify again with op-conductor stopped")
 
 
+def _cluster_identity(path):
+    try:
+        return node_state.cluster_identity(path)
+    except OSError as exc:
+        raise fs.NodeUnreadable(os.path.join(path, "raft-log.db"), exc)
+
+
 def inspect(module, result):
     params = module.params
     path = params["path"]
@@ -291,7 +308,7 @@ def inspect(module, result):
     if state.latest_configuration is not None:
         state.integrity.warnings.extend(servers.configuration_warnings(state.latest_configuration.configuration))
     result.update(state.summary())
-    result.update(changed=False, locked=locked)
+    result.update(changed=False, locked=locked, cluster_identity=_cluster_identity(path) if state.exists else None)
     if locked:
         _report_locked_read(result, state)
     if expected is not None:

@@ -128,3 +128,16 @@ def test_state_dir_nodes_with_an_expected_membership_keep_their_own_drift():
     assert inputs[0]["drift"] == {"in_sync": True} and inputs[2]["status"] == "error"
     assert inputs[1]["drift"] == {"in_sync": False, "notes": [
         "directory name 'x' is not a server ID of its configuration (a, b, c)"]}
+
+
+def test_a_node_holding_the_expected_membership_is_not_outvoted_by_drifted_nodes_on_identity():
+    out = report(node("a", identity="x", in_sync=False), node("b", identity="x", in_sync=False),
+                 node("c", identity="y"))
+    assert members(out) == {"a": "DRIFT", "b": "DRIFT", "c": "in sync"}
+    assert out["drifted"] == ["a", "b"]
+    assert "cluster: the nodes disagree on the cluster identity (c: y; a, b: x)" in out["cluster_details"]
+
+
+def test_nodes_holding_the_expected_membership_still_disagree_on_identity():
+    out = report(node("a", identity="x"), node("b", identity="x"), node("c", identity="y"))
+    assert members(out) == {"a": "in sync", "b": "in sync", "c": "DISAGREES"} and out["drifted"] == ["c"]
