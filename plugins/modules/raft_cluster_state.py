@@ -285,8 +285,8 @@ def _decide_node(module, spec, server_id, node_dir):
     plan = state_plan.plan(read_from, spec, server_id, module.params["page_size"], module.params["force"])
     entry.update(plan=plan, locked=nodes.node_locked(node_dir), action=plan.action, differences=plan.differences)
     if entry["locked"] and plan.action not in (state_plan.UNCHANGED, state_plan.LIVE):
-        raise Refused(["%s: op-conductor is running on this node (its database lock is held); nothing was "
-                       "written. Stop it first. What was read while it runs: %s" % (node_dir, plan.reason)])
+        raise Refused([nodes.running(node_dir, "nothing was written. Stop it first. What was read while it runs: "
+                                               "%s" % plan.reason)])
     if plan.action == state_plan.REFUSE:
         raise Refused(["%s: %s; refusing to replace it without force=true. Differs: %s"
                        % (node_dir, plan.reason, "; ".join(plan.differences) or "see the diff")])
@@ -321,8 +321,7 @@ def _decide_departed(module, node_dir):
     node_state.read_node_state(read_from)
     entry["locked"] = nodes.node_locked(node_dir)
     if entry["locked"]:
-        raise Refused(["%s: op-conductor is running on this node (its database lock is held); nothing was moved. "
-                       "Stop it first." % node_dir])
+        raise Refused([nodes.running(node_dir, "nothing was moved. Stop it first.")])
     if not module.params["force"]:
         raise Refused(["%s: this node is not in the cluster any more; refusing to remove it without force=true "
                        "(it would be kept as %s.<pid>.<time>~)" % (node_dir, node_dir)])
