@@ -16,8 +16,6 @@ from ansible_collections.opstack.conductor.plugins.module_utils import _options 
 from ansible_collections.opstack.conductor.plugins.module_utils import _runner as runner
 from ansible_collections.opstack.conductor.plugins.module_utils import _raft as raft
 from ansible_collections.opstack.conductor.plugins.module_utils._errors import OpstackError
-from ansible_collections.opstack.conductor.plugins.module_utils._servers import (  # noqa: F401 pylint: disable=unused-import
-    server_list_spec)
 
 
 def require_msgpack(module) -> None:
