@@ -972,8 +972,7 @@ def _make_and_remove_probe(probe_dir: str, ownership: Ownership) -> None:
         write_new_file(os.path.join(probe_dir, _PROBE_FILE), b"\0" * 4096, 0o600, ownership)
         ownership.apply(probe_dir)
         fsync_dir(probe_dir)
-        os.unlink(os.path.join(probe_dir, _PROBE_FILE))
-    finally:
+    finally:  # the probe leaves nothing, whether it proved the write or failed half-way
         if os.path.lexists(os.path.join(probe_dir, _PROBE_FILE)):
             os.unlink(os.path.join(probe_dir, _PROBE_FILE))
         os.rmdir(probe_dir)
