@@ -361,18 +361,15 @@ def _permission_bits(mode: Any) -> bool:
 
 def _mistyped_manifest_fields(manifest: Dict[str, Any]) -> List[str]:
     """What the code that ranks, compares and verifies backups relies on, by type (JSON gives any type)."""
-    def integer(value: Any) -> bool:
-        return isinstance(value, int) and not isinstance(value, bool)
-
     wrong = [key for key in ("current_term", "last_index", "last_log_term", "first_index")
-             if not (manifest.get(key) is None or integer(manifest[key]))]
+             if not (manifest.get(key) is None or _integer(manifest[key]))]
     if not isinstance(manifest.get("created_utc", ""), str):
         wrong.append("created_utc")
     if not isinstance(manifest.get("membership_hash"), str):
         wrong.append("membership_hash")
     if manifest["format"] >= 2:
         position, cluster = manifest.get("position"), manifest.get("cluster")
-        if not (isinstance(position, dict) and integer(position.get("term")) and integer(position.get("index"))):
+        if not (isinstance(position, dict) and _integer(position.get("term")) and _integer(position.get("index"))):
             wrong.append("position")
         if not (isinstance(cluster, dict) and (cluster.get("id") is None or isinstance(cluster.get("id"), str))):
             wrong.append("cluster")
@@ -381,7 +378,7 @@ def _mistyped_manifest_fields(manifest: Dict[str, Any]) -> List[str]:
             isinstance(m, dict) and isinstance(m.get("id"), str) and isinstance(m.get("address"), str)
             for m in members):
         wrong.append("membership")
-    if not all(isinstance(entry, dict) and isinstance(entry.get("sha256"), str) and integer(entry.get("size"))
+    if not all(isinstance(entry, dict) and isinstance(entry.get("sha256"), str) and _integer(entry.get("size"))
                and _permission_bits(entry.get("mode", "0600")) for entry in manifest["files"].values()):
         wrong.append("files")
     return wrong
