@@ -675,12 +675,13 @@ def judge_against_node(manifest: Dict[str, Any], there: LogPosition, backup_dir:
         refusals.append("the backup's membership %s differs from the node's current %s"
                         % (_members_text(manifest["membership"]), _members_text(current_members)))
     here = state_position(current)
-    other_cluster = _other_cluster(manifest, there, backup_dir, current, here)
+    mine = cluster_identity(current.path)  # read once: the checks below all compare it
+    other_cluster = _other_cluster(manifest, there, backup_dir, current, here, mine)
     if other_cluster:
         refusals.append(other_cluster)
-    elif manifest.get("cluster", {}).get("id") is None or cluster_identity(current.path)["id"] is None:
+    elif manifest.get("cluster", {}).get("id") is None or mine["id"] is None:
         warnings.append("the cluster could not be compared: %s; only the logs were compared where they overlap"
-                        % "; ".join(_unknown_identities(manifest, current.path)))
+                        % "; ".join(_unknown_identities(manifest, mine)))
     lost = entries_lost(here, there)
     if here > there:
         refusals.append("the backup (%s) is older than the node's log (%s): restoring it drops %s"
@@ -688,23 +689,22 @@ def judge_against_node(manifest: Dict[str, Any], there: LogPosition, backup_dir:
     return Judgement(refusals, warnings, lost)
 
 
-def _unknown_identities(manifest: Dict[str, Any], node_dir: str) -> List[str]:
+def _unknown_identities(manifest: Dict[str, Any], node: Dict[str, Any]) -> List[str]:
     reasons = []
     if manifest.get("cluster", {}).get("id") is None:
         reasons.append("the backup's: %s" % manifest.get("cluster", {}).get(
             "reason", "not recorded (an earlier manifest format)"))
-    node = cluster_identity(node_dir)
     if node["id"] is None:
         reasons.append("the node's: %s" % node["reason"])
     return reasons
 
 
 def _other_cluster(manifest: Dict[str, Any], there: LogPosition, backup_dir: Optional[str],
-                   current: node_state.NodeState, here: LogPosition) -> Optional[str]:
+                   current: node_state.NodeState, here: LogPosition, mine: Dict[str, Any]) -> Optional[str]:
     """Why the backup cannot be of the node's cluster, or None: different seeding (both known), logs that hold a
     different term at the same index (Log Matching), or a later last term that lacks the node's snapshotted (so
     committed) entries, which no log of one cluster can (Leader Completeness)."""
-    mine, theirs = cluster_identity(current.path), manifest.get("cluster") or {}
+    theirs = manifest.get("cluster") or {}
     if mine["id"] is not None and theirs.get("id") is not None and mine["id"] != theirs["id"]:
         return ("the backup is of another cluster (seeded at term %s, cluster id %s); the node's cluster was seeded "
                 "at term %s (cluster id %s)" % (theirs.get("initial_term"), theirs["id"], mine["initial_term"],
