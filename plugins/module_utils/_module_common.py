@@ -43,6 +43,15 @@ def validate_options(module, paths: Optional[Dict[str, int]] = None, file_modes:
     return checked
 
 
+def run_reader(module, work) -> None:
+    """The body of a module that only reads the node or backup directory ``path`` (raft_state_info,
+    raft_backup_info): msgpack present and ``path`` checked before anything looks at it, then ``work`` through
+    runner.run with a result that changes nothing."""
+    require_msgpack(module)
+    validate_options(module, paths=dict(path=options.READ_ROOM))
+    runner.run(module, work, dict(changed=False))
+
+
 def writer_result() -> dict:
     """The result a writing module starts from (raft_state, raft_restore): nothing changed, nothing recovered."""
     # locked: None until the lock was probed; a run that stops earlier never claims the node is unlocked.

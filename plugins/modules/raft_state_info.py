@@ -223,7 +223,6 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.opstack.conductor.plugins.module_utils import _fs as fs
 from ansible_collections.opstack.conductor.plugins.module_utils import _module_common as common
 from ansible_collections.opstack.conductor.plugins.module_utils import _node_dir as nodes
-from ansible_collections.opstack.conductor.plugins.module_utils import _options as options
 from ansible_collections.opstack.conductor.plugins.module_utils import _runner as runner
 from ansible_collections.opstack.conductor.plugins.module_utils import _node_state as node_state
 from ansible_collections.opstack.conductor.plugins.module_utils import _servers as servers
@@ -329,9 +328,7 @@ def main():
         expected_servers=servers.server_list_spec(),
         fail_on_problems=dict(type="bool", default=False),
     ), supports_check_mode=True)
-    common.require_msgpack(module)
-    common.validate_options(module, paths=dict(path=options.READ_ROOM))  # before anything looks at the path
-    runner.run(module, inspect, dict(changed=False))
+    common.run_reader(module, inspect)
 
 
 if __name__ == "__main__":
