@@ -5,8 +5,8 @@
 """op-conductor's JSON-RPC API (namespace ``conductor``) and op-node's admin API, for the live modules.
 
 No AnsibleModule import here: the modules build theirs from :func:`rpc_argument_spec` (or
-:func:`connection_argument_spec`) and hand it, with their work function, to :func:`run_module`, which checks the
-shared options, connects, and turns RPC errors into failed results.
+:func:`connection_argument_spec`) and run their work function, wrapped by :func:`live_work` (which checks the shared
+options and connects), through ``_runner.run``, which turns RPC errors into failed results as for every module.
 
 * JSON-RPC errors arrive with HTTP 200 and an ``error`` member; they raise :class:`RPCError` with the
   server's message. ``-32601`` (method not found) raises :class:`MethodMissing`, whose message names the
@@ -483,33 +483,21 @@ def _option_problem(params, positive, cluster):
     return problem
 
 
-def run_module(module, work, positive=(), cluster=True):
-    """The body every live module's main() shares: check the options, connect, do the work, fail on errors.
-
-    ``module`` is the AnsibleModule with the options parsed. With ``cluster`` (the module takes the ``nodes`` of
-    :func:`rpc_argument_spec`) ``nodes`` is checked (:func:`check_nodes`) and each node gets a :class:`Conductor`;
-    every option named in ``positive`` must be greater than 0.
-
-    ``work(module, conductors, partial)`` does the module's job and returns its result (``changed``, ``diff`` and
-    its return values), which this returns for main() to report. It may raise :class:`Failure` to fail with a
-    message and result keys (its whole result); any other ``OpstackError`` (a :class:`ConductorError`, a bad
-    server list) fails with the error's message and whatever ``work`` put into the dict ``partial`` by then.
-    """
-    problem = _option_problem(module.params, positive, cluster)
-    if problem:
-        module.fail_json(msg=problem)
-    conductors = make_conductors(module.params["nodes"], module.params) if cluster else {}
-    partial = {}
-    try:
-        return work(module, conductors, partial)
-    except Failure as exc:
-        module.fail_json(**runner.failure_result({}, exc))
-    except OpstackError as exc:
-        module.fail_json(**runner.failure_result(partial, exc))
-    return None  # not reached: fail_json exits
-
-
 def live_work(work, positive=(), cluster=True):
-    """``work(module, conductors, partial)`` as a work function for ``_runner.run`` (which every module's main()
-    calls): :func:`run_module`'s checks, connection and failed results, then the runner's exit."""
-    return lambda module, _partial: run_module(module, work, positive=positive, cluster=cluster)
+    """``work(module, conductors, partial)`` as a work function for ``_runner.run``, the one runner every module's
+    main() calls (it also gives failed results their one shape).
+
+    Before any work the options are checked: with ``cluster`` (the module takes the ``nodes`` of
+    :func:`rpc_argument_spec`) ``nodes`` by :func:`check_nodes`, and each node gets a :class:`Conductor`; every option
+    named in ``positive`` must be greater than 0. ``work`` returns the module's result (``changed``, ``diff`` and its
+    return values); it may raise :class:`Failure` (a message and result keys) or any other ``OpstackError`` (a
+    :class:`ConductorError`, a bad server list), which fails with the error's message on top of what ``work`` put into
+    ``partial`` by then.
+    """
+    def checked_work(module, partial):
+        problem = _option_problem(module.params, positive, cluster)
+        if problem:
+            raise Failure(problem)
+        conductors = make_conductors(module.params["nodes"], module.params) if cluster else {}
+        return work(module, conductors, partial)
+    return checked_work

@@ -7,6 +7,7 @@ import pytest
 from ansible_collections.opstack.conductor.plugins.module_utils import _cluster_view as view
 from ansible_collections.opstack.conductor.plugins.module_utils import _conductor_rpc as rpc
 from ansible_collections.opstack.conductor.plugins.module_utils import _membership as membership
+from ansible_collections.opstack.conductor.plugins.module_utils import _runner as runner
 from ansible_collections.opstack.conductor.plugins.module_utils._errors import OpstackError
 
 
@@ -177,24 +178,39 @@ def test_check_nodes():
 
 
 class FakeModule:
-    """What run_module uses of an AnsibleModule; fail_json raises like the real one."""
+    """What runner.run and live_work use of an AnsibleModule; fail_json and exit_json raise like the real ones."""
 
     class Failed(Exception):
+        pass
+
+    class Exited(Exception):
         pass
 
     def __init__(self, **params):
         self.params = dict(params)
         self.failed = None
+        self.exited = None
 
     def fail_json(self, **result):
         self.failed = result
         raise FakeModule.Failed(result["msg"])
 
+    def exit_json(self, **result):
+        self.exited = result
+        raise FakeModule.Exited()
+
 
 NODES = [{"id": "a", "url": "http://127.0.0.1:1"}, {"id": "b", "url": "http://127.0.0.1:2"}]
 
 
-def test_run_module_connects_and_returns_the_work_result():
+def run_live(module, work, **kwargs):
+    """main()'s body in every live module: the one runner with the live checks; the result it ended with."""
+    with pytest.raises((FakeModule.Failed, FakeModule.Exited)):
+        runner.run(module, rpc.live_work(work, **kwargs))
+    return module.failed if module.failed is not None else module.exited
+
+
+def test_live_work_connects_and_the_runner_exits_with_the_work_result():
     seen = {}
 
     def work(module, conductors, partial):
@@ -202,57 +218,57 @@ def test_run_module_connects_and_returns_the_work_result():
         return dict(changed=True, diff=dict(before="x", after="y"))
 
     m = FakeModule(nodes=NODES, request_timeout=3)
-    assert rpc.run_module(m, work) == dict(changed=True, diff=dict(before="x", after="y"))
+    assert run_live(m, work) == dict(changed=True, diff=dict(before="x", after="y")) and m.failed is None
     assert list(seen["conductors"]) == ["a", "b"]
     assert seen["conductors"]["b"].url == "http://127.0.0.1:2" and seen["conductors"]["b"].rpc.timeout == 3
 
 
-def test_run_module_checks_nodes_and_positive_options_before_any_work():
+def test_live_work_checks_nodes_and_positive_options_before_any_work():
     def work(module, conductors, partial):
         raise AssertionError("work must not run")
 
     m = FakeModule(nodes=[])
-    with pytest.raises(FakeModule.Failed):
-        rpc.run_module(m, work)
-    assert m.failed == dict(msg="nodes may not be empty")
+    assert run_live(m, work) == dict(msg="nodes may not be empty")
     m = FakeModule(nodes=NODES, attempts=3, timeout=0.0, poll_interval=0.5)
-    with pytest.raises(FakeModule.Failed):
-        rpc.run_module(m, work, positive=("attempts", "timeout", "poll_interval"))
-    assert m.failed == dict(msg="attempts, timeout and poll_interval must be positive")
+    assert run_live(m, work, positive=("attempts", "timeout", "poll_interval")) == dict(
+        msg="attempts, timeout and poll_interval must be positive")
     m = FakeModule(nodes=NODES, timeout=1.0, poll_interval=-1)
-    with pytest.raises(FakeModule.Failed):
-        rpc.run_module(m, work, positive=("timeout", "poll_interval"))
-    assert m.failed == dict(msg="timeout and poll_interval must be positive")
+    assert run_live(m, work, positive=("timeout", "poll_interval")) == dict(
+        msg="timeout and poll_interval must be positive")
 
 
-def test_run_module_without_cluster_neither_checks_nor_connects_nodes():
+def test_live_work_without_cluster_neither_checks_nor_connects_nodes():
     m = FakeModule(nodes=[])
-    result = rpc.run_module(m, lambda module, conductors, partial: dict(conductors=conductors), cluster=False)
-    assert result == dict(conductors={})
+    result = run_live(m, lambda module, conductors, partial: dict(conductors=conductors), cluster=False)
+    assert result == dict(conductors={}) and m.failed is None
 
 
-def test_run_module_turns_errors_into_failed_results():
+def test_live_errors_become_the_runners_failed_results():
     def rpc_error(module, conductors, partial):
         partial["nodes"] = {"a": "read"}
         raise rpc.Unreachable("cannot reach http://127.0.0.1:1: refused")
 
     m = FakeModule(nodes=NODES)
-    with pytest.raises(FakeModule.Failed):
-        rpc.run_module(m, rpc_error)
-    assert m.failed == dict(msg="cannot reach http://127.0.0.1:1: refused", nodes={"a": "read"})
+    assert run_live(m, rpc_error) == dict(msg="cannot reach http://127.0.0.1:1: refused", nodes={"a": "read"})
 
     def failure(module, conductors, partial):
-        partial["ignored"] = True
+        partial.update(nodes={"a": "read"}, changed=False)
         try:
             raise rpc.MethodMissing("no such method")
         except rpc.ConductorError as exc:
             raise rpc.Failure("refusing", changed=True, plan=[1]) from exc
 
+    # The one failure shape (runner.failure_result): the Failure's keys on top of what the work filled in so far.
     m = FakeModule(nodes=NODES)
-    with pytest.raises(FakeModule.Failed):
-        rpc.run_module(m, failure)
-    assert m.failed == dict(msg="refusing", changed=True, plan=[1])
+    assert run_live(m, failure) == dict(msg="refusing", changed=True, plan=[1], nodes={"a": "read"})
     assert not isinstance(rpc.Failure("x"), rpc.ConductorError)
+
+
+def test_live_modules_fail_only_through_the_runner():
+    # One failure path: _conductor_rpc has no fail_json or exit_json of its own (it had a second runner).
+    import inspect
+    source = inspect.getsource(rpc)
+    assert "fail_json" not in source and "exit_json" not in source and not hasattr(rpc, "run_module")
 
 
 def test_argument_specs_keep_the_shared_options():
@@ -264,12 +280,10 @@ def test_argument_specs_keep_the_shared_options():
     assert spec["nodes"]["required"] is True and spec["nodes"]["options"]["url"]["required"] is True
 
 
-def test_run_module_fails_on_any_refusal_of_ours_with_the_partial_result():
+def test_live_work_fails_on_any_refusal_of_ours_with_the_partial_result():
     def bad_input(module, conductors, partial):
         partial["nodes"] = {"a": "read"}
         raise OpstackError("servers[0].id='a/b': contains a path separator")
 
     m = FakeModule(nodes=NODES)
-    with pytest.raises(FakeModule.Failed):
-        rpc.run_module(m, bad_input)
-    assert m.failed == dict(msg="servers[0].id='a/b': contains a path separator", nodes={"a": "read"})
+    assert run_live(m, bad_input) == dict(msg="servers[0].id='a/b': contains a path separator", nodes={"a": "read"})
