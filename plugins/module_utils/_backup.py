@@ -791,9 +791,13 @@ def predict_restore(manifest: Any, where: str, node_dir: str, server_id: str,
     if current is not None and current.exists:
         judgement = judge_against_node(manifest, there, None, current)
     refusals += judgement.refusals
-    action = RESTORE_REFUSED if refusals and not force else RESTORE
-    reason = "; ".join(refusals) if action == RESTORE_REFUSED else "restore %s" % backup.path + (
-        " (forced past: %s)" % "; ".join(refusals) if refusals else "")
+    if refusals and not force:
+        action, reason = RESTORE_REFUSED, "; ".join(refusals)
+    elif current is not None and _same_content(node_dir, manifest):  # as plan_restore: the files' sha256 and size
+        action, reason = RESTORE_UNCHANGED, "the node already holds exactly this backup"
+    else:
+        action = RESTORE
+        reason = "restore %s" % backup.path + (" (forced past: %s)" % "; ".join(refusals) if refusals else "")
     return RestorePlan(action, reason, backup, None, current, refusals, backup.warnings + judgement.warnings,
                        judgement.lost)
 

@@ -44,7 +44,9 @@ options:
       - Instead of O(src), only in check mode - the manifest (C(manifest.json), parsed) of a backup that is not on
         this host, for example still on the controller, where it was verified. The restore is judged (refusals,
         RV(lost), RV(overridden), the diff) against the node as with O(src), without the backup's files; a lock
-        held by a running op-conductor is then reported in RV(locked) and the message, not a failure.
+        held by a running op-conductor is then reported in RV(locked) and the message, not a failure. A node whose
+        files already are the backup's (sha256 and size of each, as the manifest records them) is reported as
+        V(unchanged) in RV(action).
     type: dict
   path:
     description: The node directory to restore, C(<raft.storage.dir>/<server id>).
