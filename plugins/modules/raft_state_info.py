@@ -49,7 +49,7 @@ options:
         with O(expected_servers), a membership that differs from it (RV(drift.in_sync=false)). The result, with
         its one-line RV(msg), is returned either way.
       - Off by default, as an info module that reports rather than judges, so that a registered result can be
-        shown for every node (the M(opstack.conductor.raft_info) role reads every node, then fails itself). Turn
+        shown for every node (the P(opstack.conductor.raft_info#role) role reads every node, then fails itself). Turn
         it on for ad hoc checks (C(ansible -m opstack.conductor.raft_state_info -a "path=... fail_on_problems=true"))
         and for tasks that must stop on damage.
     type: bool
