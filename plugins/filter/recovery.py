@@ -86,12 +86,13 @@ def _leader(plan: rules.Plan, heads: Sequence[rules.OpNodeHead], members: Sequen
 
 
 def recovery_plan(hostvars: Mapping, members: Sequence[Mapping], group: Any, confirm: Any = None,
-                  mode: Any = "survivor", force: Any = False) -> Dict[str, Any]:
+                  mode: Any = "survivor", force: Any = False, check_mode: Any = False) -> Dict[str, Any]:
     """The plan for the hosts of ``members`` (cluster_members' list), from the results each host registered."""
     members = list(members or [])
     nodes = [node_report(m, hostvars[m["host"]].get(INFO_VAR)) for m in members]
     heads = [op_node_head(m["host"], hostvars[m["host"]].get(SYNC_VAR)) for m in members]
-    plan = rules.recovery_plan(str(group), confirm, mode, nodes, heads, force=bool(force))
+    plan = rules.recovery_plan(str(group), confirm, mode, nodes, heads, force=bool(force),
+                               dry_run=bool(check_mode))
     highest = plan.highest_op_node
     leader = _leader(plan, heads, members) if not plan.problems else None
     return {
@@ -100,12 +101,17 @@ def recovery_plan(hostvars: Mapping, members: Sequence[Mapping], group: Any, con
         "highest_op_node": {"host": highest.host, "number": highest.number, "hash": highest.block_hash}
         if highest else None,
         "servers": _servers(plan, members) if not plan.problems else [],
-        "leader_host": leader,
+        "leader_host": leader, "sequencer_start": rules.sequencer_start(plan),
         "leader_id": {m["host"]: m["id"] for m in members}[leader] if leader else None,
         "op_node_heads": [{"host": h.host, "number": h.number, "hash": h.block_hash, "error": h.error} for h in heads],
     }
 
 
+def recovery_request(group: Any, confirm: Any = None, mode: Any = "survivor") -> List[str]:
+    """The problems of the request itself (confirmation, mode), checked before anything is stopped or read."""
+    return rules.confirmation_problems(confirm, str(group)) + rules.mode_problems(mode)
+
+
 class FilterModule:
     def filters(self):
-        return {"recovery_plan": recovery_plan}
+        return {"recovery_plan": recovery_plan, "recovery_request": recovery_request}

@@ -17,7 +17,7 @@ to these types, and the role only formats what comes back.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from ansible_collections.opstack.conductor.plugins.module_utils import _cluster as cluster
@@ -208,12 +208,15 @@ def _survivor_part(plan: Plan, nodes: Sequence[NodeReport], heads: Sequence[OpNo
 
 
 def recovery_plan(group: str, confirm: Any, mode: Any, nodes: Sequence[NodeReport], heads: Sequence[OpNodeHead],
-                  force: bool = False) -> Plan:
-    """The whole decision. ``problems`` empty means go; every problem is reported at once."""
+                  force: bool = False, dry_run: bool = False) -> Plan:
+    """The whole decision. ``problems`` empty means go; every problem is reported at once. A dry run (check mode,
+    where no conductor was stopped) reports running nodes as warnings and decides as if they had stopped."""
     plan = Plan(mode=str(mode))
     plan.problems += confirmation_problems(confirm, group)
     plan.problems += mode_problems(mode)
-    plan.problems += node_problems(nodes)
+    plan.problems += node_problems([replace(n, locked=False) for n in nodes] if dry_run else nodes)
+    plan.warnings += ["check mode: op-conductor runs on host %s; a real run stops it first" % n.host
+                      for n in nodes if dry_run and n.locked]
     if not nodes:
         plan.problems.append("group %s: no node to recover" % group)
     if plan.problems:
@@ -238,3 +241,17 @@ def reseed_leader(heads: Sequence[OpNodeHead], voter_hosts: Sequence[str]) -> Op
     its own head, and starting from the highest one loses no block any op-node has."""
     best = highest_op_node([head for head in heads if head.host in voter_hosts])
     return best.host if best else None
+
+
+def sequencer_start(plan: Plan) -> str:
+    """Who starts the sequencer after the recovery: ``conductor`` when the recovered head equals the op-node head or
+    is one block ahead (op-conductor's own start posts that block to op-node first), ``admin`` through op-node's
+    admin_startSequencer at its unsafe head when the FSM holds no usable head for that: a re-seed (empty FSM), or a
+    recovered head behind the op-node (op-conductor would wedge on ErrUnsafeHeadMismatch; the first block op-node
+    commits is higher, so the FSM takes it)."""
+    if plan.mode == "reseed":
+        return "admin"
+    highest = plan.highest_op_node
+    if plan.survivor is not None and highest is not None and plan.survivor.head.block_number < highest.number:
+        return "admin"
+    return "conductor"

@@ -2,7 +2,7 @@
 module_utils._recovery_plan and the plan back to plain data (what the recover role formats)."""
 
 from ansible_collections.opstack.conductor.plugins.filter.recovery import (FilterModule, node_report, op_node_head,
-                                                                           recovery_plan)
+                                                                           recovery_plan, recovery_request)
 
 MEMBERS = [{"host": h, "id": "seq-" + h, "address": "10.0.0.%d:50050" % i, "suffrage": "voter"}
            for i, h in enumerate(["a", "b", "c"], 1)]
@@ -27,8 +27,13 @@ def hostvars(infos, syncs):
             for h, i, s in zip(["a", "b", "c"], infos, syncs)}
 
 
-def test_registered_as_a_filter():
-    assert FilterModule().filters()["recovery_plan"] is recovery_plan
+def test_registered_as_filters():
+    assert FilterModule().filters() == {"recovery_plan": recovery_plan, "recovery_request": recovery_request}
+
+
+def test_the_request_is_checked_alone_before_anything_runs():
+    assert recovery_request("seq", "seq", "all") == []
+    assert len(recovery_request("seq", "", "survivors")) == 2
 
 
 def test_survivor_plan_with_its_one_voter_configuration():

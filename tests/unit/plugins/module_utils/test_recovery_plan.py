@@ -197,3 +197,23 @@ def test_reseed_leader_is_the_voter_with_the_highest_op_node_head():
     heads = [op("a", 5), op("b", 9), op("c", 7)]
     assert rp.reseed_leader(heads, ["a", "c"]) == "c"
     assert rp.reseed_leader([op("a", None, error="x")], ["a"]) is None
+
+
+def test_a_dry_run_decides_past_running_nodes_and_says_so():
+    nodes = [node("a", locked=True), node("b", index=41)]
+    plan = rp.recovery_plan("seq", "seq", "survivor", nodes, [op("a", 100)], dry_run=True)
+    assert plan.problems == [] and plan.survivor.host == "b"
+    assert plan.warnings == ["check mode: op-conductor runs on host a; a real run stops it first"]
+    assert rp.recovery_plan("seq", "seq", "survivor", nodes, [op("a", 100)]).problems
+
+
+@pytest.mark.parametrize("block, op_head, expected", [(100, 100, "conductor"), (101, 100, "conductor"),
+                                                      (99, 100, "admin")])
+def test_sequencer_start_by_the_conductor_unless_the_head_is_behind(block, op_head, expected):
+    plan = rp.recovery_plan("seq", "seq", "survivor", [node("a", block=block)], [op("a", op_head)])
+    assert rp.sequencer_start(plan) == expected
+
+
+def test_a_reseed_starts_the_sequencer_through_op_node():
+    plan = rp.recovery_plan("seq", "seq", "reseed", [node("a")], [op("a", 100)])
+    assert rp.sequencer_start(plan) == "admin"
