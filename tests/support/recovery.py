@@ -1,0 +1,136 @@
+"""Node directories holding op-conductor's FSM state, for the raft_recover tests: SSZ execution payload envelopes,
+log entries and snapshots carrying them, and the Go harness ``raftrecover`` (tests/e2e/opconductor/cmd/raftrecover:
+the real raft.RecoverCluster and real Raft nodes with op-conductor's own FSM from the pinned optimism module)."""
+
+import base64
+import json
+import os
+import shutil
+import struct
+import subprocess
+from pathlib import Path
+
+from ansible_collections.opstack.conductor.plugins.module_utils import _bbolt as bolt
+from ansible_collections.opstack.conductor.plugins.module_utils import _payload as payload
+from ansible_collections.opstack.conductor.plugins.module_utils import _raft as raft
+
+REPO = Path(__file__).resolve().parents[2]
+HARNESS_CMD = "raftrecover"
+
+
+# ================================================================================================================
+# Envelopes
+# ================================================================================================================
+
+
+def envelope(number, version=payload.V4, empty_withdrawals_root=False, salt=b""):
+    """The SSZ bytes of an ExecutionPayloadEnvelope for block ``number``: a V3 (Ecotone) or V4 (Isthmus) payload
+    with one transaction and a block hash derived from the number (and ``salt``, so two payloads at one height
+    differ). ``empty_withdrawals_root``: a V4 payload whose withdrawals root is the empty-withdrawals hash, which
+    op-conductor's FSM persists as V3."""
+    header = bytearray(payload.HEADER_SIZE)
+    header[:32] = bytes([number % 251]) * 32  # parent hash
+    struct.pack_into("<Q", header, payload.BLOCK_NUMBER_AT, number)
+    struct.pack_into("<Q", header, payload.BLOCK_NUMBER_AT + 8, 30_000_000)  # gas limit
+    struct.pack_into("<Q", header, payload.BLOCK_NUMBER_AT + 24, 1_700_000_000 + 2 * number)  # timestamp
+    block_hash = (b"%016x" % number + salt.ljust(16, b"\0")[:16])
+    root = bytes([0xAB]) * 32 if version == payload.V4 else None
+    body = payload.ExecutionPayload(
+        header=bytes(header), base_fee_per_gas=(7).to_bytes(32, "little"), block_hash=block_hash,
+        extra_data=b"op", transactions=(b"\x02" + bytes([number % 256]) * 40,), withdrawals=(),
+        blob_gas_used=0, excess_blob_gas=0, withdrawals_root=root)
+    data = payload.marshal_envelope(payload.Envelope(bytes(32), body, version))
+    if empty_withdrawals_root:  # Go's MarshalSSZ would write such a payload as V3: put the root in by hand
+        at = payload.HASH_LENGTH + payload.WITHDRAWALS_ROOT_AT
+        data = data[:at] + payload.EMPTY_WITHDRAWALS_HASH + data[at + 32:]
+    return data
+
+
+def block_hash_hex(data):
+    """The block hash of an envelope's bytes, 0x hex (as the FSM reports it)."""
+    at = payload.HASH_LENGTH + payload.BLOCK_HASH_AT
+    return "0x" + data[at:at + 32].hex()
+
+
+# ================================================================================================================
+# Node directories written in Python
+# ================================================================================================================
+
+
+def append_entries(node_dir, entries, current_term=None):
+    """Add log entries [(index, term, type, data)] to a node's raft-log.db (and raise CurrentTerm to
+    ``current_term``)."""
+    log_path = os.path.join(str(node_dir), raft.LOG_FILE)
+    content = bolt.read_database(log_path)
+    for index, term, kind, data in entries:
+        content[raft.BUCKET_LOGS][raft.uint64_key(index)] = raft.encode_log(
+            raft.Log(index=index, term=term, type=kind, data=data))
+    _rewrite(log_path, content)
+    if current_term is not None:
+        stable_path = os.path.join(str(node_dir), raft.STABLE_FILE)
+        stable = bolt.read_database(stable_path)
+        stable[raft.BUCKET_CONF][raft.KEY_CURRENT_TERM] = raft.U64.pack(current_term)
+        _rewrite(stable_path, stable)
+
+
+def drop_entries(node_dir, up_to):
+    """Compaction: remove log entries 1..up_to (a snapshot covers them)."""
+    log_path = os.path.join(str(node_dir), raft.LOG_FILE)
+    content = bolt.read_database(log_path)
+    for index in range(1, up_to + 1):
+        content[raft.BUCKET_LOGS].pop(raft.uint64_key(index), None)
+    _rewrite(log_path, content)
+
+
+def _rewrite(path, content):
+    with bolt.BoltReader(path) as reader:
+        page_size = reader.page_size
+    with open(path, "wb") as handle:
+        handle.write(bolt.build_database(content, page_size))
+
+
+def commands(first_index, term, numbers, **kwargs):
+    """LogCommand entries from ``first_index`` carrying envelopes of these block numbers."""
+    return [(first_index + offset, term, raft.LOG_COMMAND, envelope(number, **kwargs))
+            for offset, number in enumerate(numbers)]
+
+
+# ================================================================================================================
+# The Go harness
+# ================================================================================================================
+
+
+def harness_binary():
+    """Build (or reuse) raftrecover against the pinned optimism module the e2e suite builds op-conductor from."""
+    from ansible_collections.opstack.conductor.tests.e2e import build_op_conductor as builder  # noqa: PLC0415
+
+    stamp = builder.build()  # op-conductor itself: leaves <cache>/<pin>/src with the resolved go.mod and go.sum
+    src = Path(stamp["binary"]).parent / "src"
+    binary = Path(stamp["binary"]).parent / HARNESS_CMD
+    source = builder.HARNESS / "cmd" / HARNESS_CMD / "main.go"
+    if binary.exists() and binary.stat().st_mtime >= source.stat().st_mtime:
+        return binary
+    target = src / "cmd" / HARNESS_CMD
+    target.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(source, target / "main.go")
+    builder.run(["go", "build", "-trimpath", "-o", str(binary) + ".tmp", "./cmd/" + HARNESS_CMD], cwd=src,
+                env=builder.go_env(builder.cache_root()), timeout=1800)
+    os.replace(str(binary) + ".tmp", binary)
+    return binary
+
+
+def run_harness(binary, verb, *args, timeout=120):
+    """One verb of raftrecover: (exit code, its JSON object or None, stderr)."""
+    proc = subprocess.run([str(binary), verb, *map(str, args)], capture_output=True, text=True, timeout=timeout,
+                          check=False)
+    out = proc.stdout.strip()
+    return proc.returncode, json.loads(out) if out else None, proc.stderr
+
+
+def write_json(path, document):
+    Path(path).write_text(json.dumps(document))
+    return str(path)
+
+
+def b64_list(items):
+    return [base64.b64encode(item).decode() for item in items]
