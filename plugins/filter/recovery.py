@@ -38,6 +38,8 @@ def node_report(member: Mapping, info: Any) -> rules.NodeReport:
     base = dict(host=str(member["host"]), server_id=str(member["id"]), suffrage=str(member.get("suffrage", "voter")))
     if not isinstance(info, Mapping):
         return rules.NodeReport(readable=False, error="raft_state_info did not run on this host", **base)
+    if info.get("skipped"):  # the role reads no node whose directory does not exist
+        return rules.NodeReport(exists=False, **base)
     if info.get("failed"):
         return rules.NodeReport(readable=False, error=str(info.get("msg") or "raft_state_info failed"), **base)
     return rules.NodeReport(

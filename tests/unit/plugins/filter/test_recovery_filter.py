@@ -82,6 +82,8 @@ def test_node_report_from_a_failed_or_missing_info():
     failed = node_report(member, {"failed": True, "msg": "Permission denied"})
     assert not failed.readable and failed.error == "Permission denied"
     assert not node_report(member, None).readable
+    absent = node_report(member, {"skipped": True, "changed": False, "false_condition": "stat.exists"})
+    assert absent.readable and not absent.exists and not absent.usable
 
 
 def test_node_report_keeps_only_usable_snapshots_and_reads_damage():
