@@ -10,7 +10,11 @@ The harness module ``tests/e2e/opconductor/go.mod`` requires one released versio
 3. copies the harness to ``<cache>/<pin>/src``, applies them with ``go mod edit``;
 4. builds ``github.com/ethereum-optimism/optimism/op-conductor/cmd`` with ``CGO_ENABLED=0``
    into ``<cache>/<pin>/op-conductor``, and writes a stamp (pin, replace, go version,
-   timings, sizes). A later run with the same stamp reuses the binary.
+   timings, sizes). A later run with the same stamp reuses the binary;
+5. builds every main package under ``tests/e2e/opconductor/cmd/<name>/`` (Go helpers linking the
+   pinned optimism code, e.g. ``fsmoracle``, ``raftrecover``) in the same build copy, into
+   ``<cache>/<pin>/cmd/<name>``, each with its own stamp (reused while its sources, go.mod and
+   go.sum are unchanged). ``build_tool(name)`` builds one and returns its path.
 
 The cache defaults to ``<repo>/.cache/op-conductor`` (gitignored); ``OPSTACK_E2E_CACHE``
 moves it. The module and build caches live inside it (``gomod/``, ``gocache/``), so the
@@ -18,7 +22,7 @@ cost of a cold build is measurable and does not depend on the user's Go caches.
 
 Any failure exits non-zero with the command and its output: the e2e tests never skip.
 
-Usage: build_op_conductor.py [--print-path] [--force] [--json]
+Usage: build_op_conductor.py [--print-path] [--force] [--json] [--tool NAME]
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ import shutil
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -41,6 +46,7 @@ OPTIMISM = "github.com/ethereum-optimism/optimism"
 GETH = "github.com/ethereum/go-ethereum"
 MAIN_PKG = OPTIMISM + "/op-conductor/cmd"
 STAMP_FORMAT = 1
+CMD_DIR = HARNESS / "cmd"
 
 
 class BuildError(RuntimeError):
@@ -131,6 +137,86 @@ def harness_digest() -> str:
 
 
 def build(force: bool = False, log=lambda msg: print(msg, file=sys.stderr)) -> dict:
+    """op-conductor, then every main package under cmd/; the stamp's "tools" maps each name to its binary."""
+    stamp = _build_conductor(force, log)
+    stamp["tools"] = {name: str(_build_tool(name, stamp, force, log)) for name in main_packages()}
+    return stamp
+
+
+def main_packages() -> list[str]:
+    """The directories under tests/e2e/opconductor/cmd/ that hold Go files (each one main package)."""
+    if not CMD_DIR.is_dir():
+        return []
+    return sorted(entry.name for entry in CMD_DIR.iterdir() if entry.is_dir() and any(entry.glob("*.go")))
+
+
+def build_tool(name: str, force: bool = False, log=lambda msg: print(msg, file=sys.stderr)) -> Path:
+    """The binary of the main package tests/e2e/opconductor/cmd/<name>, built (with op-conductor's build copy of
+    the harness module, so against the pinned optimism and its op-geth replace) unless current."""
+    if name not in main_packages():
+        raise BuildError(f"no main package {CMD_DIR / name} (have: {', '.join(main_packages()) or 'none'})")
+    return _build_tool(name, _build_conductor(False, log), force, log)
+
+
+def tool_digest(name: str) -> str:
+    h = hashlib.sha256(harness_digest().encode())
+    for path in sorted(p for p in (CMD_DIR / name).rglob("*") if p.is_file()):
+        h.update(str(path.relative_to(CMD_DIR)).encode() + b"\0" + path.read_bytes())
+    return h.hexdigest()
+
+
+@contextmanager
+def _flock(lock: Path, what: str):
+    import fcntl  # noqa: PLC0415 (POSIX only; the e2e suite is Linux-only)
+
+    with open(lock, "w") as lockf:
+        deadline = time.monotonic() + 3600
+        while True:
+            try:
+                fcntl.flock(lockf, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise BuildError(f"another build holds {lock} for over an hour ({what})") from None
+                time.sleep(2)
+        yield
+
+
+def _build_tool(name: str, conductor: dict, force: bool, log) -> Path:
+    out = cache_root() / conductor["pin"]
+    binary, stamp_path = out / "cmd" / name, out / "cmd" / f"{name}.json"
+    digest = tool_digest(name)
+
+    def current() -> bool:
+        return (not force and binary.exists() and stamp_path.exists()
+                and json.loads(stamp_path.read_text()).get("digest") == digest)
+
+    if current():
+        return binary
+    binary.parent.mkdir(exist_ok=True)
+    env = go_env(cache_root())
+    # the op-conductor lock: a rebuild of op-conductor replaces src/ under us otherwise
+    with _flock(out / ".lock", f"building {name}"):
+        if current():
+            return binary
+        log(f"op-conductor: compiling cmd/{name}")
+        src = out / "src" / "cmd" / name
+        if src.exists():
+            shutil.rmtree(src)
+        shutil.copytree(CMD_DIR / name, src)
+        t0 = time.monotonic()
+        tmp_bin = binary.with_name(f"{name}.tmp")
+        run(["go", "build", "-trimpath", "-o", str(tmp_bin), f"./cmd/{name}"], cwd=out / "src", env=env,
+            timeout=3600)
+        os.replace(tmp_bin, binary)
+        stamp_path.write_text(json.dumps({"format": STAMP_FORMAT, "name": name, "digest": digest,
+                                          "module": conductor["module"], "replace": conductor["replace"],
+                                          "seconds": round(time.monotonic() - t0, 1),
+                                          "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}) + "\n")
+    return binary
+
+
+def _build_conductor(force: bool, log) -> dict:
     root = cache_root()
     gomod_text = (HARNESS / "go.mod").read_text()
     pin = pinned_version(gomod_text)
@@ -243,8 +329,12 @@ def main() -> int:
     ap.add_argument("--force", action="store_true", help="rebuild even when the stamp matches")
     ap.add_argument("--print-path", action="store_true", help="print only the binary path")
     ap.add_argument("--json", action="store_true", help="print the stamp as JSON")
+    ap.add_argument("--tool", metavar="NAME", help="build only cmd/NAME (and op-conductor) and print its path")
     args = ap.parse_args()
     try:
+        if args.tool:
+            print(build_tool(args.tool, force=args.force))
+            return 0
         stamp = build(force=args.force)
     except BuildError as exc:
         print(f"op-conductor build FAILED: {exc}", file=sys.stderr)
@@ -261,6 +351,8 @@ def main() -> int:
         print(f"  {stamp['version_output']}")
         print(f"  build seconds: {s}  module cache +{b['gomodcache_added'] / 1e6:.0f} MB,"
               f" build cache +{b['gocache_added'] / 1e6:.0f} MB, binary {stamp['binary_bytes'] / 1e6:.1f} MB")
+        for name, path in stamp["tools"].items():
+            print(f"  cmd/{name}: {path}")
     return 0
 
 

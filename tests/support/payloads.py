@@ -24,8 +24,8 @@ def make_payload(version=payload.V4, number=1, transactions=(b"\x02tx-a", b""), 
         transactions=tuple(transactions),
         withdrawals=tuple(filler(payload.WITHDRAWAL_SIZE, 10 + i) for i in range(withdrawals))
         if version >= payload.V2 else None,
-        blob_gas_used=131072 + number if version >= payload.V3 else None,
-        excess_blob_gas=number * 3 if version >= payload.V3 else None,
+        blob_gas_used=(131072 + number) % 2 ** 64 if version >= payload.V3 else None,
+        excess_blob_gas=number * 3 % 2 ** 64 if version >= payload.V3 else None,
         withdrawals_root=root if version >= payload.V4 else None)
 
 
