@@ -1,0 +1,155 @@
+"""The recover playbook (issue 16 item 3) against real op-conductor processes: a sequencing cluster loses its quorum
+for good (two of three conductors killed and their state destroyed), and `recover` brings it back to three voters,
+one leader, the head equal to the last committed payload, sequencing again.
+
+The conductors are started and stopped by the playbooks themselves, through the command hooks (conductorctl.py).
+Measured per run and printed (pytest -s shows it): wall time from the playbook's start to the first block the
+recovered cluster commits, and the blocks reorged (the stub chain only appends on the head's hash, so a reorg
+would show as a block number that repeats or goes backwards).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from harness import COLLECTIONS, HERE, IDS, ConductorCluster, wait_until
+
+BIN = Path(sys.executable).parent
+LEADER = "sequencer-2"
+RC = re.compile(r"^(?P<host>\S+)\s+:\s+ok=\d+\s+changed=\d+\s+unreachable=(?P<u>\d+)\s+failed=(?P<f>\d+)", re.M)
+
+
+def recover_inventory(c: ConductorCluster, workdir: Path) -> Path:
+    spec = c.write_spec(workdir / "conductors.json")
+    hook = f"{sys.executable} {HERE / 'conductorctl.py'}"
+    node = f"--spec {spec} --node {{{{ conductor_server_id }}}}"
+    hosts = {sid: {"conductor_raft_address": n.raft_address, "conductor_rpc_url": n.rpc_url,
+                   "conductor_node_rpc_url": c.stubs.node_url(sid), "conductor_storage_dir": str(n.storage),
+                   "conductor_recover_backup_dest": str(workdir / "backups" / sid)}
+             for sid, n in c.nodes.items()}
+    group_vars = {
+        "ansible_connection": "local", "ansible_python_interpreter": sys.executable,
+        "conductor_initial_leader": LEADER,
+        "conductor_service_start_command": hook + " start " + node,
+        "conductor_service_stop_command": hook + " stop " + node,
+        "conductor_wait_timeout": 60, "conductor_transfer_timeout": 30, "conductor_service_wait_timeout": 30,
+    }
+    path = workdir / "hosts.yml"
+    path.write_text(yaml.safe_dump({"all": {"children": {"sequencers": {"hosts": hosts, "vars": group_vars}}}},
+                                   sort_keys=False))
+    return path
+
+
+def run_playbook(workdir: Path, name: str, inventory: Path, *extra: str, timeout: int = 400):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ANSIBLE_")}
+    env.update(PATH=f"{BIN}{os.pathsep}{env.get('PATH', '')}", ANSIBLE_COLLECTIONS_PATH=str(COLLECTIONS),
+               ANSIBLE_NOCOLOR="1", ANSIBLE_RETRY_FILES_ENABLED="0", ANSIBLE_HOME=str(workdir / ".ansible-home"),
+               ANSIBLE_LOCAL_TEMP=str(workdir / ".ansible-tmp"), PYTHONDONTWRITEBYTECODE="1")
+    proc = subprocess.run([str(BIN / "ansible-playbook"), "-i", str(inventory), f"opstack.conductor.{name}", *extra],
+                          cwd=str(workdir), capture_output=True, text=True, timeout=timeout, env=env, check=False)
+    out = proc.stdout + proc.stderr
+    failed = sum(int(m["f"]) + int(m["u"]) for m in RC.finditer(out))
+    return proc.returncode, failed, out
+
+
+@pytest.fixture
+def sequencing(op_conductor, workdir):
+    """Three conductors brought up by the bring_up playbook (hooks), the leader sequencing."""
+    c = ConductorCluster(op_conductor, workdir / "cluster", IDS)
+    c.start_stubs()
+    try:
+        inventory = recover_inventory(c, workdir)
+        rc, failed, out = run_playbook(workdir, "bring_up", inventory)
+        assert rc == 0 and not failed, out[-6000:]
+        c.adopt()
+        assert c.wait_leader() == LEADER
+        wait_until(lambda: len(committed_numbers(c)) >= 2, 30, what="two blocks committed through the conductors")
+        yield c, workdir, inventory
+    finally:
+        c.close()
+
+
+def lose_quorum(c: ConductorCluster, lost: list[str]) -> int:
+    """SIGKILL ``lost`` and delete their node directories; returns the chain head once nothing commits any more."""
+    for sid in lost:
+        c.kill(sid)
+        shutil.rmtree(c.nodes[sid].node_dir)
+    # The leader loses its lease, steps down and stops its sequencer (op-conductor's own reaction); a commit tried
+    # before that fails for lack of quorum and the block is dropped. Either way the head stays at the last
+    # committed payload.
+    wait_until(lambda: not c.stubs.active() and not c.claimed_leaders(), 30, what="the leader to step down")
+    return c.stubs.chain.head()["number"]
+
+
+def committed_numbers(c: ConductorCluster, since: int = 0) -> list[int]:
+    return [x["params"][0] for x in c.stubs.calls("conductor_commitUnsafePayload", since=since) if "error" not in x]
+
+
+def assert_recovered(c: ConductorCluster, head: int, started: float, mark: int) -> dict:
+    """Three voters, one leader, sequencing past ``head`` with no block number repeated or going backwards."""
+    c.adopt()
+    leader = c.wait_leader(timeout=60)
+    three = sorted((s["id"], s["address"], 0) for s in c.servers())  # 0: Voter
+    wait_until(lambda: sorted(c.memberships()) == sorted(IDS)
+               and all(m[1] == three for m in c.memberships().values()), 30, what="three voters on every node")
+    wait_until(lambda: c.stubs.chain.head()["number"] >= head + 2, 60, what="sequencing to resume")
+    assert c.stubs.active() == [leader]
+    numbers = [b["number"] for b in c.stubs.chain.blocks]
+    assert numbers == list(range(len(numbers))), "the chain reorged"
+    after = committed_numbers(c, since=mark)
+    assert after and after[0] == head + 1 and after == sorted(set(after)), after
+    first = [x for x in c.stubs.calls("conductor_commitUnsafePayload", since=mark) if "error" not in x][0]
+    figures = {"seconds_to_sequencing_leader": round(first["time"] - started, 1), "blocks_reorged": 0,
+               "head_kept": head, "leader": leader}
+    print(f"\nrecover figures: {figures}")
+    return figures
+
+
+def test_recover_survivor_after_two_nodes_and_their_state_are_lost(sequencing):
+    c, workdir, inventory = sequencing
+    lost = [sid for sid in IDS if sid != LEADER]
+    head = lose_quorum(c, lost)
+
+    refused, failed, out = run_playbook(workdir, "recover", inventory)  # no confirmation
+    assert refused != 0 and "conductor_recover_confirm is unset" in out, out[-4000:]
+    assert c.nodes[LEADER].alive(), "a refused recovery stopped a conductor"
+
+    mark = c.stubs.mark()
+    started = time.time()
+    rc, failed, out = run_playbook(workdir, "recover", inventory, "-e", "conductor_recover_confirm=sequencers")
+    assert rc == 0 and not failed, out[-8000:]
+    assert f"survivor: {LEADER} ({LEADER})" in out and f"head block {head} " in out, out[-8000:]
+    assert_recovered(c, head, started, mark)
+    backups = workdir / "backups" / LEADER
+    assert backups.is_dir() and any(backups.iterdir()), "the survivor was not backed up first"
+
+
+def test_recover_reseed_after_every_node_state_is_lost(sequencing):
+    c, workdir, inventory = sequencing
+    for sid in IDS:
+        c.kill(sid)
+        shutil.rmtree(c.nodes[sid].node_dir)
+    wait_until(lambda: not c.running(), 10, what="every conductor to exit")
+    # op-node's sequencer (the stub's) still runs but cannot commit: its blocks are dropped, the head stays.
+    head = c.stubs.chain.head()["number"]
+
+    survivor, failed, out = run_playbook(workdir, "recover", inventory, "-e", "conductor_recover_confirm=sequencers")
+    assert survivor != 0 and "only conductor_recover_mode=reseed can bring this cluster back" in out, out[-4000:]
+
+    mark = c.stubs.mark()
+    started = time.time()
+    rc, failed, out = run_playbook(workdir, "recover", inventory, "-e", "conductor_recover_confirm=sequencers",
+                                   "-e", "conductor_recover_mode=reseed")
+    assert rc == 0 and not failed, out[-8000:]
+    assert "re-seed term: 1, leader sequencer-1" in out, out[-8000:]
+    figures = assert_recovered(c, head, started, mark)
+    assert figures["leader"] == "sequencer-1"
