@@ -127,13 +127,24 @@ def _members(report: _Report, label: str, drift: Optional[Mapping], disagrees: L
     return "DRIFT"
 
 
+def _head(result: Mapping) -> str:
+    """The HEAD cell: op-conductor's FSM head (raft_state_info's fsm_head) as block number and short hash."""
+    if result.get("fsm_error"):
+        return "UNKNOWN"
+    if "fsm_head" not in result:
+        return "-"
+    head = result["fsm_head"]
+    return "%d %s" % (head["block_number"], head["block_hash"][:10]) if head else "empty"
+
+
 def _checked_row(report: _Report, item: Mapping, label: str, odd: Mapping[str, List[str]]) -> Dict[str, Any]:
     result = item.get("result") or {}
     drift = item.get("drift") or result.get("drift")
     row = {"term": result["current_term"] if result.get("current_term") is not None else "-",
            "vote": "%s@%s" % (result["last_vote_candidate"], result.get("last_vote_term"))
            if result.get("last_vote_candidate") else "-",
-           "last_index": result.get("last_index"), "running": "yes (locked)" if result.get("locked") else "no"}
+           "last_index": result.get("last_index"), "head": _head(result),
+           "running": "yes (locked)" if result.get("locked") else "no"}
     if not result.get("exists"):
         report.flag("drift", label, "%s: no Raft databases in %s" % (label, item.get("path")))
         return dict(row, integrity="absent", members="NO STATE")
@@ -151,7 +162,7 @@ def _row(report: _Report, item: Mapping, odd: Mapping[str, List[str]]) -> Dict[s
     result = item.get("result") or {}
     label = _label(item)
     row = {"host": item["host"], "server_id": item["server_id"], "term": "-", "vote": "-", "last_index": "-",
-           "members": "-", "integrity": "-", "running": "-"}
+           "head": "-", "members": "-", "integrity": "-", "running": "-"}
     status = item.get("status")
     if status == "not_checked":
         return dict(row, integrity="not checked", members="not checked")

@@ -193,6 +193,41 @@ cluster_identity:
   returned: when the node has Raft state
   type: dict
   sample: {"id": "3f2a9c0d1e4b5a67", "initial_term": 1, "initial_membership_hash": "9b1c...", "source": "log entry 1"}
+fsm_head:
+  description:
+    - The unsafe payload op-conductor's FSM holds after a start from these files, as hashicorp/raft replays them
+      (RecoverCluster's order) into op-conductor's FSM - the newest snapshot raft lists (op-conductor keeps one;
+      raft does not fall back to an older one), whose C(state.bin) replaces the head, then every command entry
+      after it, which replaces the head only with a strictly higher block number.
+    - Null when the FSM is empty (no snapshot and no command entry the FSM decodes), and when the files cannot be
+      replayed (see RV(fsm_error)). An entry the FSM cannot decode is skipped, as Raft ignores the FSM's error, and
+      named in RV(integrity.warnings) (the first ten, then a count).
+  returned: always
+  type: dict
+  sample: {"block_number": 1234567, "block_hash": "0x5e1f...", "index": 8812, "term": 4, "source": "log"}
+  contains:
+    block_number:
+      description: The payload's block number.
+      type: int
+    block_hash:
+      description: The payload's block hash, 0x-prefixed hex.
+      type: str
+    index:
+      description: Log index of the entry the head came from, or the index of the snapshot.
+      type: int
+    term:
+      description: The term of that entry or snapshot.
+      type: int
+    source:
+      description: V(log) or V(snapshot).
+      type: str
+fsm_error:
+  description:
+    - Why the FSM head is unknown - raft would fail to start on these files - the newest snapshot does not open (CRC)
+      or op-conductor's FSM cannot restore it, or a log entry after it is missing or undecodable. Also added to
+      RV(integrity.warnings).
+  returned: when the files cannot be replayed
+  type: str
 drift:
   description: Differences from O(expected_servers).
   returned: when O(expected_servers) is given
@@ -221,6 +256,7 @@ import stat
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.opstack.conductor.plugins.module_utils import _fs as fs
+from ansible_collections.opstack.conductor.plugins.module_utils import _fsm as fsm
 from ansible_collections.opstack.conductor.plugins.module_utils import _module_common as common
 from ansible_collections.opstack.conductor.plugins.module_utils import _node_dir as nodes
 from ansible_collections.opstack.conductor.plugins.module_utils import _runner as runner
@@ -294,6 +330,27 @@ def _cluster_identity(path):
         raise fs.NodeUnreadable(os.path.join(path, "raft-log.db"), exc)
 
 
+_MAX_SKIPPED_SHOWN = 10
+
+
+def _fsm_head(path, result):
+    """op-conductor's FSM head after raft replays the node (null when empty). Entries the FSM does not decode are
+    warnings (raft ignores them too); files raft cannot replay leave the head unknown: fsm_error and a warning,
+    not a failure, so that a damaged node is still reported."""
+    try:
+        replay = fsm.replay_fsm(path)
+    except fsm.FsmError as exc:
+        result["fsm_error"] = str(exc)
+        result["integrity"]["warnings"].append("fsm_head unknown: %s" % exc)
+        return None
+    skipped = replay.skipped
+    result["integrity"]["warnings"].extend(skipped[:_MAX_SKIPPED_SHOWN])
+    if len(skipped) > _MAX_SKIPPED_SHOWN:
+        result["integrity"]["warnings"].append("... and %d more log entries op-conductor's FSM does not apply"
+                                               % (len(skipped) - _MAX_SKIPPED_SHOWN))
+    return replay.head.summary() if replay.head else None
+
+
 def inspect(module, result):
     params = module.params
     path = params["path"]
@@ -308,6 +365,7 @@ def inspect(module, result):
         state.integrity.warnings.extend(servers.configuration_warnings(state.latest_configuration.configuration))
     result.update(state.summary())
     result.update(changed=False, locked=locked, cluster_identity=_cluster_identity(path) if state.exists else None)
+    result["fsm_head"] = _fsm_head(path, result)
     if locked:
         _report_locked_read(result, state)
     if expected is not None:

@@ -22,7 +22,7 @@ def test_inventory_mode_reports_and_fails_on_corrupt_and_missing_nodes(tmp_path)
     ok = run_playbook(tmp_path, "-i", inventory, "opstack.conductor.info", "--limit", "seq-a,seq-b")
     assert ok.rc == 0, ok
     rows = table(ok)
-    assert rows[0][:6] == ["seq-a", "seq-a", "1", "seq-a@1", "1", "in"], rows
+    assert rows[0][:7] == ["seq-a", "seq-a", "1", "seq-a@1", "1", "empty", "in"], rows  # HEAD: a seeded FSM is empty
     assert rows[2][:2] == ["seq-c", "seq-c"] and "not" in rows[2], rows  # outside --limit: listed, not checked
 
     log = root / "seq-b" / "seq-b" / "raft-log.db"

@@ -87,7 +87,7 @@ def test_rows_of_nodes_not_checked_absent_unreadable_or_corrupt():
     assert out["corrupt_details"] == ["b: could not read /raft/b: permission denied",
                                       "c: corrupt: page 3: bad checksum"]
     assert out["drift_details"] == ["d: no Raft state at /raft/d"]
-    assert out["lines"][0].split() == ["HOST", "SERVER", "ID", "TERM", "VOTE", "LAST", "INDEX", "MEMBERS",
+    assert out["lines"][0].split() == ["HOST", "SERVER", "ID", "TERM", "VOTE", "LAST", "INDEX", "HEAD", "MEMBERS",
                                        "INTEGRITY", "RUNNING"]
     assert out["lines"][-4:] == ["", "b: could not read /raft/b: permission denied",
                                  "c: corrupt: page 3: bad checksum", "d: no Raft state at /raft/d"]
@@ -141,3 +141,20 @@ def test_a_node_holding_the_expected_membership_is_not_outvoted_by_drifted_nodes
 def test_nodes_holding_the_expected_membership_still_disagree_on_identity():
     out = report(node("a", identity="x"), node("b", identity="x"), node("c", identity="y"))
     assert members(out) == {"a": "in sync", "b": "in sync", "c": "DISAGREES"} and out["drifted"] == ["c"]
+
+
+def test_the_head_column_shows_the_fsm_head_block_and_short_hash():
+    """Issue 16 item 1: HEAD is op-conductor's FSM head (raft_state_info's fsm_head): block number and the start of
+    its hash; empty for an empty FSM, UNKNOWN when raft cannot replay the files, - when not read."""
+    head = node("a")
+    head["result"]["fsm_head"] = {"block_number": 1234567, "block_hash": "0x5e1f0a2b" + "7" * 56, "index": 40,
+                                  "term": 3, "source": "log"}
+    empty, unknown, older = node("b"), node("c"), node("d")
+    empty["result"]["fsm_head"] = None
+    unknown["result"].update(fsm_head=None, fsm_error="snapshot 3-20-1: CRC mismatch in state.bin")
+    out = report(head, empty, unknown, older, dict(node("e"), status="absent"))
+    assert [row["head"] for row in out["rows"]] == ["1234567 0x5e1f0a2b", "empty", "UNKNOWN", "-", "-"]
+    header, rule, first = out["lines"][:3]
+    assert header.index("HEAD") == first.index("1234567") and header.index("HEAD") > header.index("LAST INDEX")
+    assert rule.split()[5] == "-" * len("1234567 0x5e1f0a2b")  # the sixth column is as wide as its widest cell
+    assert out["corrupt"] == [] and out["drifted"] == ["e"]  # the head column judges nothing
