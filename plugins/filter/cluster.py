@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from ansible.errors import AnsibleError
+from ansible.module_utils.parsing.convert_bool import boolean
 from jinja2 import TemplateError
 
 from ansible_collections.opstack.conductor.plugins.module_utils import _cluster as cluster
@@ -212,9 +213,66 @@ def cluster_self_check(conductor_cluster: Mapping, host: str, server_id: Any, ra
             "the same member list." % ((host,) + seen + (me["id"], me["address"], me["suffrage"]))]
 
 
+# The raft_state role after its preflight: what stops the run, and what a forced write kept.
+
+MSGPACK_MISSING = "Python library (msgpack"
+
+
+def _interpreter(host_vars: Mapping) -> str:
+    facts = host_vars.get("ansible_facts") or {}
+    return str(host_vars.get("ansible_python_interpreter") or facts.get("discovered_interpreter_python")
+               or "the Python Ansible uses")
+
+
+def _msgpack_advice(host_vars: Mapping, check_mode: bool, install_msgpack: Any) -> str:
+    """What to do about msgpack missing on a host: check mode cannot install it; a real run that did has failed."""
+    wanted = host_vars.get("conductor_install_msgpack", install_msgpack)
+    if not boolean(wanted, strict=False):
+        return "; install python3-msgpack (or pip install msgpack) for it, or set conductor_install_msgpack=true"
+    if check_mode:
+        return ("; check mode cannot install it, so this node could not be checked (the real run installs it: "
+                "conductor_install_msgpack=true)")
+    return "; conductor_install_msgpack=true did not make it importable"
+
+
+def preflight_failures(hostvars: Mapping, hosts: Sequence[str], check_mode: Any = False,
+                       install_msgpack: Any = False) -> List[str]:
+    """One sentence per host of ``hosts`` whose preflight (the registered ``__conductor_preflight``) failed or did
+    not run; ``install_msgpack`` is the role's conductor_install_msgpack, for hosts that do not set their own."""
+    out = []
+    for host in hosts:
+        host_vars = hostvars[host]
+        result = host_vars.get("__conductor_preflight") or {}
+        if result and not result.get("failed"):
+            continue
+        msg = str(result.get("msg", "no result"))
+        if MSGPACK_MISSING in msg:
+            msg = "the Python library msgpack is not importable by %s%s" % (
+                _interpreter(host_vars), _msgpack_advice(host_vars, boolean(check_mode, strict=False),
+                                                         install_msgpack))
+        out.append("host %s: %s" % (host, msg))
+    return out
+
+
+def kept_directories(hostvars: Mapping, hosts: Sequence[str]) -> List[str]:
+    """One sentence per host of ``hosts`` whose write (the registered ``conductor_raft_state``) kept the replaced
+    state, naming the kept directory and the older ones retention removed."""
+    out = []
+    for host in hosts:
+        result = hostvars[host].get("conductor_raft_state") or {}
+        if result.get("backup_dir"):
+            removed = result.get("removed_backups") or []
+            out.append("host %s: the replaced state was kept as %s%s" % (
+                host, result["backup_dir"],
+                " (older kept directories removed: %s)" % ", ".join(removed) if removed else ""))
+    return out
+
+
 class FilterModule:
     def filters(self):
         return {
             "cluster_members": cluster_members,
             "cluster_self_check": cluster_self_check,
+            "preflight_failures": preflight_failures,
+            "kept_directories": kept_directories,
         }

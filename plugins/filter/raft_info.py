@@ -225,6 +225,36 @@ def state_dir_inputs(results: Sequence[Mapping], expected: bool, host: str) -> L
     return inputs
 
 
+def _inventory_status(host_vars: Mapping, checked: bool) -> str:
+    look = host_vars.get("__conductor_info_stat") or {}
+    result = host_vars.get("__conductor_info_result") or {}
+    if not checked:
+        return "not_checked"
+    if "stat" not in look:
+        return "error"
+    if not look["stat"].get("isdir"):
+        return "absent"
+    return "error" if result.get("failed") or result.get("skipped") or not result else "checked"
+
+
+def inventory_inputs(members: Sequence[Mapping], hostvars: Mapping, play_hosts: Sequence[str],
+                     storage_dir: str) -> List[Dict[str, Any]]:
+    """The report's inputs for the members of an inventory group: each host's stat of its node directory
+    (``__conductor_info_stat``) and raft_state_info result (``__conductor_info_result``). The node directory is the
+    host's conductor_storage_dir (``storage_dir``, the role's, when the inventory sets none) and its server ID.
+    Hosts outside the play (--limit) are listed as not checked."""
+    inputs = []
+    for member in members:
+        host_vars = hostvars[member["host"]]
+        checked = member["host"] in play_hosts
+        path = os.path.join(str(host_vars.get("conductor_storage_dir") or storage_dir), member["id"]) if checked else "-"
+        inputs.append({"host": member["host"], "server_id": member["id"], "path": path,
+                       "status": _inventory_status(host_vars, checked),
+                       "result": host_vars.get("__conductor_info_result") or {}})
+    return inputs
+
+
 class FilterModule:
     def filters(self):
-        return {"raft_info_report": raft_info_report, "raft_info_state_dir_inputs": state_dir_inputs}
+        return {"raft_info_report": raft_info_report, "raft_info_state_dir_inputs": state_dir_inputs,
+                "raft_info_inventory_inputs": inventory_inputs}

@@ -1,0 +1,84 @@
+"""The raft_state role's reports after the preflight and the write (opstack.conductor.preflight_failures,
+kept_directories) and the live roles' node list (opstack.conductor.live_cluster): Jinja loops over hostvars once,
+now filters with unit tests (issue 14 item 1). The sentences are the ones the roles printed before."""
+
+import importlib
+
+import pytest
+from ansible.module_utils import _internal as module_internal
+
+
+@pytest.fixture(scope="module")
+def plugin():
+    # Importing the filter imports Ansible's controller; put the controller flag back (see test_cluster_filter.py).
+    was_controller = module_internal.is_controller
+    try:
+        return importlib.import_module("ansible_collections.opstack.conductor.plugins.filter.cluster")
+    finally:
+        module_internal.is_controller = was_controller
+
+
+MSGPACK = "Failed to import the required Python library (msgpack (on the managed host)) on a's Python"
+
+
+def test_preflight_failures_name_every_failed_or_missing_host(plugin):
+    hostvars = {
+        "a": {"__conductor_preflight": {"changed": False, "action": "write"}},
+        "b": {"__conductor_preflight": {"failed": True, "msg": "/x/b: refusing to replace it without force=true"}},
+        "c": {},  # the preflight never ran there (unreachable, or the run stopped)
+    }
+    assert plugin.preflight_failures(hostvars, ["a", "b", "c"]) == [
+        "host b: /x/b: refusing to replace it without force=true", "host c: no result"]
+    assert plugin.preflight_failures(hostvars, ["a"]) == []
+
+
+def test_preflight_failures_say_what_to_do_about_msgpack(plugin):
+    failed = {"failed": True, "msg": MSGPACK}
+    hostvars = {
+        "plain": {"__conductor_preflight": failed, "ansible_python_interpreter": "/usr/bin/python3"},
+        "found": {"__conductor_preflight": failed, "ansible_facts": {"discovered_interpreter_python": "/opt/py"}},
+        "own": {"__conductor_preflight": failed, "conductor_install_msgpack": "yes"},
+    }
+    lines = plugin.preflight_failures(hostvars, ["plain", "found", "own"])
+    assert lines[0] == ("host plain: the Python library msgpack is not importable by /usr/bin/python3; install "
+                        "python3-msgpack (or pip install msgpack) for it, or set conductor_install_msgpack=true")
+    assert lines[1].startswith("host found: the Python library msgpack is not importable by /opt/py; install")
+    assert lines[2] == ("host own: the Python library msgpack is not importable by the Python Ansible uses; "
+                        "conductor_install_msgpack=true did not make it importable")
+    checked = plugin.preflight_failures(hostvars, ["plain"], check_mode=True, install_msgpack=True)
+    assert checked == ["host plain: the Python library msgpack is not importable by /usr/bin/python3; check mode "
+                       "cannot install it, so this node could not be checked (the real run installs it: "
+                       "conductor_install_msgpack=true)"]
+
+
+def test_kept_directories(plugin):
+    hostvars = {"a": {"conductor_raft_state": {"backup_dir": "/s/a.1.2~", "removed_backups": ["/s/a.0.1~"]}},
+                "b": {"conductor_raft_state": {"backup_dir": "/s/b.1.2~", "removed_backups": []}},
+                "c": {"conductor_raft_state": {"changed": False}}, "d": {}}
+    assert plugin.kept_directories(hostvars, ["a", "b", "c", "d"]) == [
+        "host a: the replaced state was kept as /s/a.1.2~ (older kept directories removed: /s/a.0.1~)",
+        "host b: the replaced state was kept as /s/b.1.2~"]
+
+
+def test_raft_info_inventory_inputs_classify_every_member():
+    was_controller = module_internal.is_controller
+    try:
+        raft_info = importlib.import_module("ansible_collections.opstack.conductor.plugins.filter.raft_info")
+    finally:
+        module_internal.is_controller = was_controller
+    members = [{"host": h, "id": "id-" + h} for h in ("ok", "absent", "failed", "unread", "outside")]
+    hostvars = {
+        "ok": {"__conductor_info_stat": {"stat": {"isdir": True}}, "__conductor_info_result": {"exists": True},
+               "conductor_storage_dir": "/own"},
+        "absent": {"__conductor_info_stat": {"stat": {"exists": False}}, "__conductor_info_result": {"skipped": True}},
+        "failed": {"__conductor_info_stat": {"stat": {"isdir": True}},
+                   "__conductor_info_result": {"failed": True, "msg": "x"}},
+        "unread": {},  # no stat result: the host failed before it (unreachable)
+        "outside": {},
+    }
+    inputs = raft_info.inventory_inputs(members, hostvars, ["ok", "absent", "failed", "unread"], "/var/raft")
+    assert [(i["host"], i["status"], i["path"]) for i in inputs] == [
+        ("ok", "checked", "/own/id-ok"), ("absent", "absent", "/var/raft/id-absent"),
+        ("failed", "error", "/var/raft/id-failed"), ("unread", "error", "/var/raft/id-unread"),
+        ("outside", "not_checked", "-")]
+    assert inputs[0]["result"] == {"exists": True} and inputs[0]["server_id"] == "id-ok"
