@@ -854,16 +854,17 @@ def _replace_at(dir_fd: int, path: str, staged: str, keep_old: bool) -> Optional
     rename(staged, tagged)
     try:
         exchanged = exchange(os.path.join(os.path.dirname(os.path.abspath(path)), tagged), path)
+        if not exchanged:
+            rename(name, aside)  # the fallback's first rename; when it fails (EPERM: chattr +i) nothing moved
     except BaseException:
         try:
-            rename(tagged, staged)
+            rename(tagged, staged)  # back under the staging name the caller removes
         except OSError:
             pass  # left as a tagged build: the next run's recovery removes it
         raise
     if exchanged:
         rename(tagged, aside)  # the tagged name held the old state
     else:
-        rename(name, aside)
         rename(tagged, name)
     fsync_dir(dir_fd)
     return _dispose_old(dir_fd, path, aside, keep_old)

@@ -14,7 +14,7 @@ from ansible_collections.opstack.conductor.plugins.module_utils import _raft as 
 from ansible_collections.opstack.conductor.plugins.modules import raft_recover
 from ansible_collections.opstack.conductor.tests.support import nodes
 from ansible_collections.opstack.conductor.tests.support import recovery as rec
-from ansible_collections.opstack.conductor.tests.support.fs import tree
+from ansible_collections.opstack.conductor.tests.support.fs import immutable, tree
 
 N1 = {"id": "n1", "address": "127.0.0.1:5001"}
 N2 = {"id": "n2", "address": "127.0.0.1:5002", "suffrage": "nonvoter"}
@@ -150,3 +150,22 @@ def test_a_second_run_at_once_is_refused(node, run_module):
     assert result["failed"] and "is busy" in result["msg"] and "PID %d" % holder.pid in result["msg"]
     assert tree(storage(node)) == before
     assert run_module(raft_recover.main, dict(path=node, servers=[N1]))["changed"]  # once it is done
+
+
+def test_a_node_directory_that_cannot_be_moved_leaves_everything_as_it_was(node, run_module):
+    """chattr +i on the node directory: the build succeeds, the swap cannot move the old directory (EPERM, on the
+    exchange and on the fallback's rename). The run fails saying the previous state is in place, and nothing is
+    left beside the node: no build, tagged or not."""
+    before = tree(storage(node))
+    with immutable(node):
+        result = run_module(raft_recover.main, dict(path=node, servers=[N1]))
+    assert result["failed"] and "the previous state is in place" in result["msg"], result["msg"]
+    assert tree(storage(node)) == before
+
+
+def test_an_immutable_storage_directory_fails_before_anything_is_written(node, run_module):
+    before = tree(storage(node))
+    with immutable(storage(node)):
+        result = run_module(raft_recover.main, dict(path=node, servers=[N1]))
+    assert result["failed"] and "run lock" in result["msg"], result["msg"]
+    assert tree(storage(node)) == before
