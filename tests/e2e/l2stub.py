@@ -11,7 +11,8 @@ op-node side (answers shaped like op-node v1.19's):
   ``conductor_leader`` first ("sequencer is not the leader, aborting"), refuses "sequencer already
   running", refuses a hash that is not the unsafe head ("block hash does not match: …");
 * ``admin_stopSequencer`` → the head hash, or "sequencer not running";
-* ``admin_postUnsafePayload``, ``admin_overrideLeader`` → null;
+* ``admin_postUnsafePayload [envelope]`` → appends the payload when it extends the head (as op-node inserts what
+  op-conductor posts); ``admin_overrideLeader`` → null;
 * ``optimism_syncStatus`` → the chain head as unsafe/safe/finalized L2 refs (plain JSON integers);
 * ``opp2p_peerStats`` → ``connected`` = the node's peer count;
 * ``optimism_rollupConfig``/``optimism_version`` → minimal.
@@ -298,6 +299,17 @@ class NodeStub:
                                        f"received {want}")
             self.sequencer_active = True
 
+    def post_unsafe_payload(self, params: list) -> None:
+        """op-node inserts a payload op-conductor posts (its startSequencer does so when its head is one block
+        ahead): here the block is appended when it extends the head and its hash is the hash of that header."""
+        payload = (params or [{}])[0].get("executionPayload") or {}
+        block = dict(number=int(payload.get("blockNumber", "0x0"), 16), parent=payload.get("parentHash"),
+                     timestamp=int(payload.get("timestamp", "0x0"), 16), producer="posted")
+        block["hash"] = block_hash(block)
+        if block["hash"] != payload.get("blockHash"):
+            raise RPCError(-32000, f"payload hash mismatch: computed {block['hash']}, got {payload.get('blockHash')}")
+        self.chain.append(block)  # a payload that does not extend the head is ignored, as a stale gossip block
+
     def stop_sequencer(self) -> str:
         with self.lock:
             if not self.sequencer_active:
@@ -318,7 +330,10 @@ class NodeStub:
                 return None
             if method == "admin_stopSequencer":
                 return self.stop_sequencer()
-            if method in ("admin_postUnsafePayload", "admin_overrideLeader", "admin_setRecoverMode"):
+            if method == "admin_postUnsafePayload":
+                self.post_unsafe_payload(params)
+                return None
+            if method in ("admin_overrideLeader", "admin_setRecoverMode"):
                 return None
             if method == "optimism_syncStatus":
                 return self.sync_status()
