@@ -200,8 +200,9 @@ class RunLock:
 
     def busy_message(self, holder: Optional[int]) -> str:
         who = "PID %d" % holder if holder else "a process whose PID could not be read"
-        return ("%s is busy: another run of raft_state, raft_restore or raft_backup (%s) holds its run lock %s; "
-                "nothing was done. Let that run finish, then run this again." % (self.what, who, self.path))
+        return ("%s is busy: another run of raft_state, raft_restore, raft_recover or raft_backup (%s) holds its "
+                "run lock %s; nothing was done. Let that run finish, then run this again."
+                % (self.what, who, self.path))
 
     def release(self) -> None:
         """Remove the lock file (ours, still held, so no other run can have taken it) and drop the lock."""

@@ -65,6 +65,7 @@ extends_documentation_fragment:
   - opstack.conductor.servers
   - opstack.conductor.servers.MSGPACK
   - opstack.conductor._attributes
+  - opstack.conductor._attributes.FILES
 attributes:
   check_mode:
     support: full
@@ -216,9 +217,10 @@ def _report(module, plan, node_dir, result):
     for warning in plan.warnings:
         module.warn(warning)
     if module._diff and plan.writes:
+        members = recovery.members_text(plan.configuration)
         result["diff"] = dict(before=recovery.describe_before(plan), after=recovery.describe_after(plan, None),
                               before_header="%s (decoded Raft state)" % node_dir,
-                              after_header="%s (recovered to %s)" % (node_dir, recovery.members_text(plan.configuration)))
+                              after_header="%s (recovered to %s)" % (node_dir, members))
 
 
 def _write(module, plan, node_dir, result):

@@ -31,7 +31,7 @@ pytestmark = pytest.mark.reliability  # `make test-reliability` selects these by
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 WORKER = os.path.join(os.path.dirname(HERE), "reliability", "run_worker.py")
-BUSY = "is busy: another run of raft_state, raft_restore or raft_backup"
+BUSY = "is busy: another run of raft_state, raft_restore, raft_recover or raft_backup"
 SPREAD = 0.04  # the latest start of the later side, in seconds: about one run's length here
 HANG_GUARD = 300  # seconds one run may take before the test calls it hung (not a performance bound)
 PAIRS = {  # at least 500 in total over every pairing of the two writers

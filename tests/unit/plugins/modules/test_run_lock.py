@@ -22,7 +22,7 @@ from ansible_collections.opstack.conductor.tests.support.fs import tree
 from ansible_collections.opstack.conductor.tests.support.nodes import SERVERS
 
 COLLECTIONS = os.path.join(os.path.dirname(os.path.abspath(fs.__file__)), "..", "..", ".cache", "collections")
-BUSY = "is busy: another run of raft_state, raft_restore or raft_backup (PID %d)"
+BUSY = "is busy: another run of raft_state, raft_restore, raft_recover or raft_backup (PID %d)"
 # A separate process holding a run lock until its stdin closes.
 _HOLDER = r"""
 import sys
