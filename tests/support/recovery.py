@@ -5,7 +5,6 @@ the real raft.RecoverCluster and real Raft nodes with op-conductor's own FSM fro
 import base64
 import json
 import os
-import shutil
 import struct
 import subprocess
 from pathlib import Path
@@ -14,7 +13,6 @@ from ansible_collections.opstack.conductor.plugins.module_utils import _bbolt as
 from ansible_collections.opstack.conductor.plugins.module_utils import _payload as payload
 from ansible_collections.opstack.conductor.plugins.module_utils import _raft as raft
 
-REPO = Path(__file__).resolve().parents[2]
 HARNESS_CMD = "raftrecover"
 
 
@@ -101,22 +99,11 @@ def commands(first_index, term, numbers, **kwargs):
 
 
 def harness_binary():
-    """Build (or reuse) raftrecover against the pinned optimism module the e2e suite builds op-conductor from."""
-    from ansible_collections.opstack.conductor.tests.e2e import build_op_conductor as builder  # noqa: PLC0415
+    """raftrecover built (or reused) by the e2e builder against the pinned optimism module op-conductor is built
+    from (tests/e2e/build_op_conductor.py builds every cmd/ package)."""
+    from ansible_collections.opstack.conductor.tests.e2e import build_op_conductor  # noqa: PLC0415
 
-    stamp = builder.build()  # op-conductor itself: leaves <cache>/<pin>/src with the resolved go.mod and go.sum
-    src = Path(stamp["binary"]).parent / "src"
-    binary = Path(stamp["binary"]).parent / HARNESS_CMD
-    source = builder.HARNESS / "cmd" / HARNESS_CMD / "main.go"
-    if binary.exists() and binary.stat().st_mtime >= source.stat().st_mtime:
-        return binary
-    target = src / "cmd" / HARNESS_CMD
-    target.mkdir(parents=True, exist_ok=True)
-    shutil.copy2(source, target / "main.go")
-    builder.run(["go", "build", "-trimpath", "-o", str(binary) + ".tmp", "./cmd/" + HARNESS_CMD], cwd=src,
-                env=builder.go_env(builder.cache_root()), timeout=1800)
-    os.replace(str(binary) + ".tmp", binary)
-    return binary
+    return build_op_conductor.build_tool(HARNESS_CMD)
 
 
 def run_harness(binary, verb, *args, timeout=120):
