@@ -91,7 +91,8 @@ def _read_meta(directory: str) -> Optional[_Meta]:
         # json.Decoder.Decode reads the first value and leaves whatever follows it unread
         document, _end = json.JSONDecoder().raw_decode(text.lstrip(" \t\r\n"))
         meta = _go_fields(document)
-        raft._apply_meta(snapshot, meta)  # pylint: disable=protected-access (Go's typing of each field)
+        # the typing of each field as Go's json.Unmarshal types it, shared with _raft's snapshot reader
+        raft._apply_meta(snapshot, meta)  # pylint: disable=protected-access
         crc = base64.b64decode(meta.get("CRC") or "", validate=True)
     except (ValueError, KeyError, TypeError, AttributeError):
         return None
