@@ -213,6 +213,48 @@ def cluster_self_check(conductor_cluster: Mapping, host: str, server_id: Any, ra
             "the same member list." % ((host,) + seen + (me["id"], me["address"], me["suffrage"]))]
 
 
+# The live roles (conductor_cluster): how to reach every node, and who is a member. The role defaults, repeated
+# for the same reason as PER_HOST: (field, inventory variable, default for a host name).
+LIVE_PER_HOST = PER_HOST + (
+    ("url", "conductor_rpc_url", lambda host: "http://%s:8547" % host),
+    ("node_rpc_url", "conductor_node_rpc_url", lambda host: "http://%s:9545" % host),
+    ("member", "conductor_member", lambda host: "true"),
+)
+
+
+def _live_node(host: str, host_vars: Mapping) -> Dict[str, Any]:
+    node = {}  # type: Dict[str, Any]
+    for field, variable, default in LIVE_PER_HOST:
+        value = host_vars.get(variable)
+        node[field] = value if value not in (None, "") else default(host)
+    node["member"] = boolean(node["member"], strict=False)
+    return {key: node[key] if key == "member" else str(node[key]) for key in node}
+
+
+def live_cluster(hostvars: Mapping, hosts: Sequence[str], play_hosts: Sequence[str], group: str,
+                 initial_leader: Any = "") -> Dict[str, Any]:
+    """Every host of the group as the live modules take it: ``nodes`` [{id, url, node_rpc_url}] (all hosts),
+    ``servers`` [{id, address, suffrage}] and ``member_ids`` (hosts with conductor_member true), ``leader_id``
+    (``initial_leader``, else the first voting member) and ``problem`` (hosts of the group outside the play, or
+    an empty group: live operations need every node), empty when there is none."""
+    hosts = [str(host) for host in hosts or []]
+    described = [_live_node(host, hostvars[host]) for host in hosts]
+    members = [node for node in described if node["member"]]
+    missing = [host for host in hosts if host not in play_hosts]
+    voters = [node["id"] for node in members if node["suffrage"] == "voter"]
+    problem = ""
+    if missing or not hosts:
+        problem = ("hosts of %s missing from this play (--limit?): %s; live operations need every node"
+                   % (group, ", ".join(missing) or "the group is empty"))
+    return {
+        "nodes": [{key: node[key] for key in ("id", "url", "node_rpc_url")} for node in described],
+        "servers": [{key: node[key] for key in ("id", "address", "suffrage")} for node in members],
+        "member_ids": [node["id"] for node in members],
+        "leader_id": str(initial_leader) if initial_leader else (voters[0] if voters else ""),
+        "problem": problem,
+    }
+
+
 # The raft_state role after its preflight: what stops the run, and what a forced write kept.
 
 MSGPACK_MISSING = "Python library (msgpack"
@@ -275,4 +317,5 @@ class FilterModule:
             "cluster_self_check": cluster_self_check,
             "preflight_failures": preflight_failures,
             "kept_directories": kept_directories,
+            "live_cluster": live_cluster,
         }

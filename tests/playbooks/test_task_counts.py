@@ -45,3 +45,42 @@ def test_deploy_and_info_run_only_the_tasks_they_need(tmp_path):
     info = run_playbook(tmp_path, "-i", inventory, "opstack.conductor.info")
     assert info.rc == 0, info
     assert _per_host(info) == {"seq-a": (12, 0), "seq-b": (5, 0), "seq-c": (5, 0)}, info
+
+
+LIVE = {"seq-a": {"conductor_rpc_url": "http://127.0.0.1:9", "conductor_server_id": "n1"},
+        "seq-b": {"conductor_rpc_url": "http://127.0.0.1:9", "conductor_member": False},
+        "seq-c": {"conductor_rpc_url": "http://127.0.0.1:9", "conductor_suffrage": "nonvoter"}}
+
+PRINT_CLUSTER = """- hosts: sequencers
+  gather_facts: false
+  tasks:
+    - ansible.builtin.include_role: {name: opstack.conductor.conductor_cluster, tasks_from: nodes}
+    - ansible.builtin.debug:
+        msg: "CLUSTER {{ [conductor_nodes, conductor_servers, conductor_member_ids, conductor_leader_id] | to_json }}"
+"""
+
+
+def test_status_reads_the_cluster_once_and_every_host_sees_it(tmp_path):
+    """The live roles' member list (conductor_cluster nodes.yml) is one task for the whole group, not two per host;
+    every host of the play gets it. Conductors here do not answer (port 9): status still reports, as before."""
+    import json
+    inventory = local_inventory(tmp_path / "hosts.yml", LIVE)
+    status = run_playbook(tmp_path, "-i", inventory, "opstack.conductor.status")
+    assert status.rc == 0 and "unreachable: n1, seq-b, seq-c" in status.out, status
+    assert _per_host(status) == {"seq-a": (7, 1), "seq-b": (2, 1), "seq-c": (2, 1)}, status
+
+    (tmp_path / "print.yml").write_text(PRINT_CLUSTER)
+    printed = run_playbook(tmp_path, "-i", inventory, str(tmp_path / "print.yml"))
+    seen = [json.loads(line.split("CLUSTER ", 1)[1].rstrip('"').replace('\\"', '"'))
+            for line in printed.out.splitlines() if '"msg": "CLUSTER ' in line]
+    assert len(seen) == 3 and seen[0] == seen[1] == seen[2], printed
+    nodes, servers, member_ids, leader = seen[0]
+    assert [n["id"] for n in nodes] == ["n1", "seq-b", "seq-c"]
+    assert nodes[1] == {"id": "seq-b", "url": "http://127.0.0.1:9", "node_rpc_url": "http://seq-b:9545"}
+    assert servers == [{"id": "n1", "address": "seq-a:50050", "suffrage": "voter"},
+                       {"id": "seq-c", "address": "seq-c:50050", "suffrage": "nonvoter"}]
+    assert member_ids == ["n1", "seq-c"] and leader == "n1"
+
+    limited = run_playbook(tmp_path, "-i", inventory, "opstack.conductor.status", "--limit", "seq-a,seq-b")
+    assert limited.rc != 0
+    assert "hosts of sequencers missing from this play (--limit?): seq-c; live operations need every node" in limited.out

@@ -82,3 +82,33 @@ def test_raft_info_inventory_inputs_classify_every_member():
         ("failed", "error", "/var/raft/id-failed"), ("unread", "error", "/var/raft/id-unread"),
         ("outside", "not_checked", "-")]
     assert inputs[0]["result"] == {"exists": True} and inputs[0]["server_id"] == "id-ok"
+
+
+def test_live_cluster_reads_every_host_with_the_role_defaults(plugin):
+    hostvars = {
+        "s1": {"conductor_rpc_url": "https://10.0.0.1:8547", "conductor_server_id": "sequencer-1"},
+        "s2": {"conductor_suffrage": "nonvoter", "conductor_raft_address": "10.0.0.2:50050"},
+        "s3": {"conductor_member": "false"},
+        "s4": {"conductor_member": True, "conductor_node_rpc_url": ""},
+    }
+    live = plugin.live_cluster(hostvars, ["s1", "s2", "s3", "s4"], ["s1", "s2", "s3", "s4"], "sequencers")
+    assert live["nodes"] == [
+        {"id": "sequencer-1", "url": "https://10.0.0.1:8547", "node_rpc_url": "http://s1:9545"},
+        {"id": "s2", "url": "http://s2:8547", "node_rpc_url": "http://s2:9545"},
+        {"id": "s3", "url": "http://s3:8547", "node_rpc_url": "http://s3:9545"},
+        {"id": "s4", "url": "http://s4:8547", "node_rpc_url": "http://s4:9545"}]
+    assert live["servers"] == [{"id": "sequencer-1", "address": "s1:50050", "suffrage": "voter"},
+                               {"id": "s2", "address": "10.0.0.2:50050", "suffrage": "nonvoter"},
+                               {"id": "s4", "address": "s4:50050", "suffrage": "voter"}]
+    assert live["member_ids"] == ["sequencer-1", "s2", "s4"] and live["leader_id"] == "sequencer-1"
+    assert live["problem"] == ""
+    assert plugin.live_cluster(hostvars, ["s2", "s4"], ["s2", "s4"], "g", initial_leader="s4")["leader_id"] == "s4"
+    assert plugin.live_cluster(hostvars, ["s2"], ["s2"], "g")["leader_id"] == ""  # no voting member
+
+
+def test_live_cluster_needs_every_host_of_the_group_in_the_play(plugin):
+    hostvars = {"s1": {}, "s2": {}, "s3": {}}
+    assert plugin.live_cluster(hostvars, ["s1", "s2", "s3"], ["s1"], "seq")["problem"] == (
+        "hosts of seq missing from this play (--limit?): s2, s3; live operations need every node")
+    assert plugin.live_cluster(hostvars, [], ["s1"], "seq")["problem"] == (
+        "hosts of seq missing from this play (--limit?): the group is empty; live operations need every node")
