@@ -4,6 +4,7 @@
 (tests/e2e/opconductor/cmd/fsmoracle, built by tests/e2e/build_op_conductor.py)."""
 
 import dataclasses
+import json
 import os
 import random
 
@@ -233,6 +234,47 @@ def test_raft_does_not_fall_back_to_an_older_snapshot_in_go_either(go_fsm, tmp_p
     with open(os.path.join(newer, "meta.json"), "w") as handle:
         handle.write("{torn")  # not listed any more: the older one is the newest
     assert _check_node(go_fsm, node, "newest unlisted")["head"]["block_number"] == 50
+
+
+def _meta_variants():
+    """name -> (how meta.json of the newer snapshot is rewritten, the head block expected: 100 newer, 50 older,
+    None when raft fails)."""
+    def edit(**fields):
+        return lambda meta: json.dumps(dict(meta, **fields))
+
+    def drop(key):
+        return lambda meta: json.dumps({k: v for k, v in meta.items() if k != key})
+
+    return {
+        "lower-case-keys": (lambda meta: json.dumps({k.lower(): v for k, v in meta.items()}), 100),
+        "trailing-data": (lambda meta: json.dumps(meta) + "\n}}} not json", 100),
+        "leading-space": (lambda meta: "\n\t " + json.dumps(meta), 100),
+        "version-0": (edit(Version=0), 100),
+        "version-2": (edit(Version=2), 50),
+        "torn": (lambda meta: json.dumps(meta)[:40], 50),
+        "null": (lambda meta: "null", 50),
+        "array": (lambda meta: "[]", 50),
+        "term-as-string": (edit(Term="3"), 50),
+        "size-wrong": (edit(Size=1), 100),
+        "no-id": (drop("ID"), None),
+        "no-crc": (drop("CRC"), None),
+        "null-term": (edit(Term=None), 50),  # Term 0: sorts below the older snapshot
+    }
+
+
+@pytest.mark.parametrize("name", sorted(_meta_variants()))
+def test_meta_json_is_listed_exactly_as_go_lists_it(go_fsm, tmp_path, name):
+    rewrite, expected = _meta_variants()[name]
+    node = write_fsm_node(tmp_path / "n1", [raft.Log(index, 3, 1) for index in range(6, 12)],
+                          snapshot=(3, 5, envelope_bytes(4, 50)))
+    newer = write_snapshot(node, [{"id": "n1", "address": "127.0.0.1:7001"}], 3, 10, state=envelope_bytes(4, 100))
+    path = os.path.join(newer, "meta.json")
+    with open(path) as handle:
+        meta = json.load(handle)
+    with open(path, "w") as handle:
+        handle.write(rewrite(meta))
+    ours = _check_node(go_fsm, node, name)
+    assert (ours["head"]["block_number"] if ours.get("head") else None) == expected, ours
 
 
 def test_persisted_bytes_of_a_replayed_head_are_what_the_go_fsm_persists(go_fsm, tmp_path):
