@@ -5,13 +5,13 @@ the real raft.RecoverCluster and real Raft nodes with op-conductor's own FSM fro
 import base64
 import json
 import os
-import struct
 import subprocess
 from pathlib import Path
 
 from ansible_collections.opstack.conductor.plugins.module_utils import _bbolt as bolt
 from ansible_collections.opstack.conductor.plugins.module_utils import _payload as payload
 from ansible_collections.opstack.conductor.plugins.module_utils import _raft as raft
+from ansible_collections.opstack.conductor.tests.support import payloads
 
 HARNESS_CMD = "raftrecover"
 
@@ -21,27 +21,13 @@ HARNESS_CMD = "raftrecover"
 # ================================================================================================================
 
 
-def envelope(number, version=payload.V4, empty_withdrawals_root=False, salt=b""):
-    """The SSZ bytes of an ExecutionPayloadEnvelope for block ``number``: a V3 (Ecotone) or V4 (Isthmus) payload
-    with one transaction and a block hash derived from the number (and ``salt``, so two payloads at one height
-    differ). ``empty_withdrawals_root``: a V4 payload whose withdrawals root is the empty-withdrawals hash, which
-    op-conductor's FSM persists as V3."""
-    header = bytearray(payload.HEADER_SIZE)
-    header[:32] = bytes([number % 251]) * 32  # parent hash
-    struct.pack_into("<Q", header, payload.BLOCK_NUMBER_AT, number)
-    struct.pack_into("<Q", header, payload.BLOCK_NUMBER_AT + 8, 30_000_000)  # gas limit
-    struct.pack_into("<Q", header, payload.BLOCK_NUMBER_AT + 24, 1_700_000_000 + 2 * number)  # timestamp
-    block_hash = (b"%016x" % number + salt.ljust(16, b"\0")[:16])
-    root = bytes([0xAB]) * 32 if version == payload.V4 else None
-    body = payload.ExecutionPayload(
-        header=bytes(header), base_fee_per_gas=(7).to_bytes(32, "little"), block_hash=block_hash,
-        extra_data=b"op", transactions=(b"\x02" + bytes([number % 256]) * 40,), withdrawals=(),
-        blob_gas_used=0, excess_blob_gas=0, withdrawals_root=root)
-    data = payload.marshal_envelope(payload.Envelope(bytes(32), body, version))
-    if empty_withdrawals_root:  # Go's MarshalSSZ would write such a payload as V3: put the root in by hand
-        at = payload.HASH_LENGTH + payload.WITHDRAWALS_ROOT_AT
-        data = data[:at] + payload.EMPTY_WITHDRAWALS_HASH + data[at + 32:]
-    return data
+def envelope(number, version=payload.V4, empty_withdrawals_root=False):
+    """The SSZ bytes of an ExecutionPayloadEnvelope for block ``number`` (tests/support/payloads.py builds it).
+    ``empty_withdrawals_root``: a V4 envelope whose withdrawals root is the empty-withdrawals hash, which
+    op-conductor's FSM decodes as V4 and persists as V3."""
+    if empty_withdrawals_root:
+        return payloads.v4_with_empty_withdrawals_root(number)
+    return payloads.envelope_bytes(version, number)
 
 
 def block_hash_hex(data):
