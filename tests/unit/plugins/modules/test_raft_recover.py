@@ -15,6 +15,7 @@ from ansible_collections.opstack.conductor.plugins.modules import raft_recover
 from ansible_collections.opstack.conductor.tests.support import nodes
 from ansible_collections.opstack.conductor.tests.support import recovery as rec
 from ansible_collections.opstack.conductor.tests.support.fs import immutable, tree
+from ansible_collections.opstack.conductor.tests.support.nonroot import run_module_as
 
 N1 = {"id": "n1", "address": "127.0.0.1:5001"}
 N2 = {"id": "n2", "address": "127.0.0.1:5002", "suffrage": "nonvoter"}
@@ -169,4 +170,41 @@ def test_an_immutable_storage_directory_fails_before_anything_is_written(node, r
     with immutable(storage(node)):
         result = run_module(raft_recover.main, dict(path=node, servers=[N1]))
     assert result["failed"] and "run lock" in result["msg"], result["msg"]
+    assert tree(storage(node)) == before
+
+
+def _owned_by(path, user):
+    for directory, dirs, files in os.walk(path):
+        for name in [directory] + [os.path.join(directory, entry) for entry in dirs + files]:
+            os.lchown(name, user.uid, user.gid)
+
+
+def test_run_as_op_conductors_user_keeps_every_file_its_own(nonroot_users, shared_tmp):
+    """As the user op-conductor runs as (owner of the storage directory): the recovered state, its snapshot and
+    the kept directory all stay that user's; nothing is left root's or another user's."""
+    (opc,) = nonroot_users("rco")
+    spec = nodes.loopback_spec(ids=("n1",), ports=[5001])
+    node = nodes.write_node(os.path.join(shared_tmp, "storage", "n1"), spec, "n1")
+    rec.append_entries(node, rec.commands(2, 2, [1, 2]), current_term=2)
+    _owned_by(os.path.join(shared_tmp, "storage"), opc)
+    result = run_module_as(opc, "raft_recover", dict(path=node, servers=[N1, N2]))
+    assert result["changed"] and not result.get("failed"), result
+    for path, entry in tree(os.path.join(shared_tmp, "storage")).items():
+        assert (entry.uid, entry.gid) == (opc.uid, opc.gid), path
+
+
+def test_a_user_who_cannot_write_the_storage_directory_changes_nothing(nonroot_users, shared_tmp):
+    """A deploy user without become: it may read the node (root's, world-readable here) but not write beside it;
+    the run fails at the run lock, naming what to do, and nothing on disk changes."""
+    (deploy,) = nonroot_users("rcd")
+    spec = nodes.loopback_spec(ids=("n1",), ports=[5001])
+    node = nodes.write_node(os.path.join(shared_tmp, "storage", "n1"), spec, "n1")
+    rec.append_entries(node, rec.commands(2, 2, [1, 2]), current_term=2)
+    for directory, _dirs, files in os.walk(os.path.join(shared_tmp, "storage")):
+        os.chmod(directory, 0o755)
+        for name in files:
+            os.chmod(os.path.join(directory, name), 0o644)
+    before = tree(storage(node))
+    result = run_module_as(deploy, "raft_recover", dict(path=node, servers=[N1]))
+    assert result["failed"] and "run lock" in result["msg"] and "root or as the node's owner" in result["msg"], result
     assert tree(storage(node)) == before
