@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import glob
+import grp
 import json
 import os
 import pwd
@@ -29,6 +30,7 @@ from dataclasses import dataclass, field
 from typing import Dict, List, Optional
 
 from ansible_collections.opstack.conductor.tests.support.nonroot import PREFIX, TestUser, remove_user, user_name
+from ansible_collections.opstack.conductor.tests.ssh import partition
 
 SSHD = "/usr/sbin/sshd"
 SYSTEM_PYTHON = "/usr/bin/python3"
@@ -36,6 +38,7 @@ SUDOERS_DIR = "/etc/sudoers.d"
 RUN_PREFIX = "/tmp/opstack-ssh-"
 HOST_NAMES = ("sequencer-1", "sequencer-2", "sequencer-3")
 ADDRESSES = ("127.0.0.21", "127.0.0.22", "127.0.0.23")
+SPARE = ("sequencer-4", "127.0.0.24")  # a fourth host, started only for the tests that add a member
 NO_MSGPACK_HOST = "sequencer-3"  # its ansible_python_interpreter is a venv without msgpack
 PACKAGES = {"openssh-server": SSHD, "sudo": "/usr/bin/sudo"}
 
@@ -98,6 +101,13 @@ def _kill(pids: List[int]) -> None:
             os.kill(pid, signal.SIGKILL)
 
 
+@dataclass(frozen=True)
+class TestGroup:
+    __test__ = False
+    name: str
+    gid: int
+
+
 @dataclass
 class Host:
     name: str
@@ -106,6 +116,11 @@ class Host:
     root: str  # <run>/hosts/<name>
     python: str = SYSTEM_PYTHON
     process: Optional[subprocess.Popen] = None
+    # op-conductor's Raft (consensus) and RPC ports on the host's address, picked when the host is made
+    raft_port: int = 0
+    rpc_port: int = 0
+    # a group of this host's own, which its op-conductor runs with (partition.py tells hosts apart by it)
+    group: Optional[TestGroup] = None
 
     @property
     def storage(self) -> str:
@@ -135,6 +150,8 @@ class TestBed:
     deploy: Optional[TestUser] = None
     conductor: Optional[TestUser] = None
     hosts: List[Host] = field(default_factory=list)
+    spares: List[Host] = field(default_factory=list)  # hosts beyond the three (SPARE), not in inventory()
+    groups: List[TestGroup] = field(default_factory=list)
     sudoers: Optional[str] = None
 
     # --- paths of the run -------------------------------------------------------------------------------------
@@ -159,7 +176,7 @@ class TestBed:
         return os.path.join(self.run_dir, "home", self.deploy.name)
 
     def host(self, name: str) -> Host:
-        return next(h for h in self.hosts if h.name == name)
+        return next(h for h in self.hosts + self.spares if h.name == name)
 
     # --- setup --------------------------------------------------------------------------------------------------
     def start(self) -> None:
@@ -171,15 +188,39 @@ class TestBed:
         self.deploy = self._user("deploy", ["--shell", "/bin/bash", "--create-home", "--home-dir", home])
         self._authorize()
         self._sudoers()
-        for index, name in enumerate(HOST_NAMES):
-            address = ADDRESSES[index]
-            host = Host(name, address, free_port(address), os.path.join(self.run_dir, "hosts", name))
-            os.makedirs(host.root)
-            self.hosts.append(host)
-            self._start_sshd(host)
+        for name, address in zip(HOST_NAMES, ADDRESSES):
+            self.hosts.append(self._new_host(name, address))
         self.make_venv()
         self.host(NO_MSGPACK_HOST).python = os.path.join(self.venv, "bin", "python")
         self._known_hosts()
+
+    def _new_host(self, name: str, address: str) -> Host:
+        ports = set()
+        for _attempt in range(20):  # three distinct ports (free_port may hand one out twice)
+            ports.add(free_port(address))
+            if len(ports) == 3:
+                break
+        ssh_port, raft_port, rpc_port = sorted(ports)
+        host = Host(name, address, ssh_port, os.path.join(self.run_dir, "hosts", name), raft_port=raft_port,
+                    rpc_port=rpc_port, group=self._group("net%s" % name.rsplit("-", 1)[-1]))
+        os.makedirs(host.root)
+        os.chmod(host.root, 0o755)
+        self._start_sshd(host)
+        return host
+
+    def start_spare(self) -> Host:
+        """The fourth host (its own sshd, address and ports), added to known_hosts; once per bed."""
+        if not self.spares:
+            self.spares.append(self._new_host(*SPARE))
+            self._known_hosts()
+        return self.spares[0]
+
+    def _group(self, short: str) -> TestGroup:
+        name = user_name(short)
+        _run(["groupadd", "--system", name])
+        group = TestGroup(name, grp.getgrnam(name).gr_gid)
+        self.groups.append(group)
+        return group
 
     def _user(self, short: str, options: List[str]) -> TestUser:
         name = user_name(short)
@@ -258,7 +299,7 @@ class TestBed:
 
     def _known_hosts(self) -> None:
         with open(self.known_hosts, "w") as handle:
-            for host in self.hosts:
+            for host in self.hosts + self.spares:
                 with open(host.host_key + ".pub") as key:
                     algorithm, blob = key.read().split()[:2]
                 handle.write("[%s]:%d %s %s\n" % (host.address, host.port, algorithm, blob))
@@ -290,7 +331,7 @@ class TestBed:
         for host in self.hosts:
             hosts[host.name] = {
                 "ansible_host": host.address, "ansible_port": host.port, "ansible_python_interpreter": host.python,
-                "conductor_raft_address": "%s:50050" % host.address,
+                "conductor_raft_address": "%s:%d" % (host.address, host.raft_port),
                 "conductor_storage_dir": host.storage, "conductor_backup_dest": host.backups}
         common_args = "-F /dev/null -o UserKnownHostsFile=%s -o GlobalKnownHostsFile=/dev/null " \
                       "-o StrictHostKeyChecking=yes -o IdentitiesOnly=yes -o BatchMode=yes" % self.known_hosts
@@ -315,7 +356,8 @@ class TestBed:
     def close(self) -> None:
         """Everything this run made, whatever state setup reached."""
         self.end_control_masters()
-        for host in self.hosts:
+        partition.remove_chain(partition.chain_name())
+        for host in self.hosts + self.spares:
             if host.process is not None:
                 _kill(descendants(host.process.pid))
                 host.process.kill()
@@ -327,6 +369,8 @@ class TestBed:
             if user is not None:
                 _kill(_processes_of(user.uid))
                 remove_user(user)
+        for group in self.groups:
+            _remove_group(group.name)
         shutil.rmtree(self.run_dir, ignore_errors=True)
 
     def end_control_masters(self) -> None:
@@ -346,8 +390,14 @@ def _processes_of(uid: int) -> List[int]:
     return found
 
 
+def _remove_group(name: str) -> None:
+    subprocess.run(["groupdel", name], capture_output=True, timeout=60, check=False)
+
+
 def remove_stale() -> None:
-    """What a killed run (its PID gone) left: sshd processes, the run directory, the sudoers drop-in, the users."""
+    """What a killed run (its PID gone) left: sshd processes, the run directory, the sudoers drop-in, the users,
+    the hosts' groups, the iptables chain of a partition."""
+    partition.remove_stale()
     for run_dir in glob.glob(RUN_PREFIX + "*"):
         pid = run_dir[len(RUN_PREFIX):]
         if not pid.isdigit() or os.path.exists("/proc/%s" % pid):
@@ -369,6 +419,11 @@ def remove_stale() -> None:
             if pid.isdigit() and (int(pid) == os.getpid() or not os.path.exists("/proc/%s" % pid)):
                 _kill(_processes_of(entry.pw_uid))
                 remove_user(TestUser(entry.pw_name, entry.pw_uid, entry.pw_gid))
+    stem = PREFIX + "net"
+    for group in grp.getgrall():
+        pid = group.gr_name.rsplit("-", 1)[-1] if group.gr_name.startswith(stem) else ""
+        if pid.isdigit() and (int(pid) == os.getpid() or not os.path.exists("/proc/%s" % pid)):
+            _remove_group(group.gr_name)
 
 
 @contextlib.contextmanager
