@@ -187,9 +187,14 @@ def already_recovered(state: node_state.NodeState, snapshot: NewSnapshot) -> boo
         return False
     only = state.snapshots[0]
     return (only.problem is None and only.configuration_index == CONFIGURATION_INDEX
-            and only.configuration == snapshot.configuration
+            and _members(only.configuration) == _members(snapshot.configuration)  # the order is no difference
             and (only.term, only.index, only.size) == (snapshot.term, snapshot.index, len(snapshot.state))
             and _state_bytes(state.path, only.id) == snapshot.state)
+
+
+def _members(configuration: Optional[raft.Configuration]) -> frozenset:
+    return frozenset((server.id, server.address, server.suffrage) for server in configuration.servers) \
+        if configuration is not None else frozenset()
 
 
 def _state_bytes(node_dir: str, snapshot_id: str) -> Optional[bytes]:

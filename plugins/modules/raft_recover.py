@@ -30,6 +30,9 @@ description:
     its head with this configuration at index 1) is left alone, C(changed=false). Once it has run, its log holds
     entries again, and a new run recovers it again.
   - One run per node at a time; a second one fails at once, naming the first one's PID.
+  - Unlike C(raft.RecoverCluster), which works in place, the recovered node directory holds only C(raft-log.db),
+    C(raft-stable.db) and the new snapshot; anything else that was there (unfinished C(*.tmp) snapshots, snapshots
+    raft cannot read, stray files) stays in the kept directory only.
 author:
   - opstack.conductor developers (@opstack)
 options:

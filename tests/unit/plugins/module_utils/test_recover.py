@@ -140,6 +140,7 @@ def test_already_recovered_to_this_configuration_is_unchanged(tmp_path):
     recovery.recover(node, recovery.plan_recover(node, [N1, N2], "n1"), keep_old=False)
     again = recovery.plan_recover(node, [N1, N2], "n1")
     assert again.action == recovery.UNCHANGED and not again.writes
+    assert recovery.plan_recover(node, [N2, N1], "n1").action == recovery.UNCHANGED  # same members, other order
     other = recovery.plan_recover(node, [N1], "n1")
     assert other.action == recovery.RECOVER
     rec.append_entries(node, [(7, 3, raft.LOG_COMMAND, rec.envelope(6))], current_term=3)  # it ran since
