@@ -107,7 +107,7 @@ def recovered_head(out: str) -> int:
 
 
 def assert_recovered(c: ConductorCluster, lost_at: int, head: int, started: float, mark: int,
-                     hashes_at_loss: list[str]) -> dict:
+                     hashes_at_loss: list[str], out: str) -> dict:
     """Three voters, one leader, sequencing again from ``head`` (the recovered or re-seeded start), no block number
     repeated or going backwards. ``lost_at``: the chain head when the quorum was lost; blocks reorged are those of
     the chain the recovered cluster did not build on."""
@@ -127,7 +127,7 @@ def assert_recovered(c: ConductorCluster, lost_at: int, head: int, started: floa
     # sequence at all (the test fails above); counted anyway: blocks of the chain at the loss no longer in it.
     reorged = sum(1 for b in c.stubs.chain.blocks[:lost_at + 1] if b["hash"] != hashes_at_loss[b["number"]])
     figures = {"seconds_to_sequencing_leader": round(first["time"] - started, 1), "blocks_reorged": reorged,
-               "head_at_loss": lost_at, "head_recovered": head, "leader": leader}
+               "head_at_loss": lost_at, "head_recovered": head, "leader": leader, "tasks": out.count("TASK [")}
     print(f"\nrecover figures: {figures}")
     return figures
 
@@ -155,7 +155,7 @@ def test_recover_survivor_after_two_nodes_and_their_state_are_lost(sequencing):
     rc, failed, out = run_playbook(workdir, "recover", inventory, "-e", "conductor_recover_confirm=sequencers")
     assert rc == 0 and not failed, out[-8000:]
     assert f"survivor: {LEADER} ({LEADER})" in out and recovered_head(out) == head, out[-8000:]
-    assert assert_recovered(c, head, head, started, mark, hashes)["blocks_reorged"] == 0
+    assert assert_recovered(c, head, head, started, mark, hashes, out)["blocks_reorged"] == 0
     backups = workdir / "backups" / LEADER
     assert backups.is_dir() and any(backups.iterdir()), "the survivor was not backed up first"
 
@@ -179,7 +179,7 @@ def test_recover_reseed_after_every_node_state_is_lost(sequencing):
                                    "-e", "conductor_recover_mode=reseed")
     assert rc == 0 and not failed, out[-8000:]
     assert "re-seed term: 1, leader sequencer-1" in out, out[-8000:]
-    figures = assert_recovered(c, head, head, started, mark, hashes)
+    figures = assert_recovered(c, head, head, started, mark, hashes, out)
     assert figures["leader"] == "sequencer-1" and figures["blocks_reorged"] == 0
 
 
@@ -204,4 +204,4 @@ def test_recover_all_after_the_leader_and_its_directory_are_lost(sequencing):
     # A follower's log may hold the payload the killed leader was committing (replicated, never acknowledged):
     # then the recovered head is one block ahead and op-conductor posts it to op-node before sequencing.
     assert head in (lost_at, lost_at + 1), (head, lost_at)
-    assert assert_recovered(c, lost_at, head, started, mark, hashes)["blocks_reorged"] == 0
+    assert assert_recovered(c, lost_at, head, started, mark, hashes, out)["blocks_reorged"] == 0
