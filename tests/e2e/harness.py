@@ -138,8 +138,9 @@ class ConductorCluster:
 
     def __init__(self, binary: str, root: Path, ids: list[str], *, health_interval: int = 3600,
                  unsafe_interval: int = 3600, heartbeat: str = "500ms", lease: str = "250ms",
-                 commit_payloads: bool = True, stubs: StubCluster | None = None):
+                 commit_payloads: bool = True, stubs: StubCluster | None = None, extra_args: tuple = ()):
         self.binary = binary
+        self.extra_args = list(extra_args)  # more op-conductor flags, e.g. the raft snapshot settings
         self.root = Path(root)
         self.health_interval = health_interval
         self.unsafe_interval = unsafe_interval
@@ -202,7 +203,7 @@ class ConductorCluster:
             f"--paused={'true' if paused else 'false'}",
             "--log.level=info",
             "--log.format=logfmt",
-        ]
+        ] + self.extra_args
 
     def start(self, sid: str, paused: bool = True, wait: bool = True) -> Node:
         """Start the stubs (first), then this node's op-conductor."""
