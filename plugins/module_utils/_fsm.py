@@ -139,6 +139,8 @@ def listed_snapshots(node_dir: str) -> List[_Meta]:
     info = lookup.lstat_or_none(base)
     if info is None:
         return []
+    if stat.S_ISLNK(info.st_mode):
+        raise FsmError("%s: a symlink; the collection reads no state through symlinks" % base)
     if not stat.S_ISDIR(info.st_mode):
         raise FsmError("%s: not a directory; raft's FileSnapshotStore cannot open it, so op-conductor does not start"
                        % base)

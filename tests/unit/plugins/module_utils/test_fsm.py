@@ -184,6 +184,18 @@ def test_state_is_never_read_through_a_symlink(tmp_path):
         fsm.replay_fsm(node)
 
 
+def test_a_snapshots_symlink_or_file_is_refused(tmp_path):
+    node = write_fsm_node(tmp_path / "n1", [], snapshot=(1, 3, envelope_bytes(4, 1)))
+    os.rename(os.path.join(node, raft.SNAPSHOT_DIR), str(tmp_path / "elsewhere"))
+    os.symlink(str(tmp_path / "elsewhere"), os.path.join(node, raft.SNAPSHOT_DIR))
+    with pytest.raises(fsm.FsmError, match="snapshots: a symlink"):
+        fsm.replay_fsm(node)
+    os.remove(os.path.join(node, raft.SNAPSHOT_DIR))
+    _write(os.path.join(node, raft.SNAPSHOT_DIR), b"")
+    with pytest.raises(fsm.FsmError, match="snapshots: not a directory"):
+        fsm.replay_fsm(node)
+
+
 def test_a_file_that_cannot_be_read_is_unreadable_not_damaged(tmp_path, monkeypatch):
     node, newer = _two_snapshots(tmp_path)
     real_open = builtins.open
