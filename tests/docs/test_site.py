@@ -115,6 +115,13 @@ def test_header_comment_keeps_the_usage_text_and_stops_at_the_first_play():
     assert BUILDER.header_comment(text, "x.yml") == ["ansible-playbook x.yml", "  indented"]
 
 
+def test_the_readme_links_every_guide():
+    with open(os.path.join(REPO, "README.md"), encoding="utf-8") as handle:
+        readme = handle.read()
+    unlinked = [name for name in BUILDER.guides() if "](docs/%s)" % name not in readme]
+    assert not unlinked, "README.md does not link %s" % unlinked
+
+
 # --- the built site ---------------------------------------------------------------------------------------------
 
 def test_every_module_page_shows_every_documented_option(site):
