@@ -312,7 +312,7 @@ _COPY_PLAYBOOK = """- name: Baseline, push pre-made Raft state files
 # ================================================================================================================
 
 B6_HOSTS = [int(n) for n in os.environ.get("BENCH_B6_HOSTS", "3,7").split(",")]
-B6_NODES = [int(n) for n in os.environ.get("BENCH_B6_NODES", "3,9,101").split(",")]
+B6_NODES = [int(n) for n in os.environ.get("BENCH_B6_NODES", "3,9,101").split(",") if n]
 B6_REPEAT = int(os.environ.get("BENCH_B6_REPEAT", str(REPEAT)))
 # Goals of issue 15, judged on the ratio of medians (playbook / floor, both measured in the same rounds).
 B6_GOALS = {"generate": 1.5, "deploy": 3.0, "info": 3.0, "backup": 4.0, "backup_fetch": 4.0, "restore": 4.0}
@@ -469,14 +469,75 @@ def b6_hosts(hosts):
     return _b6_summary(runs, lambda case: B6_GOALS[case.rsplit("_", 1)[0] if case != "info" else "info"])
 
 
+IMPORT_ROOTS = [root for root in os.environ.get("BENCH_IMPORT_ROOTS", "").split(",") if root] or [
+    os.path.join(REPO, ".cache", "collections")]
+
+
+def import_times(roots):
+    """Issue 14 item 6: what each ours.py entry imports, per tree (benchmarks/import_time.py, 15 fresh processes
+    per entry and tree, interleaved); the first root is the reference the later ones are compared with."""
+    out = subprocess.run([PYTHON, os.path.join(HERE, "import_time.py"), "15"] + list(roots), capture_output=True,
+                         text=True, env=ENV, check=False, timeout=1800)
+    if out.returncode:
+        raise RuntimeError("import_time.py failed: %s" % out.stderr[-2000:])
+    lines = [json.loads(line) for line in out.stdout.splitlines() if line.startswith("{")]
+    return {"roots": list(roots), "entries": [line for line in lines if "runs" in line],
+            "changes": [line for line in lines if "runs" not in line]}
+
+
+def reruns_report(results):
+    """B2 and B5 re-run on a loaded machine (BENCH_AS_RERUN=1), shown beside the quiet run rather than over it."""
+    reruns = results.get("reruns", {})
+    out = []
+    for key, title, unit in (("b2", "B2 full verify", "raft-log.db"), ("b5", "B5 generate", "nodes")):
+        rows = reruns.get(key)
+        if not rows:
+            continue
+        run = reruns.get("runs", {}).get(key, {})
+        out += ["", "### %s, re-run" % title, "",
+                "Measured %s, load average %s at its start: %s" % (
+                    run.get("date", "?"), ", ".join("%.2f" % x for x in run.get("load", [])),
+                    run.get("note") or "no note."), "",
+                "| %s | ours | Go | ratio | start-up ours (python alone) / Go | work ours / Go | work ratio |" % unit,
+                "|---|---|---|---|---|---|---|"]
+        for label, r in rows.items():
+            out.append("| %s | %s | %s | %.2f | %s |" % (label, span(r["ours_process"]), span(r["go_process"]),
+                                                        r["ratio"], startup_cells(r)))
+    return (["", "## Re-runs on a loaded machine (issue 14 item 6)"] + out) if out else []
+
+
+def imports_report(results):
+    r = results.get("imports", {}).get("trees")
+    if not r:
+        return []
+    names = {root: os.path.basename(root.rstrip("/")) or root for root in r["roots"]}
+    out = ["", "## Start-up imports (issue 14 item 6)", "", measured(results, "imports"), "",
+           "`benchmarks/import_time.py`: per `ours.py` entry, the modules imported beyond `python -c \"import sys\"` "
+           "and the sum of each module's median `-X importtime` self time over 15 fresh processes, the trees "
+           "measured interleaved. The module lists are exact; on a shared, loaded machine the milliseconds move by "
+           "tens of percent from round to round (benchmarks/README.md).", "",
+           "| entry | tree | modules | ms | load |", "|---|---|---|---|---|"]
+    for e in r["entries"]:
+        out.append("| %s | %s | %d | %.1f | %.1f |" % (e["operation"], names[e["root"]], e["modules"],
+                                                    e["import_ms"], e["load_average"]))
+    for c in r["changes"]:
+        short = lambda mods: ", ".join(m.rsplit(".", 1)[-1] for m in mods) or "none"  # noqa: E731
+        out.append("")
+        out.append("%s, %s against %s: no longer imports %s; newly imports %s." % (
+            c["operation"], names[c["root"]], names[r["roots"][0]], short(c["no_longer_imports"]),
+            short(c["newly_imports"])))
+    return out
+
+
 def b6(case):
     kind, size = case
     return {"generate": b6_generate, "hosts": b6_hosts, "payloads": lambda _size: b6_payloads()}[kind](size)
 
 
 def b6_cases():
-    cases = {"generate %d" % n: ("generate", n) for n in B6_NODES}
-    cases.update({"hosts %d" % n: ("hosts", n) for n in B6_HOSTS})
+    # Hosts first (the playbooks issue 15 item 2 cut), in the order given; BENCH_B6_NODES= (empty) skips generate.
+    cases = {"hosts %d" % n: ("hosts", n) for n in B6_HOSTS}
+    cases.update({"generate %d" % n: ("generate", n) for n in B6_NODES})
     cases["payloads"] = ("payloads", None)
     return cases
 
@@ -594,8 +655,13 @@ def b6_report(results):
         return []
     run = results.get("runs", {}).get("b6", {})
     out = ["", "## B6 playbooks against Ansible's floor", "", measured(results, "b6")]
+    dated = ["%s: %s (load %s)" % (label, r["measured"], r.get("load", "?")) for label, r in b6.items()
+             if isinstance(r, dict) and r.get("measured")]
+    if dated:
+        out += ["", "Cases measured at different times (a later run measures only the cases it names and keeps the "
+                "others): " + "; ".join(dated) + "."]
     if run.get("note"):
-        out += ["", "Machine during this run: %s" % run["note"]]
+        out += ["", "Machine during the latest run: %s" % run["note"]]
     out += ["", "Each round runs the floor (`ansible.builtin.ping`, one task, over the same hosts: localhost for "
             "generate, the inventory's hosts otherwise) and then every playbook of the table, so a ratio compares "
             "medians measured in the same rounds (%s rounds). Times are whole `ansible-playbook` runs. Tasks: the "
@@ -712,7 +778,9 @@ def write_report(results):
         out.append("| %s | %s | %s | %.2f | %s | %s |" % (
             label, span(r["ours_process"]), span(r["go_process"]), r["ratio"], verdict(r["ratio"] <= 1.0),
             startup_cells(r)))
+    out += reruns_report(results)
     out += b6_report(results)
+    out += imports_report(results)
     out += ["", "## Notes", ""] + ["* " + note for note in NOTES]
     with open(os.path.join(HERE, "RESULTS.md"), "w") as handle:
         handle.write("\n".join(out) + "\n")
@@ -720,13 +788,13 @@ def write_report(results):
 
 def main():
     os.makedirs(DATA, exist_ok=True)
-    only = set(os.environ.get("BENCH_ONLY", "b1,b2,b3,b4,b5,b6").split(","))
+    only = set(os.environ.get("BENCH_ONLY", "b1,b2,b3,b4,b5,b6,imports").split(","))
     previous = {}
     if os.path.exists(os.path.join(HERE, "results.json")):
         with open(os.path.join(HERE, "results.json")) as handle:
             previous = json.load(handle)
     results = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "machine": machine(),
-               "runs": dict(previous.get("runs", {}))}
+               "runs": dict(previous.get("runs", {})), "reruns": dict(previous.get("reruns", {}))}
     nodes = {}
     for size in SIZES_MIB if only & {"b1", "b2", "b3"} else ():  # grown data only for the benchmarks reading it
         node = grown_node(size)
@@ -734,19 +802,37 @@ def main():
     for key, function, cases in (("b1", b1_summary, nodes), ("b2", b2_verify, nodes), ("b3", b3_backup, nodes),
                                  ("b5", b5_generate, {"%d" % n: n for n in (3, 9, 101)}),
                                  ("b4", b4_deploy, {"%d" % n: n for n in (3, 5, 7)}),
-                                 ("b6", b6, b6_cases())):
+                                 ("b6", b6, b6_cases()), ("imports", import_times, {"trees": IMPORT_ROOTS})):
         if key not in only:
             results[key] = previous.get(key, {})
             continue
-        results[key] = {}
+        if os.environ.get("BENCH_AS_RERUN") and key in ("b2", "b5"):
+            # A re-run under load goes beside the quiet run (reruns_report), not over it.
+            reruns = results.setdefault("reruns", dict(previous.get("reruns", {})))
+            reruns.setdefault("runs", {})[key] = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+                                                  "load": list(os.getloadavg()),
+                                                  "note": os.environ.get("BENCH_MACHINE_NOTE", "")}
+            results[key] = previous.get(key, {})
+            reruns[key] = {label: function(case) for label, case in cases.items()}
+            write_report(results)
+            continue
+        # B6 keeps the cases this run does not measure (each says when it was measured); the others start afresh.
+        results[key] = dict(previous.get(key, {})) if key == "b6" else {}
+        earlier = previous.get("runs", {}).get(key, {})
+        for kept in results[key].values():
+            if isinstance(kept, dict) and "cases" in kept and "measured" not in kept:
+                kept.update(measured=earlier.get("date", "?"), load=round((earlier.get("load") or [0])[0], 1))
         results["runs"][key] = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
                                 "load": list(os.getloadavg())}
         if key == "b6":
             results["runs"][key].update(repeat=B6_REPEAT, note=os.environ.get("BENCH_MACHINE_NOTE", ""))
         for label, case in cases.items():
             print("%s %s..." % (key, label), flush=True)
-            results[key][label] = function(case)
-        write_report(results)  # after each benchmark, so a failure later keeps what was measured
+            started = {"measured": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+                       "load": round(os.getloadavg()[0], 1)}
+            results[key][label] = dict(function(case), **started) if key == "b6" and label != "payloads" \
+                else function(case)
+            write_report(results)  # after each case, so a run stopped later keeps what was measured
     write_report(results)
     print(open(os.path.join(HERE, "RESULTS.md")).read())
 
