@@ -109,9 +109,14 @@ def recovery_plan(hostvars: Mapping, members: Sequence[Mapping], group: Any, con
     }
 
 
-def recovery_request(group: Any, confirm: Any = None, mode: Any = "survivor") -> List[str]:
-    """The problems of the request itself (confirmation, mode), checked before anything is stopped or read."""
-    return rules.confirmation_problems(confirm, str(group)) + rules.mode_problems(mode)
+def recovery_request(group: Any, confirm: Any = None, mode: Any = "survivor", live: Any = None,
+                     force: Any = False) -> List[str]:
+    """The problems of the request itself (confirmation, mode) and of the live cluster (``live``: a conductor_info
+    result; a conductor that leads means the quorum is not lost), checked before anything is stopped or read."""
+    cluster = (live or {}).get("cluster") if isinstance(live, Mapping) else None
+    claimed = [str(sid) for sid in (cluster or {}).get("leaders_claimed") or []]
+    return (rules.confirmation_problems(confirm, str(group)) + rules.mode_problems(mode)
+            + rules.live_leader_problems(claimed, bool(force)))
 
 
 class FilterModule:

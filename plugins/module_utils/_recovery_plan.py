@@ -112,6 +112,17 @@ def confirmation_problems(confirm: Any, group: str) -> List[str]:
             "cluster's inventory group: -e conductor_recover_confirm=%s" % (shown, group)]
 
 
+def live_leader_problems(leaders_claimed: Sequence[str], force: bool) -> List[str]:
+    """A conductor that claims leadership holds a quorum (a leader that lost it steps down within its lease): the
+    cluster is not lost, and a recovery would throw away what that leader commits. Fix it through the leader
+    (membership playbook) instead; checked before any conductor is stopped."""
+    if not leaders_claimed or force:
+        return []
+    return ["%s leads the cluster now (conductor_leader), so its quorum is not lost: replace or remove the failed "
+            "members through it with the membership playbook instead (conductor_recover_force=true recovers anyway)"
+            % ", ".join(leaders_claimed)]
+
+
 def mode_problems(mode: Any) -> List[str]:
     if mode in MODES:
         return []

@@ -134,6 +134,10 @@ def assert_recovered(c: ConductorCluster, lost_at: int, head: int, started: floa
 
 def test_recover_survivor_after_two_nodes_and_their_state_are_lost(sequencing):
     c, workdir, inventory = sequencing
+    rc, failed, out = run_playbook(workdir, "recover", inventory, "-e", "conductor_recover_confirm=sequencers")
+    assert rc != 0 and f"{LEADER} leads the cluster now" in out, out[-4000:]
+    assert sorted(c.running()) == sorted(IDS), "a refused recovery stopped a conductor"
+
     lost = [sid for sid in IDS if sid != LEADER]
     head = lose_quorum(c, lost)
     hashes = [b["hash"] for b in c.stubs.chain.blocks]

@@ -36,6 +36,14 @@ def test_the_request_is_checked_alone_before_anything_runs():
     assert len(recovery_request("seq", "", "survivors")) == 2
 
 
+def test_the_request_is_refused_while_a_conductor_leads():
+    live = {"failed": False, "cluster": {"leaders_claimed": ["seq-b"], "unreachable": ["seq-a"]}}
+    problems = recovery_request("seq", "seq", "survivor", live=live)
+    assert len(problems) == 1 and "seq-b leads the cluster now" in problems[0]
+    assert recovery_request("seq", "seq", "survivor", live=live, force=True) == []
+    assert recovery_request("seq", "seq", "survivor", live={"failed": True, "msg": "every node unreachable"}) == []
+
+
 def test_survivor_plan_with_its_one_voter_configuration():
     hv = hostvars([info(), info(index=41, block=101), {"failed": False, "exists": False, "locked": False}],
                   [sync(100), sync(101), sync(101)])

@@ -217,3 +217,11 @@ def test_sequencer_start_by_the_conductor_unless_the_head_is_behind(block, op_he
 def test_a_reseed_starts_the_sequencer_through_op_node():
     plan = rp.recovery_plan("seq", "seq", "reseed", [node("a")], [op("a", 100)])
     assert rp.sequencer_start(plan) == "admin"
+
+
+def test_a_live_leader_means_the_quorum_is_not_lost():
+    problems = rp.live_leader_problems(["seq-b"], force=False)
+    assert len(problems) == 1 and problems[0].startswith("seq-b leads the cluster now")
+    assert "membership playbook" in problems[0]
+    assert rp.live_leader_problems([], force=False) == []
+    assert rp.live_leader_problems(["seq-b"], force=True) == []
