@@ -24,7 +24,6 @@ from __future__ import annotations
 import errno
 import fcntl
 import grp
-import hashlib
 import os
 import pwd
 import shutil
@@ -599,17 +598,19 @@ def _is_directory_or_link_to_one(path: str) -> bool:
 
 
 def write_new_file(path: str, data: Union[bytes, Iterable[bytes]], mode: int,
-                   ownership: Optional["Ownership"] = None) -> Tuple[str, int]:
+                   ownership: Optional["Ownership"] = None, checksum: bool = True) -> Tuple[Optional[str], int]:
     """The one routine that writes a file for this collection: create ``path`` (which must not exist), write
     ``data`` (bytes, or chunks of them), set its owner and mode, and fsync it all (an owner set after the fsync
     may not survive a power loss, leaving files op-conductor cannot open); O_EXCL|O_NOFOLLOW refuse symlink
-    tricks. Returns the sha256 (hex) and size of what was written."""
-    digest = hashlib.sha256()
+    tricks. Returns the sha256 (hex; None without ``checksum``) and size of what was written."""
+    # hashlib loads OpenSSL (15-30 ms of start-up here): only the writers that record a digest import it.
+    digest = _sha256() if checksum else None
     size = 0
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0), mode)
     try:
         for chunk in (data,) if isinstance(data, (bytes, bytearray, memoryview)) else data:
-            digest.update(chunk)
+            if digest is not None:
+                digest.update(chunk)
             size += len(chunk)
             view = memoryview(chunk)
             while view:
@@ -620,7 +621,12 @@ def write_new_file(path: str, data: Union[bytes, Iterable[bytes]], mode: int,
         os.fsync(fd)
     finally:
         os.close(fd)
-    return digest.hexdigest(), size
+    return (digest.hexdigest() if digest is not None else None), size
+
+
+def _sha256():
+    import hashlib  # pylint: disable=import-outside-toplevel
+    return hashlib.sha256()
 
 
 @dataclass
@@ -798,7 +804,7 @@ def build_directory(path: str, files: Dict[str, bytes], file_mode: int, dir_mode
     os.mkdir(staging, 0o700)
     try:
         for file_name in sorted(files):
-            write_new_file(os.path.join(staging, file_name), files[file_name], file_mode, ownership)
+            write_new_file(os.path.join(staging, file_name), files[file_name], file_mode, ownership, checksum=False)
         os.chmod(staging, dir_mode)
         ownership.apply(staging)
         fsync_dir(staging)
@@ -971,7 +977,7 @@ def _check_free_space(probe: WriteProbe) -> None:
 def _make_and_remove_probe(probe_dir: str, ownership: Ownership) -> None:
     os.mkdir(probe_dir, 0o700)
     try:
-        write_new_file(os.path.join(probe_dir, _PROBE_FILE), b"\0" * 4096, 0o600, ownership)
+        write_new_file(os.path.join(probe_dir, _PROBE_FILE), b"\0" * 4096, 0o600, ownership, checksum=False)
         ownership.apply(probe_dir)
         fsync_dir(probe_dir)
     finally:  # the probe leaves nothing, whether it proved the write or failed half-way

@@ -10,7 +10,6 @@ that would make bbolt's check fail, raft-boltdb fail to decode, or raft panic at
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import stat
@@ -520,9 +519,15 @@ def iter_log_entries(path: str) -> Iterator[Tuple[int, raft.Log]]:
 # ================================================================================================================
 
 
+def _sha256_hex(data: bytes) -> str:
+    # Imported here: hashlib loads OpenSSL (15-30 ms of start-up), and only the identity checks hash.
+    import hashlib  # pylint: disable=import-outside-toplevel
+    return hashlib.sha256(data).hexdigest()
+
+
 def membership_hash(members: List[Dict[str, str]]) -> str:
     canonical = json.dumps(sorted((m["id"], m["address"], m["suffrage"]) for m in members), separators=(",", ":"))
-    return hashlib.sha256(canonical.encode("utf-8", "surrogateescape")).hexdigest()
+    return _sha256_hex(canonical.encode("utf-8", "surrogateescape"))
 
 
 def cluster_identity(node_dir: str) -> Dict[str, Any]:
@@ -546,6 +551,6 @@ def cluster_identity(node_dir: str) -> Dict[str, Any]:
         return {"id": None, "reason": "the log no longer holds the seeding configuration at index 1 (compacted)"
                 if first is None else "log entry 1 is not a configuration"}
     members_hash = membership_hash(configuration.to_list())
-    identity = hashlib.sha256(("%d:%s" % (first.term, members_hash)).encode("ascii")).hexdigest()[:16]
+    identity = _sha256_hex(("%d:%s" % (first.term, members_hash)).encode("ascii"))[:16]
     return {"id": identity, "initial_term": first.term, "initial_membership_hash": members_hash,
             "source": "log entry 1"}

@@ -501,7 +501,7 @@ def _write_cluster_json(module, output_dir, content):
     if not module.check_mode:
         staged = os.path.join(output_dir, "." + CLUSTER_JSON + fs.NEW_MARK + fs.random_tag(12))
         try:
-            fs.write_new_file(staged, content, 0o644)
+            fs.write_new_file(staged, content, 0o644, checksum=False)
             os.rename(staged, path)
         finally:
             if os.path.lexists(staged):
