@@ -172,3 +172,39 @@ def test_no_state_is_refused_by_both(harness, run_module, tmp_path):
     code, _out, err = go_recover(harness, made["go"], servers, work)
     assert code == 1 and "refused to recover cluster with no initial state" in err
     assert sorted(os.listdir(made["go"])) == ["raft-log.db", "raft-stable.db", "snapshots"]
+
+
+def test_a_three_node_cluster_recovered_on_both_survivors_runs_again(harness, run_module, tmp_path):
+    """Mode ``all``: a real three-node cluster sequences (a snapshot on every node midway), n3 is lost for good;
+    n1 and n2 are recovered to [n1, n2] by us (and copies by Go, which must agree), and start as a cluster again:
+    one leader, both holding the last head."""
+    work = str(tmp_path)
+    ports = [free_port() for _ in range(3)]
+    spec = nodes.loopback_spec(ids=("n1", "n2", "n3"), ports=ports)
+    made = nodes.write_cluster(os.path.join(work, "made"), spec)
+    addresses = {server.id: server.address for server in spec.servers}
+    numbers = (1, 2, 3, 4, 6, 5)
+    apply = rec.write_json(os.path.join(work, "apply.json"), rec.b64_list([rec.envelope(n) for n in numbers]))
+    members = ["--node=%s=%s@%s" % (sid, made[sid], addresses[sid]) for sid in ("n1", "n2", "n3")]
+    code, out, err = rec.run_harness(harness, "cluster", *members, "--apply", apply, "--snapshot-after", 3)
+    assert code == 0, err[-2000:]
+    assert all(node["head"]["block_number"] == 6 for node in out["nodes"]), out
+    servers = [{"id": sid, "address": addresses[sid], "suffrage": "voter"} for sid in ("n1", "n2")]
+    ours = {}
+    for sid in ("n1", "n2"):
+        both = {side: os.path.join(work, side, sid) for side in ("ours", "go")}
+        for path in both.values():
+            shutil.copytree(made[sid], path)
+        assert run_module(raft_recover.main, dict(path=both["ours"], servers=servers, backup=False))["changed"]
+        code, _out, err = rec.run_harness(harness, "recover", "--dir", both["go"], "--id", sid, "--config",
+                                          rec.write_json(os.path.join(work, "config.json"), servers))
+        assert code == 0, err[-2000:]
+        assert_same_recovery(made[sid], both["ours"], both["go"])
+        ours[sid] = both["ours"]
+    assert only_snapshot(ours["n1"])[2] == only_snapshot(ours["n2"])[2]  # the same head on both
+    members = ["--node=%s=%s@%s" % (sid, ours[sid], addresses[sid]) for sid in ("n1", "n2")]
+    code, out, err = rec.run_harness(harness, "cluster", *members)
+    assert code == 0, err[-2000:]
+    assert out["leader"] in ("n1", "n2")
+    expected = {"block_number": 6, "block_hash": rec.block_hash_hex(rec.envelope(6))}
+    assert [node["head"] for node in out["nodes"]] == [expected, expected]

@@ -16,6 +16,7 @@
 //	                                          LogCommand entries, take a snapshot after the K-th,
 //	                                          report the FSM head, the configuration and the log
 //	                                          position, shut down cleanly.
+//	cluster --node ID=DIR@ADDR ...             several such nodes together (cluster.go).
 package main
 
 import (
@@ -284,9 +285,9 @@ func rc(r *raft.Raft) raft.ServerID {
 }
 
 func main() {
-	verbs := map[string]func([]string) (any, error){"recover": runRecover, "elect": runElect}
+	verbs := map[string]func([]string) (any, error){"recover": runRecover, "elect": runElect, "cluster": runCluster}
 	if len(os.Args) < 2 || verbs[os.Args[1]] == nil {
-		fmt.Fprintln(os.Stderr, "usage: raftrecover recover|elect [flags]")
+		fmt.Fprintln(os.Stderr, "usage: raftrecover recover|elect|cluster [flags]")
 		os.Exit(1)
 	}
 	defer func() {
