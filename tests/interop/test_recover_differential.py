@@ -208,3 +208,19 @@ def test_a_three_node_cluster_recovered_on_both_survivors_runs_again(harness, ru
     assert out["leader"] in ("n1", "n2")
     expected = {"block_number": 6, "block_hash": rec.block_hash_hex(rec.envelope(6))}
     assert [node["head"] for node in out["nodes"]] == [expected, expected]
+
+
+def test_a_node_a_real_raft_runs_on_is_refused_and_untouched(oracle, harness, run_module, tmp_path):
+    """A real Raft node (the oracle's, raft-boltdb holding the bbolt locks as op-conductor does) runs on the
+    directory: raft_recover refuses at once, in check mode too, and changes nothing."""
+    work = str(tmp_path)
+    node, address = produce(harness, work, (1, 2), 0)
+    with oracle.ClusterHold("v2_3_1", {"n1": node}, "--apply", "0") as ready:
+        assert ready["ready"] and ready["leader"] == "n1"
+        before = tree(os.path.dirname(node))
+        for check_mode in (True, False):
+            result = run_module(raft_recover.main, dict(path=node, servers=[{"id": "n1", "address": address}]),
+                                check_mode=check_mode)
+            assert result["failed"] and result["locked"] and result["action"] == "refuse", result
+            assert "op-conductor is running on this node" in result["msg"]
+        assert tree(os.path.dirname(node)) == before
