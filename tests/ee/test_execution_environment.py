@@ -50,8 +50,11 @@ def test_context_installs_the_collection_from_its_tarball(context):
     with tarfile.open(tarball) as archive:
         manifest = yaml.safe_load(archive.extractfile("MANIFEST.json"))
         shipped = set(archive.getnames())
+        ee_meta = yaml.safe_load(archive.extractfile("meta/execution-environment.yml"))
+        python_requirements = archive.extractfile(ee_meta["dependencies"]["python"]).read().decode()
     assert (manifest["collection_info"]["namespace"], manifest["collection_info"]["name"]) == ("opstack", "conductor")
     assert {"meta/execution-environment.yml", "requirements.txt", "bindep.txt"} <= shipped
+    assert any(line.startswith("msgpack") for line in python_requirements.splitlines()), python_requirements
     containerfile = (directory / "Containerfile").read_text(encoding="utf-8")
     assert "ansible-galaxy collection install" in containerfile and "-r requirements.yml" in containerfile
     assert "introspect.py introspect" in containerfile
