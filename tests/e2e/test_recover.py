@@ -86,7 +86,9 @@ def lose_quorum(c: ConductorCluster, lost: list[str]) -> int:
     # The leader loses its lease, steps down and stops its sequencer (op-conductor's own reaction); a commit tried
     # before that fails for lack of quorum and the block is dropped. Either way the head stays at the last
     # committed payload.
-    wait_until(lambda: not c.stubs.active() and not c.claimed_leaders(), 30, what="the leader to step down")
+    # A killed leader's op-node keeps its sequencer on, but each commit to the dead conductor fails.
+    wait_until(lambda: not c.claimed_leaders() and set(c.stubs.active()) <= set(lost), 30,
+               what="no leader, and no sequencer but the killed conductors' op-nodes")
     return c.stubs.chain.head()["number"]
 
 
@@ -209,3 +211,21 @@ def test_recover_all_after_the_leader_and_its_directory_are_lost(sequencing):
     # then the recovered head is one block ahead and op-conductor posts it to op-node before sequencing.
     assert head in (lost_at, lost_at + 1), (head, lost_at)
     assert assert_recovered(c, lost_at, head, started, mark, hashes, out)["blocks_reorged"] == 0
+
+
+def test_recover_survivor_after_the_leader_and_a_follower_are_lost(sequencing):
+    """The leader and a follower are killed and both directories deleted while sequencing: the remaining follower
+    survives; its log may hold one payload more than op-node (replicated, never acknowledged to op-node)."""
+    c, workdir, inventory = sequencing
+    lost_at = lose_quorum(c, [LEADER, "sequencer-1"])
+    hashes = [b["hash"] for b in c.stubs.chain.blocks]
+
+    mark = c.stubs.mark()
+    started = time.time()
+    rc, failed, out = run_playbook(workdir, "recover", inventory, "-e", "conductor_recover_confirm=sequencers")
+    assert rc == 0 and not failed, out[-8000:]
+    assert "survivor: sequencer-3 (sequencer-3)" in out and f"{LEADER}: wipe" in out, out[-8000:]
+    head = recovered_head(out)
+    assert head in (lost_at, lost_at + 1), (head, lost_at)
+    figures = assert_recovered(c, lost_at, head, started, mark, hashes, out)
+    assert figures["leader"] == "sequencer-3" and figures["blocks_reorged"] == 0
