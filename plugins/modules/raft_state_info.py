@@ -34,7 +34,9 @@ options:
   verify:
     description:
       - Walk every page and every log entry (full integrity check). Without it only the ends of the log are
-        read, which stays fast on multi-GiB files.
+        read for the integrity summary, which stays fast on multi-GiB files; RV(fsm_head) still reads the log
+        entries after the newest snapshot (those raft replays at start; op-conductor takes a snapshot every
+        8192 entries by default).
     type: bool
     default: true
   server_id:
