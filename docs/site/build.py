@@ -34,6 +34,7 @@ COLLECTION = "opstack.conductor"
 GUIDE_ORDER = ("quickstart.md", "bring-up.md", "backup-restore.md", "disaster-recovery.md")
 ROLE_CALLS = ("ansible.builtin.include_role", "ansible.builtin.import_role", "include_role", "import_role")
 IMPORT_PLAYBOOK = ("ansible.builtin.import_playbook", "import_playbook")
+MARKER = ".opstack-conductor-docs-build"
 TOOL_TIMEOUT = 600  # seconds; a bound on a hung tool, not a performance check
 
 
@@ -197,12 +198,25 @@ def run(argv: Sequence[str], cwd: str, env: Optional[Mapping[str, str]] = None) 
         raise DocsError("%s exited with %d" % (argv[0], result.returncode))
 
 
+def _clear_output(out: str) -> None:
+    """Remove the previous build; never a directory this script did not make (``--out .`` must not empty the
+    checkout)."""
+    if not os.path.isdir(out) or not os.listdir(out):
+        return
+    if not os.path.isfile(os.path.join(out, MARKER)):
+        raise DocsError("%s exists and is not a previous docs build (no %s in it); choose another --out"
+                        % (out, MARKER))
+    shutil.rmtree(out)
+
+
 def build(out: str, env: Optional[Mapping[str, str]] = None) -> str:
     """Build the site under ``out`` (``env``: the tools' environment, default this one); returns its index.html."""
     src = os.path.join(out, "src")
     books = read_playbooks()  # before anything is removed: a playbook without a header stops here
-    shutil.rmtree(out, ignore_errors=True)
+    _clear_output(out)
     os.makedirs(src)
+    with open(os.path.join(out, MARKER), "w", encoding="utf-8") as handle:
+        handle.write("made by docs/site/build.py; the whole directory is replaced by the next build\n")
     os.chmod(src, 0o755)  # antsibull-docs wants its dest dir writable by its owner only
     run(["antsibull-docs", "--config-file", os.path.join(SITE, "antsibull-docs.cfg"), "collection",
          "--use-current", "--fail-on-error", "--dest-dir", src, COLLECTION], cwd=out, env=env)

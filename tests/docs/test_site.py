@@ -222,3 +222,10 @@ def test_chromium_renders_the_index_with_every_section(site, tmp_path):
         assert caption in text
     for marker in ERROR_MARKERS:
         assert marker not in dom
+
+
+def test_the_build_never_replaces_a_directory_it_did_not_make(tmp_path):
+    (tmp_path / "precious.txt").write_text("keep me")
+    with pytest.raises(BUILDER.DocsError, match="not a previous docs build"):
+        BUILDER.build(str(tmp_path))
+    assert (tmp_path / "precious.txt").read_text() == "keep me"
