@@ -134,8 +134,8 @@ def node_problems(nodes: Sequence[NodeReport]) -> List[str]:
     problems = []
     for node in nodes:
         if not node.readable:
-            problems.append("host %s (%s): its Raft state could not be read: %s" % (node.host, node.server_id,
-                                                                                   node.error or "unknown error"))
+            problems.append("host %s (%s): its Raft state could not be read: %s"
+                            % (node.host, node.server_id, node.error or "unknown error"))
         elif node.locked:
             problems.append("host %s (%s): op-conductor still holds the lock on its Raft state; every conductor "
                             "must be stopped before a recovery" % (node.host, node.server_id))
