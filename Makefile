@@ -56,7 +56,7 @@ test-ansible-units: $(STAMP)
 check: compat test-unit test-sanity test-lint
 
 # Every suite; the included mk/*.mk files add theirs to TEST_SUITES.
-test: compat oracle
+test: compat oracle op-conductor  # op-conductor: also the Go helpers tests/interop runs (fsmoracle, raftrecover)
 	$(VPY) -m pytest -p no:cacheprovider tests/unit tests/interop
 	$(MAKE) test-sanity test-ansible-units $(TEST_SUITES)
 
