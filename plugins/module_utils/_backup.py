@@ -542,6 +542,47 @@ def describe_backup(path: str, verify: bool, server_id: Optional[str] = None,
     return report
 
 
+def _report_position(report: Dict[str, Any]) -> Tuple[Any, ...]:
+    manifest = report["manifest"]
+    if manifest is None:
+        return (0, -1, -1, "")
+    return (1,) + Backup(report["path"], manifest).position
+
+
+def _server_of(path: str) -> Optional[str]:
+    """The server a backup directory belongs to: its manifest's, else its name's (cheap: nothing is hashed)."""
+    try:
+        return read_manifest(path)["server_id"]
+    except BackupError:
+        return server_id_of_name(path)
+
+
+def _candidates(path: str, server_id: Optional[str]) -> Tuple[List[str], List[str]]:
+    """The backup directories to describe and the unfinished ones. One backup when it has a manifest or a
+    backup's full name (a damaged one may have lost its manifest); a directory of backups may be called
+    raft-backup-something too."""
+    single = os.path.exists(os.path.join(path, MANIFEST)) or (
+        server_id_of_name(path) is not None and not any(backup_dirs(path)))
+    candidates, partials = ([path], []) if single else backup_dirs(path)
+    if not single and server_id is not None:
+        candidates = [candidate for candidate in candidates if _server_of(candidate) == server_id]
+        partials = [partial for partial in partials if server_id_of_name(partial) == server_id]
+    return candidates, partials
+
+
+def describe_backups(path: str, verify: bool, server_id: Optional[str] = None,
+                     expected: Optional[List[Dict[str, str]]] = None) -> Dict[str, Any]:
+    """raft_backup_info's answer for a backup or a directory of backups (on the host, or on the controller for
+    its action plugin): the reports newest first, the newest usable one, the unfinished leftovers."""
+    if not os.path.isdir(path):
+        raise BackupError("%s does not exist or is not a directory" % path)
+    candidates, partials = _candidates(path, server_id)
+    reports = [describe_backup(candidate, verify, server_id, expected) for candidate in candidates]
+    reports.sort(key=_report_position, reverse=True)
+    newest = next((report["path"] for report in reports if report["usable"]), None)
+    return dict(backups=reports, newest=newest, partials=partials)
+
+
 def server_id_of_name(path: str) -> Optional[str]:
     """The server ID in a backup's name, ``raft-backup-<UTC time>-<server id>-<tag>[.partial]`` as backup_name()
     makes it, or None for any other name."""

@@ -150,3 +150,13 @@ def lock_backup_dest(module, dest: str, server_id: str, result: dict) -> None:
     fs.make_directories(os.path.abspath(dest), 0o700)
     _hold(module, fs.RunLock(path, "backup destination %s (server %s)" % (dest, server_id)), result,
           owner_of=dest)
+
+
+def refuse_controller_options(module, names: Sequence[str], **defaults: Any) -> None:
+    """Options that the action plugin of the module's name handles on the controller and removes before the
+    module runs (issue 14 item 1): set here, the module ran without its plugin, so they would be ignored."""
+    given = [name for name in names if module.params.get(name) is not None]
+    given += [name for name, default in defaults.items() if module.params.get(name) != default]
+    if given:
+        module.fail_json(msg="%s: handled on the controller by the action plugin of %s, which did not run"
+                         % (", ".join(given), module._name))

@@ -54,6 +54,30 @@ options:
     description: How many times an online copy is tried.
     type: int
     default: 5
+  fetch_dest:
+    description:
+      - A directory on the controller. After the backup is made, every file of it is fetched into
+        C(<fetch_dest>/.<backup name>.unverified), checked there against the manifest (sha256 and size of every
+        file, no file missing or extra, the full integrity check, the server ID) and only then renamed to
+        C(<fetch_dest>/<backup name>) (RV(fetched)). A copy that does not verify fails the task and is left under
+        its C(.unverified) name; the backup on the host is intact. Nothing is fetched in check mode.
+      - Handled on the controller by the action plugin of the same name; the module alone refuses it.
+    type: path
+  fetch_src:
+    description:
+      - With O(fetch_dest) - fetch this backup directory on the host (made earlier, for example RV(backup_path) of a
+        previous task) instead of making a new one.
+      - Handled on the controller by the action plugin of the same name; the module alone refuses it.
+    type: path
+  preflight:
+    description:
+      - The C(opstack.conductor.raft_backup) role's check of the node before any node is stopped or backed up -
+        C(online), C(keep), C(fetch), C(fetch_dir) and C(service) (C(manage), C(name), C(stop_command),
+        C(start_command)), the role's variables. The node is checked in check mode (online, only to learn whether
+        op-conductor runs) and RV(plan) says what happens to it; the task does not fail, the plan's C(problems)
+        say why the node cannot be backed up.
+      - Handled on the controller by the action plugin of the same name; the module alone refuses it.
+    type: dict
 extends_documentation_fragment:
   - opstack.conductor.servers.MSGPACK
   - opstack.conductor._attributes
@@ -104,6 +128,16 @@ removed:
   returned: always
   type: list
   elements: str
+fetched:
+  description: The verified copy on the controller.
+  returned: with O(fetch_dest), when a backup was made
+  type: str
+plan:
+  description:
+    - With O(preflight) - C(server_id), C(node_dir), C(locked), C(stop) (op-conductor is stopped for the backup)
+      and C(problems) (empty when the node can be backed up).
+  returned: with O(preflight)
+  type: dict
 """
 
 import os
@@ -190,7 +224,11 @@ def main():
         keep=dict(type="int"),
         online=dict(type="bool", default=False),
         attempts=dict(type="int", default=5),
+        fetch_dest=dict(type="path"),
+        fetch_src=dict(type="path"),
+        preflight=dict(type="dict"),
     ), supports_check_mode=True)
+    common.refuse_controller_options(module, ["fetch_dest", "fetch_src", "preflight"])
     common.require_msgpack(module)
     # Paths first: nothing, not even the network filesystem probe, may look at a bad path.
     common.validate_options(module, paths=dict(path=options.READ_ROOM, dest=options.BACKUP_DEST_ROOM))

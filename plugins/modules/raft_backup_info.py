@@ -24,8 +24,24 @@ options:
     description:
       - A backup directory (it holds C(manifest.json)), or a directory of backups (the O(opstack.conductor.raft_backup#module:dest)
         of M(opstack.conductor.raft_backup)), on the managed host.
+      - One of O(path) and O(controller_path) is required.
     type: path
-    required: true
+  choose:
+    description:
+      - List the manifests only, choose this server's newest backup in O(path) (and O(controller_path)) and verify
+        only that one (RV(chosen), RV(backups) holds its report). Implied by O(controller_path).
+      - Handled on the controller by the action plugin of the same name; the module alone refuses it.
+    type: bool
+    default: false
+  controller_path:
+    description:
+      - A backup or a directory of backups on the controller. This server's (O(server_id)) backups there and in
+        O(path) on the host (when given) are listed from their manifests, the newest of both places is chosen (last
+        log term, then last index, then the time made; the controller's on a tie) and only that one is verified,
+        where it is (RV(backups) holds its report, RV(chosen) says which and where, RV(looked) where the backups
+        were looked for).
+      - Handled on the controller by the action plugin of the same name; the module alone refuses it.
+    type: path
   server_id:
     description:
       - The server the backups should be of. In a directory of backups, only this server's backups (by their
@@ -113,6 +129,16 @@ newest:
   description: The path of the newest usable backup, or null. Without O(server_id) it may be of any server.
   returned: always
   type: str
+chosen:
+  description:
+    - With O(controller_path) - the newest backup of both places (C(path), C(where) - V(the controller) or
+      V(the host), C(manifest), C(candidates) - how many were ranked); empty when there is none.
+  returned: with O(controller_path) or O(choose)
+  type: dict
+looked:
+  description: With O(controller_path) - where the backups were looked for, and why what was there is unusable.
+  returned: with O(controller_path) or O(choose)
+  type: str
 partials:
   description:
     - Unfinished C(.partial) backups in a directory of backups (of O(server_id) when given), left by an
@@ -123,8 +149,6 @@ partials:
   elements: str
 """
 
-import os
-
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.opstack.conductor.plugins.module_utils import _backup as backups
@@ -133,59 +157,27 @@ from ansible_collections.opstack.conductor.plugins.module_utils import _runner a
 from ansible_collections.opstack.conductor.plugins.module_utils import _servers as servers
 
 
-def _position(report):
-    manifest = report["manifest"]
-    if manifest is None:
-        return (0, -1, -1, "")
-    return (1,) + backups.Backup(report["path"], manifest).position
-
-
-def _server_of(path):
-    """The server a backup directory belongs to: its manifest's, else its name's (cheap: nothing is hashed)."""
-    try:
-        return backups.read_manifest(path)["server_id"]
-    except backups.BackupError:
-        return backups.server_id_of_name(path)
-
-
-def _candidates(path, server_id):
-    """The backup directories to describe and the unfinished ones. One backup when it has a manifest or a
-    backup's full name (a damaged one may have lost its manifest); a directory of backups may be called
-    raft-backup-something too."""
-    single = os.path.exists(os.path.join(path, backups.MANIFEST)) or (
-        backups.server_id_of_name(path) is not None and not any(backups.backup_dirs(path)))
-    candidates, partials = ([path], []) if single else backups.backup_dirs(path)
-    if not single and server_id is not None:
-        candidates = [candidate for candidate in candidates if _server_of(candidate) == server_id]
-        partials = [partial for partial in partials if backups.server_id_of_name(partial) == server_id]
-    return candidates, partials
-
-
 def inspect(module, result):
     params = module.params
-    path, server_id = params["path"], params["server_id"]
-    if not os.path.isdir(path):
-        raise runner.Failure("%s does not exist or is not a directory" % path)
+    server_id = params["server_id"]
     if server_id is not None:
         servers.validate_server_id(server_id)
     expected = None
     if params["expected_servers"] is not None:
         expected = servers.server_dicts(params["expected_servers"], "expected_servers")
-    candidates, partials = _candidates(path, server_id)
-    reports = [backups.describe_backup(candidate, params["verify"], server_id, expected)
-               for candidate in candidates]
-    reports.sort(key=_position, reverse=True)
-    newest = next((report["path"] for report in reports if report["usable"]), None)
-    return dict(result, backups=reports, newest=newest, partials=partials)
+    return dict(result, **backups.describe_backups(params["path"], params["verify"], server_id, expected))
 
 
 def main():
     module = AnsibleModule(argument_spec=dict(
-        path=dict(type="path", required=True),
+        path=dict(type="path"),
+        controller_path=dict(type="path"),
+        choose=dict(type="bool", default=False),
         server_id=dict(type="str"),
         verify=dict(type="bool", default=True),
         expected_servers=servers.server_list_spec(),
-    ), supports_check_mode=True)
+    ), supports_check_mode=True, required_one_of=[("path", "controller_path")])
+    common.refuse_controller_options(module, ["controller_path"], choose=False)
     common.run_reader(module, inspect)
 
 

@@ -48,6 +48,37 @@ options:
         files already are the backup's (sha256 and size of each, as the manifest records them) is reported as
         V(unchanged) in RV(action).
     type: dict
+  remote_src:
+    description:
+      - Whether O(src) is on the managed host. With V(false) it is a backup directory on the controller, pushed to
+        O(staging_dir) on the host (every file's checksum checked after the transfer) and restored from that copy,
+        which is verified again; in check mode nothing is pushed and the restore is judged from its manifest.
+      - V(false) is handled on the controller by the action plugin of the same name; the module alone refuses it.
+    type: bool
+    default: true
+  staging_dir:
+    description:
+      - With O(remote_src=false) or O(stage) - the directory on the host that receives the pushed backup
+        (created C(0700)), as C(<staging_dir>/<backup name>).
+      - Handled on the controller by the action plugin of the same name; the module alone refuses it.
+    type: path
+  preflight:
+    description:
+      - The C(opstack.conductor.raft_restore) role's judgement of the node before anything is pushed or changed -
+        C(found) (the result of M(opstack.conductor.raft_backup_info) with its O(opstack.conductor.raft_backup_info#module:controller_path)),
+        C(service) (C(manage), C(name), C(stop_command), C(start_command)) and C(default_places) (the backups were
+        looked for where the backup playbook keeps them). The chosen backup is judged against the node in check
+        mode from its manifest and RV(plan) says what happens to the node; the task does not fail, the plan's
+        C(problems) say why the node cannot be restored.
+      - Handled on the controller by the action plugin of the same name; the module alone refuses it.
+    type: dict
+  stage:
+    description:
+      - The role's second step - the RV(plan) of O(preflight). A backup on the controller is pushed to
+        O(staging_dir) (not in check mode) and the restore is checked on the host's copy; RV(plan) gains
+        C(host_backup) and C(pushed), and C(problems) when the copy does not verify.
+      - Handled on the controller by the action plugin of the same name; the module alone refuses it.
+    type: dict
   path:
     description: The node directory to restore, C(<raft.storage.dir>/<server id>).
     type: path
@@ -149,6 +180,12 @@ locked:
     - V(null) when the run stopped before the lock could be probed (bad options, or a node that cannot be read).
   returned: always
   type: bool
+plan:
+  description:
+    - With O(preflight) or O(stage) - what happens to the node (C(action), C(backup), C(where), C(stop),
+      C(locked), C(host_backup), C(pushed), C(lost), C(overridden), C(caveats), C(problems) ...).
+  returned: with O(preflight) or O(stage)
+  type: dict
 recovered:
   description:
     - Leftovers of an interrupted earlier run (of this module or of M(opstack.conductor.raft_state)) that were
@@ -284,8 +321,13 @@ def main():
         owner=dict(type="str"),
         group=dict(type="str"),
         directory_mode=dict(type="raw", default="0750"),
+        remote_src=dict(type="bool", default=True),
+        staging_dir=dict(type="path"),
+        preflight=dict(type="dict"),
+        stage=dict(type="dict"),
     ), supports_check_mode=True, required_one_of=[("src", "src_manifest")],
         mutually_exclusive=[("src", "src_manifest")])
+    common.refuse_controller_options(module, ["staging_dir", "preflight", "stage"], remote_src=True)
     common.require_msgpack(module)
     # Paths and modes first: nothing, not even the network filesystem probe, may look at a bad path.
     directory_mode = common.validate_options(module, paths=dict(src=options.READ_ROOM, path=options.NODE_ROOM),

@@ -1,0 +1,111 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, opstack.conductor contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""raft_restore's controller part, in the ansible.posix ``patch`` style (issue 14 item 1, issue 15 item 2).
+
+- O(remote_src=false): O(src) is a backup on the controller. It is pushed to O(staging_dir) on the host (copy
+  checks every file's checksum after the transfer) and the module restores from that copy, verifying it again;
+  in check mode nothing is pushed and the module judges the restore from the backup's manifest (src_manifest).
+- O(preflight): the restore role's judgement of one node, before anything is pushed anywhere: the backup that
+  raft_backup_info chose (``found``), one raft_restore check run against the node (refusals, entries lost, a node
+  that already holds the backup), and the role's service settings, combined into the node's plan (its
+  ``problems`` are reported for every host at once).
+- O(stage): the role's second step, once every node is judged: the planned backup pushed to the host when it is on
+  the controller, and the restore checked on the host's copy.
+Without these options the module runs alone, as it always did.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Dict
+
+from ansible_collections.opstack.conductor.plugins.module_utils import _backup as backups
+from ansible_collections.opstack.conductor.plugins.plugin_utils import _backup_plans as plans
+from ansible_collections.opstack.conductor.plugins.plugin_utils._action import ConductorAction
+
+_JUDGE_ARGS = ("path", "server_id", "expected_servers", "force")
+
+
+class ActionModule(ConductorAction):
+    MODULE = "opstack.conductor.raft_restore"
+    CONTROLLER_OPTIONS = ("remote_src", "staging_dir", "preflight", "stage")
+
+    def wants_controller(self, task_args):
+        return task_args.get("remote_src") is False or any(task_args.get(key) for key in ("preflight", "stage"))
+
+    def on_controller(self, module_args, task_args, task_vars):
+        if task_args.get("preflight"):
+            return self._preflight(module_args, task_args["preflight"], task_vars)
+        if task_args.get("stage"):
+            return self._stage(module_args, task_args["stage"], task_args.get("staging_dir"), task_vars)
+        return self._from_controller(module_args, task_args.get("staging_dir"), task_vars)
+
+    def _judge_args(self, module_args: Dict[str, Any]) -> Dict[str, Any]:
+        return {key: module_args[key] for key in _JUDGE_ARGS if module_args.get(key) is not None}
+
+    def _push(self, src: str, staging_dir: Any, task_vars: Dict[str, Any]) -> Dict[str, Any]:
+        """The backup directory ``src`` copied to <staging_dir>/<its name>/ on the host: {path} or {failed, msg}."""
+        if not staging_dir:
+            return {"failed": True, "msg": "staging_dir is required to push a backup from the controller"}
+        made = self.run_module({"path": staging_dir, "state": "directory", "mode": "0700"}, task_vars,
+                               module="ansible.legacy.file")
+        if made.get("failed"):
+            return made
+        target = os.path.join(staging_dir, os.path.basename(src.rstrip("/")))
+        copied = self.run_action("ansible.legacy.copy", {"src": src.rstrip("/") + "/", "dest": target + "/",
+                                                         "mode": "preserve", "directory_mode": "0700"}, task_vars)
+        if copied.get("failed"):
+            return dict(copied, msg="pushing %s to %s failed: %s" % (src, target, copied.get("msg")))
+        return {"path": target, "changed": True}
+
+    def _from_controller(self, module_args, staging_dir, task_vars):
+        """patch style: push, then restore from the pushed copy; in check mode judge from the manifest."""
+        src = module_args.pop("src", None)
+        if not src:
+            return {"failed": True, "msg": "src (a backup directory on the controller) is required with remote_src=false"}
+        if self._task.check_mode:
+            try:
+                manifest = backups.read_manifest(src)
+            except backups.BackupError as exc:
+                return {"failed": True, "msg": str(exc)}
+            return self.run_module(dict(module_args, src_manifest=manifest), task_vars)
+        pushed = self._push(src, staging_dir, task_vars)
+        if pushed.get("failed"):
+            return pushed
+        return dict(self.run_module(dict(module_args, src=pushed["path"]), task_vars), pushed=pushed["path"])
+
+    def _preflight(self, module_args, preflight, task_vars):
+        found, server_id, node_dir = preflight["found"], module_args.get("server_id"), module_args["path"]
+        problems = plans.found_problems(found, server_id, bool(module_args.get("force")),
+                                        bool(preflight.get("default_places")))
+        if problems:
+            return {"changed": False, "plan": {"server_id": server_id, "node_dir": node_dir, "problems": problems}}
+        chosen = found["chosen"]
+        judged = self.run_module(dict(self._judge_args(module_args), src_manifest=chosen["manifest"]), task_vars,
+                                 check_mode=True)
+        plan = plans.restore_plan(chosen, server_id, node_dir, {"locked": judged.get("locked")}, judged,
+                                  judged.get("action") == backups.RESTORE_UNCHANGED, preflight["service"],
+                                  bool(self._task.check_mode))
+        return {"changed": False, "plan": plan, "warnings": judged.get("warnings", [])}
+
+    def _stage(self, module_args, plan, staging_dir, task_vars):
+        """Push the planned backup when it is on the controller (not in check mode), then check the restore on the
+        host's copy (unless op-conductor holds the node: the real run stops it first)."""
+        plan = dict(plan)
+        remote = plan["where"] == plans.HOST
+        if plan["action"] == backups.RESTORE_UNCHANGED or (not remote and self._task.check_mode):
+            return {"changed": False, "plan": plan}
+        host_backup = plan["backup"]
+        if not remote:
+            pushed = self._push(plan["backup"], staging_dir, task_vars)
+            if pushed.get("failed"):
+                return {"changed": False, "plan": dict(plan, problems=[pushed.get("msg", "the push failed")])}
+            host_backup = pushed["path"]
+        plan.update(host_backup=host_backup, pushed=not remote)
+        if not plan["locked"]:
+            checked = self.run_module(dict(self._judge_args(module_args), src=host_backup), task_vars,
+                                      check_mode=True)
+            if checked.get("failed"):
+                plan["problems"] = [checked.get("msg") or "the check failed"]
+        return {"changed": not remote, "plan": plan}

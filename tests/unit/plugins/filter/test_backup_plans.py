@@ -1,0 +1,69 @@
+"""plugins/plugin_utils/_backup_plans.py (issue 14 item 1, issue 15 item 2): the backup role's plan (was
+plan.json.j2), where the restore role looked (was looked.j2), the problems of every host at once, and the records
+the report tasks show (were a set_fact per host)."""
+
+from ansible_collections.opstack.conductor.plugins.filter.backup import FilterModule
+from ansible_collections.opstack.conductor.plugins.plugin_utils import _backup_plans as plans
+
+SERVICE = {"manage": False, "name": "op-conductor", "stop_command": "", "start_command": ""}
+SETTINGS = {"online": False, "keep": 0, "fetch": False, "fetch_dir": "", "service": SERVICE}
+
+
+def test_a_running_node_is_refused_unless_it_may_be_stopped_or_copied_online():
+    running = {"locked": True, "changed": True}
+    plan = plans.backup_plan(running, "a", "/n/a", "/b", SETTINGS)
+    assert plan["problems"] == ["/n/a: op-conductor is running (it holds the lock on its databases). Set "
+                                "conductor_service_manage=true to stop it for the backup and start it again, one "
+                                "node at a time, or conductor_backup_online=true for a verified best-effort copy "
+                                "while it runs"] and not plan["stop"]
+    managed = plans.backup_plan(running, "a", "/n/a", "/b", dict(SETTINGS, service=dict(SERVICE, manage=True)))
+    assert (managed["problems"], managed["stop"], managed["locked"]) == ([], True, True)
+    online = plans.backup_plan(running, "a", "/n/a", "/b", dict(SETTINGS, online=True, service=dict(SERVICE, manage=True)))
+    assert (online["problems"], online["stop"]) == ([], False)
+    failed = plans.backup_plan({"failed": True, "msg": "unreadable", "locked": None}, "a", "/n/a", "/b", SETTINGS)
+    assert failed["problems"] == ["unreadable"]
+
+
+def test_where_the_restore_looked_names_each_place_and_why_what_was_there_is_unusable():
+    places = [["the controller", "/c/a", {"failed": True, "msg": "/c/a does not exist"}],
+              ["the host", "/h/b", {"backups": [{"ok": False, "problems": ["bad digest", "more"]}, {"ok": True}]}],
+              ["the host", "", None]]
+    assert plans.looked(places) == "in /c/a on the controller nor in /h/b on the host (/c/a does not exist; bad digest)"
+
+
+def hostvars(**hosts):
+    return hosts
+
+
+def test_every_hosts_problems_at_once_and_an_unchecked_host_says_so():
+    hv = hostvars(a={"k": {"plan": {"problems": ["x", "y"]}}}, b={"k": {"plan": {"problems": []}}}, c={})
+    assert plans.play_problems(hv, ["a", "b", "c"], "k") == ["host a: x", "host a: y", "host c: no result"]
+    assert FilterModule().filters()["backup_play_problems"] is plans.play_problems
+
+
+def test_backup_records_from_the_registered_results():
+    check = {"plan": {"server_id": "a", "stop": True, "problems": []}}
+    made = {"backup_path": "/b/x", "removed": ["/b/old"], "msg": "backed up a to /b/x",
+            "manifest": {"current_term": 4, "position": {"term": 3, "index": 9}, "cluster": {"id": "c1"}, "online": False}}
+    hv = hostvars(a={"conductor_backup_result": made, "__conductor_backup_check": check,
+                     "__conductor_backup_fetch": {"fetched": "/c/a/x"}},
+                  b={"conductor_backup_result": {"failed": True}, "__conductor_backup_check": check},
+                  localhost={"__conductor_backup_done": [{"host": "n1"}]})
+    assert plans.play_records(hv, ["a", "b", "localhost"], "backup") == [
+        {"host": "a", "server_id": "a", "path": "/b/x", "current_term": 4, "last_log_term": 3, "last_index": 9,
+         "cluster": "c1", "online": False, "stopped": True, "removed": ["/b/old"], "fetched": "/c/a/x",
+         "msg": "backed up a to /b/x"}, {"host": "n1"}]
+
+
+def test_restore_records_take_the_result_where_the_restore_ran_and_the_plan_where_it_was_predicted():
+    plan = {"node_dir": "/n/a", "backup": "/c/x", "where": "the controller", "last_log_term": 3, "last_index": 9,
+            "candidates": 2, "action": "restore", "overridden": [], "lost": {"count": 0}, "caveats": []}
+    ran = {"action": "restore", "overridden": ["older"], "lost": {"count": 2}, "caveats": ["c"], "backup_dir": "/n/a.1~"}
+    hv = hostvars(a={"conductor_restore_result": ran, "__conductor_restore_staged": {"plan": plan}},
+                  b={"conductor_restore_result": {"skipped": True}, "__conductor_restore_staged": {"plan": plan}},
+                  c={"conductor_restore_result": {"skipped": True},
+                     "__conductor_restore_staged": {"plan": dict(plan, action="unchanged")}})
+    a, b, c = plans.play_records(hv, ["a", "b", "c"], "restore")
+    assert (a["overridden"], a["lost"], a["previous"], a["predicted"]) == (["older"], {"count": 2}, "/n/a.1~", False)
+    assert (b["action"], b["previous"], b["predicted"]) == ("restore", "", True)
+    assert (c["action"], c["predicted"], c["host"], c["candidates"]) == ("unchanged", False, "c", 2)
