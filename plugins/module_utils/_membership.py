@@ -20,36 +20,56 @@ from ansible_collections.opstack.conductor.plugins.module_utils._cluster_view im
 from ansible_collections.opstack.conductor.plugins.module_utils._servers import NONVOTER, VOTER
 
 
-def _change_step(have, want):
-    """The step that gives the member ``have`` the address and suffrage of ``want``, or None when they match."""
+def _suffrage_steps(have, want, can_demote):
+    """The steps that make the voter ``have`` the non-voter ``want``.
+
+    Never addServerAsNonvoter on a voter: hashicorp/raft's AddNonvoter only updates an existing voter's address and
+    leaves it a voter. It is demoted (conductor_demoteVoter) and then moved if its address changes; where the leader
+    lacks conductor_demoteVoter it is removed and added back as a non-voter.
+    """
+    if can_demote:
+        first = dict(op="demote", id=want["id"], address=have["address"], reason="is a voter")
+    else:
+        first = dict(op="remove", id=want["id"], address=have["address"],
+                     reason="is a voter and the leader has no conductor_demoteVoter: removed, then added back")
+    if can_demote and have["address"] == want["address"]:
+        return [first]
+    return [first, dict(op="add_nonvoter", id=want["id"], address=want["address"],
+                        reason="to be a non-voter at %s" % want["address"])]
+
+
+def _change_steps(have, want, can_demote=True):
+    """The steps that give the member ``have`` the address and suffrage of ``want`` (none when they match)."""
     if have["suffrage"] == want["suffrage"] and have["address"] == want["address"]:
-        return None
+        return []
     if want["suffrage"] == VOTER:
-        return dict(op="add_voter", id=want["id"], address=want["address"],
-                    reason="is %s at %s" % (have["suffrage"], have["address"]))
-    if have["suffrage"] == VOTER and have["address"] == want["address"]:
-        return dict(op="demote", id=want["id"], address=want["address"], reason="is a voter")
-    return dict(op="add_nonvoter", id=want["id"], address=want["address"],
-                reason="is %s at %s" % (have["suffrage"], have["address"]))
+        return [dict(op="add_voter", id=want["id"], address=want["address"],
+                     reason="is %s at %s" % (have["suffrage"], have["address"]))]
+    if have["suffrage"] == VOTER:
+        return _suffrage_steps(have, want, can_demote)
+    return [dict(op="add_nonvoter", id=want["id"], address=want["address"],
+                 reason="is %s at %s" % (have["suffrage"], have["address"]))]
 
 
-def plan_membership(current, desired, leader_id):
+def plan_membership(current, desired, leader_id, can_demote=True):
     """The steps that turn ``current`` servers into ``desired``, one Raft configuration change each.
 
     Order: additions first (the cluster only grows while members are missing), then address and suffrage
-    changes, then removals; a step touching the leader goes last. Returns a list of dicts with ``op`` in
+    changes, then removals; the steps of a member whose first step removes or demotes the leader go last, in their
+    order. ``can_demote``: the leader has conductor_demoteVoter. Returns a list of dicts with ``op`` in
     add_voter / add_nonvoter / demote / remove, plus ``id``, ``address`` and ``reason``.
     """
     have = dict((s["id"], s) for s in current)
     want = dict((s["id"], s) for s in desired)
-    adds = [dict(op="add_voter" if s["suffrage"] == VOTER else "add_nonvoter", id=s["id"], address=s["address"],
-                 reason="not a member") for s in desired if s["id"] not in have]
-    changes = [step for step in (_change_step(have[s["id"]], s) for s in desired if s["id"] in have) if step]
-    removes = [dict(op="remove", id=s["id"], address=s["address"], reason="not in the desired list")
+    adds = [[dict(op="add_voter" if s["suffrage"] == VOTER else "add_nonvoter", id=s["id"], address=s["address"],
+                  reason="not a member")] for s in desired if s["id"] not in have]
+    changes = [steps for steps in (_change_steps(have[s["id"]], s, can_demote) for s in desired if s["id"] in have)
+               if steps]
+    removes = [[dict(op="remove", id=s["id"], address=s["address"], reason="not in the desired list")]
                for s in current if s["id"] not in want]
-    steps = adds + changes + removes
-    steps.sort(key=lambda step: step["id"] == leader_id and step["op"] in ("remove", "demote"))
-    return steps
+    groups = adds + changes + removes
+    groups.sort(key=lambda steps: steps[0]["id"] == leader_id and steps[0]["op"] in ("remove", "demote"))
+    return [step for steps in groups for step in steps]
 
 
 def apply_step(servers, step):
@@ -93,6 +113,19 @@ def check_step(servers, step, live, leader_id):
     return None
 
 
+def has_demote_voter(conductor):
+    """Whether ``conductor`` has conductor_demoteVoter, asked without changing anything: called with no arguments,
+    go-ethereum's RPC server answers -32602 (missing value for required argument 0) before calling the method when
+    it exists, and -32601 (method not found) when it does not."""
+    try:
+        conductor.call("conductor_demoteVoter")
+    except rpc.MethodMissing:
+        return False
+    except rpc.RPCError:
+        return True
+    return True
+
+
 def server_key(servers):
     return sorted((s["id"], s["address"], s["suffrage"]) for s in servers)
 
@@ -121,6 +154,7 @@ class Reconciler:
         self.applied = []
         self.plan = []
         self.before = None
+        self.unversioned_warned = False
 
     def elapsed(self):
         return round(self.clock.monotonic() - self.started, 2)
@@ -191,11 +225,11 @@ class Reconciler:
         return dict(op="transfer_leader", id=target, address=address,
                     reason="%s is the leader and is to be %s" % (leader, verb))
 
-    def simulate(self, current, leader, live):
+    def simulate(self, current, leader, live, can_demote=True):
         """The full plan with transfers inserted, checked step by step; fails on the first unsafe step."""
         planned = []
         servers = current
-        for step in plan_membership(current, self.desired, leader):
+        for step in plan_membership(current, self.desired, leader, can_demote):
             if step["id"] == leader and step["op"] in ("remove", "demote"):
                 transfer = self.handover(step, leader, servers, live, planned)
                 planned.append(transfer)
@@ -240,7 +274,14 @@ class Reconciler:
             self.fail("the membership changed while this module worked (now: %s; expected: %s); nothing more "
                       "was changed" % (diff_text(now["servers"]).strip().replace("\n", ", "),
                                        diff_text(expected).strip().replace("\n", ", ")), now=now)
-        return leader, now["version"] if now["version"] is not None else 0
+        version = now["version"] if now["version"] is not None else 0
+        if not version and not self.unversioned_warned:
+            self.unversioned_warned = True
+            self.warn("the leader %s reports membership version 0 (op-conductor on hashicorp/raft v1.7 never fills it "
+                      "in, nor after a recovery): changes are sent with version 0, which op-conductor does not check "
+                      "against concurrent changes; this module re-read the membership just before each change "
+                      "instead" % leader)
+        return leader, version
 
     def send(self, leader, step, version):
         conductor = self.conductors[leader]
@@ -306,12 +347,26 @@ class Reconciler:
                 expected = self.apply_change(step, expected)
         return expected
 
+    def demote_available(self, leader, current):
+        """Whether the leader has conductor_demoteVoter, asked only when a voter is to become a non-voter (then,
+        without it, a warning: the voter is removed and added back)."""
+        voters = set(s["id"] for s in current if s["suffrage"] == VOTER)
+        demoted = [s["id"] for s in self.desired if s["id"] in voters and s["suffrage"] == NONVOTER]
+        if not demoted or has_demote_voter(self.conductors[leader]):
+            return True
+        self.warn("the leader %s has no conductor_demoteVoter (optimism PR #18700): removing %s and adding it back as "
+                  "a non-voter; it is not a member in between, and an op-conductor that shuts its Raft down on "
+                  "removal (builds before --raft.no-shutdown-on-remove, optimism PR #18699) must be restarted "
+                  "before it can be added back" % (leader, " and ".join(demoted)))
+        return False
+
     def run(self):
         self.check_desired()
         leader, live = self.find_leader()
         self.before = self.leader_membership(leader)
         current = self.before["servers"]
-        self.plan, planned_after = self.simulate(current, leader, live)
+        can_demote = self.demote_available(leader, current)
+        self.plan, planned_after = self.simulate(current, leader, live, can_demote)
         result = dict(changed=bool(self.plan), plan=self.plan, applied=[], before=self.before, leader=leader,
                       diff=dict(before=diff_text(current), after=diff_text(planned_after)))
         if not self.plan:

@@ -17,6 +17,15 @@ description:
     the membership from the leader, passes its C(version) (optimistic concurrency), and refuses to go on when the
     membership is not what it planned from (a concurrent change). After each change it waits until the leader
     and every reachable remaining node report the new membership.
+  - op-conductor v1.19.0 (hashicorp/raft v1.7) always reports C(version) 0, which it does not check; the module then
+    warns and relies on its own re-read before each change.
+  - A voter that is to become a non-voter is demoted with C(conductor_demoteVoter) (then moved, if its address
+    changes); C(conductor_addServerAsNonvoter) is never sent for a voter (hashicorp/raft would only change its
+    address). Where the leader lacks C(conductor_demoteVoter) (asked without changing anything) the voter is
+    removed and added back as a non-voter, with a warning; both steps are checked for quorum first.
+  - A removed node's op-conductor keeps running (v1.19.0 hard-codes C(ShutdownOnRemove=false); older builds shut
+    its Raft down but keep the process); stop it, e.g. with the P(opstack.conductor.conductor_cluster#role)
+    role's C(membership) entry point, which stops retired hosts through the service hooks.
   - Refuses, before changing anything, a plan in which any step would leave fewer voters up than a majority of
     the new configuration (a voter counts as up when its node in O(nodes) answers RPC), would leave no voter, or
     would remove or demote the current leader; with O(transfer_leadership=true) leadership is moved to another
