@@ -33,14 +33,11 @@ LEADER = HOST_NAMES[0]  # conductor_initial_leader of the bed's inventory
 
 @pytest.fixture(scope="module")
 def live(bed):
-    """Empty storage on the three hosts and the spare (owned by the op-conductor user, 0750, as the quick start
-    makes it), the binary and the hook copied onto the bed, the stubs running; no op-conductor yet."""
+    """Empty storage on the three hosts (owned by the op-conductor user, 0750, as the quick start makes it), none
+    on the spare (the membership playbook makes it for a joining host), the binary and the hook copied onto the
+    bed, the stubs running; no op-conductor yet."""
     bed.fresh_state()
-    spare = bed.start_spare()
-    shutil.rmtree(spare.storage, ignore_errors=True)
-    os.makedirs(spare.storage)
-    os.chown(spare.storage, bed.conductor.uid, bed.conductor.gid)
-    os.chmod(spare.storage, 0o750)
+    shutil.rmtree(bed.start_spare().storage, ignore_errors=True)
     cluster = LiveCluster.start(bed)
     cluster.brought_up = False
     try:
@@ -168,16 +165,19 @@ def test_status_over_ssh(live, tmp_path):
 
 
 def test_membership_adds_a_host_and_retires_it_over_ssh(live, tmp_path):
-    """The spare host joins (its op-conductor started by the hook on an empty storage directory, as the
-    op-conductor user; the leader adds it), then is retired (removed, and stopped by the stop hook)."""
+    """The spare host joins (the role makes its storage directory, for the op-conductor user; the hook starts
+    op-conductor as that user; the leader adds it), then is retired (removed, and stopped by the stop hook)."""
     ensure_up(live, tmp_path)
     bed = live.bed
     spare = bed.host(SPARE[0])
+    assert not os.path.exists(spare.storage)
     four = list(HOST_NAMES) + [spare.name]
     inventory = live.inventory(str(tmp_path / "four.yml"), four)
     run = play(live, tmp_path, inventory, "membership", pipelining=False)
     assert run.rc == 0, "%r\n%s" % (run, live.log_tail())
     assert_runs_as_conductor(live, spare)
+    info = os.stat(spare.storage)  # the role made it; op-conductor, not root, must be able to write in it
+    assert (info.st_uid, info.st_gid, stat.S_IMODE(info.st_mode)) == (bed.conductor.uid, bed.conductor.gid, 0o750)
     for host in bed.hosts + [spare]:
         wait_for(lambda h=host: live.members(h) == sorted(four), "%s to report four members" % host.name)
     assert_owned_by_conductor(live, spare, deployed=False)  # op-conductor made it, as its user
