@@ -511,7 +511,9 @@ def imports_report(results):
     if not r:
         return []
     names = {root: os.path.basename(root.rstrip("/")) or root for root in r["roots"]}
-    out = ["", "## Start-up imports (issue 14 item 6)", "", measured(results, "imports"), "",
+    note = results.get("runs", {}).get("imports", {}).get("note")
+    out = ["", "## Start-up imports (issue 14 item 6)", "", measured(results, "imports") + (
+        " Machine: %s" % note if note else ""), "",
            "`benchmarks/import_time.py`: per `ours.py` entry, the modules imported beyond `python -c \"import sys\"` "
            "and the sum of each module's median `-X importtime` self time over 15 fresh processes, the trees "
            "measured interleaved. The module lists are exact; on a shared, loaded machine the milliseconds move by "
@@ -825,7 +827,9 @@ def main():
         results["runs"][key] = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
                                 "load": list(os.getloadavg())}
         if key == "b6":
-            results["runs"][key].update(repeat=B6_REPEAT, note=os.environ.get("BENCH_MACHINE_NOTE", ""))
+            results["runs"][key].update(repeat=B6_REPEAT)
+        if key in ("b6", "imports"):
+            results["runs"][key].update(note=os.environ.get("BENCH_MACHINE_NOTE", ""))
         for label, case in cases.items():
             print("%s %s..." % (key, label), flush=True)
             started = {"measured": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
