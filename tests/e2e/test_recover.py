@@ -237,3 +237,26 @@ def test_recover_survivor_after_the_leader_is_lost_and_a_follower_killed(sequenc
     assert head in (lost_at, lost_at + 1), (head, lost_at)
     figures = assert_recovered(c, lost_at, head, started, mark, hashes, out)
     assert figures["leader"] == survivor[0] and figures["blocks_reorged"] == 0
+
+
+def test_recover_survivor_behind_the_op_nodes_starts_the_sequencer_through_op_node(sequencing):
+    """The op-nodes hold one block more than the survivor (committed only on the lost nodes; here appended to the
+    stub chain after the loss): op-conductor alone would wedge (ErrUnsafeHeadMismatch), so the playbook starts the
+    leader's sequencer at op-node's head with admin_startSequencer, and the FSM takes the next, higher block."""
+    c, workdir, inventory = sequencing
+    head = lose_quorum(c, [sid for sid in IDS if sid != LEADER])
+    block = wait_until(lambda: c.stubs.chain.next_block("lost-node"), 10, what="the next block's time")
+    assert c.stubs.chain.append(block)
+    lost_at = c.stubs.chain.head()["number"]
+    hashes = [b["hash"] for b in c.stubs.chain.blocks]
+
+    mark = c.stubs.mark()
+    started = time.time()
+    rc, failed, out = run_playbook(workdir, "recover", inventory, "-e", "conductor_recover_confirm=sequencers")
+    assert rc == 0 and not failed, out[-8000:]
+    assert recovered_head(out) == head == lost_at - 1 and "1 blocks behind" in out and "by: admin" in out, out[-8000:]
+    start = c.stubs.calls("admin_startSequencer", since=mark)
+    assert [(x["node"], x["params"], "error" in x) for x in start if x.get("client") == "ansible"] == [
+        (LEADER, [hashes[lost_at]], False)], start
+    figures = assert_recovered(c, lost_at, head, started, mark, hashes, out)
+    assert figures["leader"] == LEADER and figures["blocks_reorged"] == 0
