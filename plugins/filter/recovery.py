@@ -44,7 +44,9 @@ def node_report(member: Mapping, info: Any) -> rules.NodeReport:
         return rules.NodeReport(readable=False, error=str(info.get("msg") or "raft_state_info failed"), **base)
     return rules.NodeReport(
         exists=bool(info.get("exists")), locked=bool(info.get("locked")),
-        damaged=not (info.get("integrity") or {}).get("ok", True),
+        # fsm_error: Raft itself could not replay these files (a snapshot that does not restore, a gap in the log),
+        # so the head is unknown and RecoverCluster would fail on them too.
+        damaged=not (info.get("integrity") or {}).get("ok", True) or bool(info.get("fsm_error")),
         last_log_term=_int(info.get("last_log_term")), last_index=_int(info.get("last_index")),
         current_term=_int(info.get("current_term")), last_vote_term=_int(info.get("last_vote_term")),
         snapshots=_snapshots(info.get("snapshots")), head=_head(info.get("fsm_head")), **base)

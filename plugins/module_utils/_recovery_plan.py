@@ -206,7 +206,17 @@ def node_actions(mode: str, nodes: Sequence[NodeReport], survivor: Optional[Node
     return {node.host: "recover" if node.usable else "wipe" for node in nodes}
 
 
+def unusable_warnings(nodes: Sequence[NodeReport]) -> List[str]:
+    """Nodes that hold state no recovery can start from: said aloud, since survivor and all modes move them aside
+    (after the backup of every node that can be backed up)."""
+    reasons = [(n, "damaged" if n.damaged else "without an unsafe head (empty FSM)") for n in nodes
+               if n.readable and n.exists and not n.usable]
+    return ["host %s (%s): its Raft state is %s; it cannot be recovered from and will be moved aside"
+            % (n.host, n.server_id, reason) for n, reason in reasons]
+
+
 def _survivor_part(plan: Plan, nodes: Sequence[NodeReport], heads: Sequence[OpNodeHead], force: bool) -> None:
+    plan.warnings += unusable_warnings(nodes)
     plan.survivor = choose_survivor(nodes)
     if plan.survivor is None:
         plan.problems.append("no voter holds a usable Raft state with an unsafe head (every node is missing, "

@@ -101,6 +101,15 @@ def test_node_report_keeps_only_usable_snapshots_and_reads_damage():
     assert report.snapshots == ((6, 45),) and report.damaged and not report.usable
 
 
+def test_a_head_raft_cannot_replay_is_never_the_survivor():
+    # raft_state_info: fsm_error when raft itself cannot replay the files (the head is unknown)
+    report = node_report(MEMBERS[0], info(fsm_head=None, fsm_error="snapshot 5-40-1 does not restore"))
+    assert report.damaged and not report.usable
+    hv = hostvars([info(index=99, fsm_error="gap in the log"), info(), info(block=None)], [sync(100)] * 3)
+    plan = recovery_plan(hv, MEMBERS, "seq", confirm="seq", mode="survivor")
+    assert plan["survivor"]["host"] == "b" and plan["actions"] == {"a": "wipe", "b": "recover", "c": "wipe"}
+
+
 def test_op_node_head_from_uri_results():
     assert op_node_head("a", sync(7)).number == 7
     assert op_node_head("a", sync(7, status=503)).error == "HTTP status 503"

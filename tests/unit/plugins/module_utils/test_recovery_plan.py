@@ -225,3 +225,12 @@ def test_a_live_leader_means_the_quorum_is_not_lost():
     assert "membership playbook" in problems[0]
     assert rp.live_leader_problems([], force=False) == []
     assert rp.live_leader_problems(["seq-b"], force=True) == []
+
+
+def test_unusable_nodes_with_state_are_named_in_the_warnings():
+    nodes = [node("a", damaged=True), node("b", head=None), node("c", exists=False, head=None), node("d")]
+    warnings = rp.unusable_warnings(nodes)
+    assert "host a (id-a)" in warnings[0] and "damaged" in warnings[0]
+    assert "host b (id-b)" in warnings[1] and "empty FSM" in warnings[1] and len(warnings) == 2
+    plan = rp.recovery_plan("seq", "seq", "survivor", nodes, [op("d", 100)])
+    assert plan.survivor.host == "d" and plan.warnings == warnings
