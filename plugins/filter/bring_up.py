@@ -26,9 +26,10 @@ def missing_members(view: Mapping, member_ids: Sequence[str]) -> List[str]:
 
 
 def bring_up_plan(view: Any, member_ids: Sequence[str], standby: bool = False) -> Dict[str, Any]:
-    """What bring_up does next: ``settled`` (stop waiting: one leader, and every node answers or the cluster is
-    formed), ``formed``, ``missing``, ``sequencing`` (ids whose op-node sequences), ``problem`` (refusal, or ""),
-    and the steps ``pause``, ``transfer``, ``start_sequencer``, ``resume``."""
+    """What bring_up does next: ``settled`` (stop waiting: one leader, and every node answers - or, for a standby
+    or already sequencing cluster, it is formed; a first start that would start a sequencer still needs every
+    conductor, to resume them all), ``formed``, ``missing``, ``sequencing`` (ids whose op-node sequences),
+    ``problem`` (refusal, or ""), and the steps ``pause``, ``transfer``, ``start_sequencer``, ``resume``."""
     view = view if isinstance(view, Mapping) else {}
     missing = missing_members(view, member_ids)
     has_leader = view.get("leader") is not None and len(_listed(view, "leaders_claimed")) == 1
@@ -40,7 +41,8 @@ def bring_up_plan(view: Any, member_ids: Sequence[str], standby: bool = False) -
                    "(stop it first, or run bring_up without conductor_standby); nothing was changed"
                    % ", ".join(sequencing))
     first_start = not sequencing and not problem
-    return dict(settled=has_leader and (formed or not _listed(view, "unreachable")), formed=formed,
+    relaxed = formed and (standby or bool(sequencing))
+    return dict(settled=has_leader and (relaxed or not _listed(view, "unreachable")), formed=formed,
                 missing=missing, sequencing=sequencing, problem=problem, pause=first_start,
                 transfer=first_start and not standby, start_sequencer=first_start and not standby,
                 resume=not standby)

@@ -23,9 +23,17 @@ def test_filters_are_registered():
     assert set(FilterModule().filters()) == {"bring_up_plan", "standby_problems"}
 
 
-def test_a_formed_cluster_with_an_unreachable_follower_is_settled_not_waited_for():
-    plan = bring_up_plan(view(unreachable=["s3"]), IDS)
+def test_a_formed_standby_or_sequencing_cluster_with_an_unreachable_follower_is_settled_not_waited_for():
+    plan = bring_up_plan(view(unreachable=["s3"]), IDS, standby=True)
     assert plan["formed"] and plan["settled"] and plan["missing"] == []
+    assert bring_up_plan(view(unreachable=["s3"], active=["s2"]), IDS)["settled"]
+
+
+def test_a_first_start_still_waits_for_every_conductor():
+    # starting the sequencer and then failing to resume a conductor that does not answer would leave it sequencing
+    # without failover: the first start needs every conductor, formed or not
+    plan = bring_up_plan(view(unreachable=["s3"]), IDS)
+    assert plan["formed"] and not plan["settled"]
 
 
 def test_not_formed_and_a_node_unreachable_is_not_settled():
