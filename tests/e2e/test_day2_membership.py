@@ -61,3 +61,35 @@ def test_standby_bring_up_all_paused_no_sequencer_then_takeover(op_conductor, wo
         assert c.stubs.active() == [LEADER] and not any(c.rpc(s, "conductor_paused") for s in IDS)
     finally:
         c.close()
+
+
+def test_replace_a_dead_member_then_rerun_is_unchanged(op_conductor, workdir):
+    c = ConductorCluster(op_conductor, workdir / "cluster", IDS)
+    c.start_stubs()
+    try:
+        inventory = write_inventory(c, workdir)
+        run = playbook(workdir, "bring_up", inventory)
+        c.adopt()
+        assert run.rc == 0, run
+        alive = playbook(workdir, "membership", inventory, "-e", f"conductor_replace={LEADER}")
+        assert alive.rc == 0 and alive.changed == 0, alive  # the leader answers and leads: left alone
+        dead = [s for s in IDS if s != LEADER][-1]
+        c.kill(dead)
+
+        run = playbook(workdir, "membership", inventory, "-e", f"conductor_replace={dead}")
+        assert run.rc == 0, run
+        assert c.adopt() == [dead]
+        kept = list(c.nodes[dead].node_dir.parent.glob(f"{dead}.replaced-*~"))
+        assert len(kept) == 1 and (kept[0] / "raft-log.db").exists()
+        assert (c.nodes[dead].node_dir / "raft-log.db").exists()  # the new, empty start wrote its own
+        three = sorted((n.server()["id"], n.server()["address"], VOTER) for n in c.nodes.values())
+        wait_until(lambda: all(m[1] == three for m in c.memberships().values()), 20, what="three voters everywhere")
+        assert c.wait_leader() == LEADER and c.stubs.active() == [LEADER]
+        log = c.nodes[dead].log_path.read_text()
+        assert log.count("=== start (hook)") == 2
+
+        again = playbook(workdir, "membership", inventory, "-e", f"conductor_replace={dead}")
+        assert again.rc == 0 and again.changed == 0, again
+        assert len(list(c.nodes[dead].node_dir.parent.glob(f"{dead}.replaced-*~"))) == 1
+    finally:
+        c.close()
