@@ -7,13 +7,17 @@ address and its Raft port) and the socket's owner, because each host's op-conduc
 group of its own (``Host.group``, given by the start hook). The owner alone is not enough: a socket its process
 has closed still sends what was queued on it (an AppendEntries the leader gave up on), and such an orphaned
 socket has no owner any more -- seen here: a cut-off follower got a heartbeat that way and named the leader
-again for a while. So a packet from one host's socket to another host's Raft port marks its connection
-(conntrack), and every packet of a marked connection is dropped, both ways, also after the socket was closed.
-Cutting host C off from host O, in the OUTPUT path of ``lo`` (every loopback packet passes it):
+again for a while. So a packet from one host's socket to another host's Raft port is dropped and marks its
+connection (conntrack), every later packet of a marked connection is dropped (both ways, also after the socket
+was closed), and so is any ownerless packet to the cut-off host's Raft port (a connection conntrack did not
+track: it picks up connections that were open before the rules mid-stream, and calls packets outside the TCP
+window it tracks invalid). Cutting host C off from host O, in the OUTPUT path of ``lo`` (every loopback packet
+passes it):
 
-    to C's address and Raft port, from a socket of O's group: mark the connection   (O cannot reach C)
-    to O's address and Raft port, from a socket of C's group: mark the connection   (C cannot reach O)
+    to C's address and Raft port, from a socket of O's group: mark the connection, DROP   (O cannot reach C)
+    to O's address and Raft port, from a socket of C's group: mark the connection, DROP   (C cannot reach O)
     any packet of a marked connection: DROP
+    to C's address and Raft port, from no socket (orphaned): DROP
 
 They live in a chain of their own, ``opstack-t-<pid>`` (one jump from OUTPUT), so removing the partition is
 "delete the jump, flush and delete the chain", and a killed run's chain is found by name (``remove_stale``).
@@ -70,14 +74,15 @@ def assert_removed(chain: str) -> None:
     assert not left, "iptables rules of %s are still there: %s" % (chain, left)
 
 
-def _mark(chain: str, address: str, port: int, from_gid: int, comment: str) -> List[str]:
-    return ["-A", chain, "-o", "lo", "-p", "tcp", "-d", address, "--dport", str(port),
-            "-m", "owner", "--gid-owner", str(from_gid), "--suppl-groups",
-            "-m", "comment", "--comment", comment, "-j", "CONNMARK", "--set-mark", MARK]
+def _cut(chain: str, address: str, port: int, from_gid: int, comment: str) -> List[List[str]]:
+    """The rules that keep sockets of group ``from_gid`` from reaching ``address:port`` (mark, then drop)."""
+    match = ["-o", "lo", "-p", "tcp", "-d", address, "--dport", str(port), "-m", "owner", "--gid-owner",
+             str(from_gid), "--suppl-groups", "-m", "comment", "--comment", comment]
+    return [["-A", chain] + match + ["-j", "CONNMARK", "--set-mark", MARK], ["-A", chain] + match + ["-j", "DROP"]]
 
 
 def dropped_packets(chain: str) -> int:
-    """Packets the chain's DROP rule dropped so far (iptables -L -v -x counters)."""
+    """Packets the chain's DROP rules dropped so far (iptables -L -v -x counters)."""
     listing = _iptables("-L", chain, "-v", "-x", "-n").stdout.splitlines()[2:]
     return sum(int(line.split()[0]) for line in listing if line.split()[2:3] == ["DROP"])
 
@@ -91,11 +96,15 @@ def partition(cut_off, others: Sequence, chain: str = "") -> Iterator[str]:
     try:
         _iptables("-N", chain)
         for other in others:
-            _iptables(*_mark(chain, cut_off.address, cut_off.raft_port, other.group.gid,
-                             "%s -> %s" % (other.name, cut_off.name)))
-            _iptables(*_mark(chain, other.address, other.raft_port, cut_off.group.gid,
-                             "%s -> %s" % (cut_off.name, other.name)))
+            for rule in _cut(chain, cut_off.address, cut_off.raft_port, other.group.gid,
+                             "%s -> %s" % (other.name, cut_off.name)) + \
+                    _cut(chain, other.address, other.raft_port, cut_off.group.gid,
+                         "%s -> %s" % (cut_off.name, other.name)):
+                _iptables(*rule)
         _iptables("-A", chain, "-o", "lo", "-p", "tcp", "-m", "connmark", "--mark", MARK, "-j", "DROP")
+        _iptables("-A", chain, "-o", "lo", "-p", "tcp", "-d", cut_off.address, "--dport", str(cut_off.raft_port),
+                  "-m", "owner", "!", "--socket-exists", "-m", "comment", "--comment", "orphaned -> " + cut_off.name,
+                  "-j", "DROP")
         _iptables("-I", "OUTPUT", "1", "-j", chain)
         yield chain
     finally:

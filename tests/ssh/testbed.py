@@ -2,13 +2,16 @@
 openssh-server on its own 127.0.0.x address and a free port, with its own host key and config file; a deploy user
 that logs in with a key pair made for the run and becomes root with sudo (a sudoers.d drop-in made for the run); a
 system user like op-conductor's that owns each host's storage directory; and one host whose Python (a venv made
-for the run, without msgpack) lacks msgpack.
+for the run, without msgpack) lacks msgpack. Each host also has Raft and RPC ports of its own for op-conductor and
+a group of its own that its op-conductor runs with (conductors.py, partition.py); a fourth host (SPARE) is started
+on demand for the tests that add a member.
 
-Nothing outside the run directory ``/tmp/opstack-ssh-<pid>`` is touched except the two users, the sudoers drop-in
-``/etc/sudoers.d/opstack-t-<pid>`` and the packages installed when missing (openssh-server, sudo,
-python3-msgpack for /usr/bin/python3), and every one of those (packages aside) is removed by ``TestBed.close``,
-which also runs after a failed setup. What a killed run left behind (its users, its sudoers file, its sshd
-processes) is removed by the next run (``remove_stale``).
+Nothing outside the run directory ``/tmp/opstack-ssh-<pid>`` is touched except the two users, the hosts' groups
+(``opstack-t-net<N>-<pid>``), the sudoers drop-in ``/etc/sudoers.d/opstack-t-<pid>``, the iptables chain of a
+partition (``opstack-t-<pid>``, removed by the partition itself) and the packages installed when missing
+(openssh-server, sudo, python3-msgpack for /usr/bin/python3), and every one of those (packages aside) is removed by
+``TestBed.close``, which also runs after a failed setup. What a killed run left behind (its users, groups, sudoers
+file, iptables chain, sshd processes) is removed by the next run (``remove_stale``).
 
 Ansible reaches the hosts with the ``ssh`` connection plugin, StrictHostKeyChecking against a known_hosts file made
 for the run, and its control masters in the run directory (ended with ``ssh -O exit`` at teardown)."""
