@@ -5,17 +5,18 @@
 
 The rules live in plugins/plugin_utils/_backup_plans.py, shared with the action plugins raft_backup,
 raft_backup_info and raft_restore, which use them to return each node's plan. The roles use the filters only to
-report the plans and the results of every host at once (``play_problems``, ``play_records``); ``backup_choice``
-and ``restore_plan`` stay available.
+report the plans and the results of every host at once (``play_problems``, ``play_records``) and to keep the
+cluster's quorum while op-conductor is stopped (``quorum_problems``); ``backup_choice`` and ``restore_plan`` stay
+available.
 """
 
 from __future__ import annotations
 
 from ansible_collections.opstack.conductor.plugins.plugin_utils._backup_plans import (  # noqa: F401 (re-exported)
-    backup_choice, play_problems, play_records, restore_plan)
+    backup_choice, play_problems, play_records, quorum_problems, restore_plan)
 
 
 class FilterModule:
     def filters(self):
         return {"backup_choice": backup_choice, "restore_plan": restore_plan, "backup_play_problems": play_problems,
-                "backup_play_records": play_records}
+                "backup_play_records": play_records, "backup_quorum_problems": quorum_problems}

@@ -212,3 +212,25 @@ def play_records(hostvars: Mapping[str, Any], hosts: Sequence[str], kind: str) -
     """The records of every host of the play, host after host: ``kind`` 'backup' or 'restore'."""
     record = backup_record if kind == "backup" else restore_record
     return [entry for host in hosts for entry in record(hostvars, host)]
+
+
+def _backup_plan_of(hostvars: Mapping[str, Any], host: str) -> Mapping[str, Any]:
+    return (_done(hostvars, host, "__conductor_backup_check") or {}).get("plan") or {}
+
+
+def quorum_problems(hostvars: Mapping[str, Any], batch: Sequence[str], play_hosts: Sequence[str],
+                    members: Sequence[Mapping[str, Any]], keep_quorum: bool) -> List[str]:
+    """Why stopping op-conductor on the voters of this batch (their plans say stop) would leave fewer than a
+    quorum of the cluster's voters running, counting the voters of the play that are down already (not locked);
+    [] when it would not, or when the operator said the quorum need not be kept."""
+    voters = [member["host"] for member in members if member.get("suffrage") == "voter"]
+    stopping = [host for host in batch if host in voters and _backup_plan_of(hostvars, host).get("stop")]
+    down = [host for host in play_hosts if host in voters and not _backup_plan_of(hostvars, host).get("locked", True)]
+    tolerance = (len(voters) - 1) // 2
+    if not stopping or not keep_quorum or len(stopping) + len(down) <= tolerance:
+        return []
+    already = ", with %s not running already," % ", ".join(down) if down else ""
+    return ["Nothing was stopped: stopping op-conductor on %s at once%s would leave fewer than a quorum of the %d "
+            "voters running (the cluster can lose %d). Back up one node at a time (serial 1, the default of the "
+            "backup playbook), start the stopped nodes first, or set conductor_service_keep_quorum=false."
+            % (", ".join(stopping), already, len(voters), tolerance)]

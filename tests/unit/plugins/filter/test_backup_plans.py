@@ -67,3 +67,27 @@ def test_restore_records_take_the_result_where_the_restore_ran_and_the_plan_wher
     assert (a["overridden"], a["lost"], a["previous"], a["predicted"]) == (["older"], {"count": 2}, "/n/a.1~", False)
     assert (b["action"], b["previous"], b["predicted"]) == ("restore", "", True)
     assert (c["action"], c["predicted"], c["host"], c["candidates"]) == ("unchanged", False, "c", 2)
+
+
+MEMBERS = [{"host": h, "suffrage": "voter"} for h in ("a", "b", "c")] + [{"host": "d", "suffrage": "nonvoter"}]
+
+
+def planned(stop=False, locked=True):
+    return {"__conductor_backup_check": {"plan": {"stop": stop, "locked": locked, "problems": []}}}
+
+
+def test_stopping_voters_keeps_a_quorum_counting_the_voters_that_are_down_already():
+    hv = hostvars(a=planned(stop=True), b=planned(stop=True), c=planned(), d=planned(stop=True))
+    assert plans.quorum_problems(hv, ["a"], ["a", "b", "c", "d"], MEMBERS, True) == []  # one of three voters
+    assert plans.quorum_problems(hv, ["d"], ["a", "b", "c", "d"], MEMBERS, True) == []  # not a voter
+    assert plans.quorum_problems(hv, ["a", "b"], ["a", "b", "c", "d"], MEMBERS, True) == [
+        "Nothing was stopped: stopping op-conductor on a, b at once would leave fewer than a quorum of the 3 voters "
+        "running (the cluster can lose 1). Back up one node at a time (serial 1, the default of the backup "
+        "playbook), start the stopped nodes first, or set conductor_service_keep_quorum=false."]
+    assert plans.quorum_problems(hv, ["a", "b"], ["a", "b", "c", "d"], MEMBERS, False) == []
+    hv["c"] = planned(locked=False)  # c is down already: stopping a alone loses the quorum
+    (problem,) = plans.quorum_problems(hv, ["a"], ["a", "b", "c", "d"], MEMBERS, True)
+    assert problem.startswith("Nothing was stopped: stopping op-conductor on a at once, with c not running already, "
+                              "would leave fewer than a quorum of the 3 voters")
+    hv["c"] = {}  # a host without a plan counts as running, as before
+    assert plans.quorum_problems(hv, ["a"], ["a", "b", "c", "d"], MEMBERS, True) == []
