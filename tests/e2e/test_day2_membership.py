@@ -31,6 +31,16 @@ def test_demote_a_voter_through_demote_voter_then_rerun_is_unchanged(make_cluste
     again = module("conductor_membership", dict(nodes=c.module_nodes(), servers=want))
     assert again["changed"] is False and again["plan"] == [] and not again.get("failed"), again
 
+    # Promoted back (addServerAsVoter): every node, the promoted one too, sees three voters, and it can lead (the
+    # PR #18700 review saw a promoted node keep thinking it was a non-voter until restarted).
+    back = module("conductor_membership", dict(nodes=c.module_nodes(), servers=c.servers()))
+    assert not back.get("failed") and [(s["op"], s["id"]) for s in back["plan"]] == [("add_voter", follower)], back
+    three = sorted((s["id"], s["address"], VOTER) for s in c.servers())
+    wait_until(lambda: all(m[1] == three for m in c.memberships().values()), 20, what="three voters on every node")
+    moved = module("conductor_leader", dict(nodes=c.module_nodes(), leader=follower))
+    assert not moved.get("failed"), moved.get("msg")
+    assert c.wait_leader() == follower
+
 
 def test_standby_bring_up_all_paused_no_sequencer_then_takeover(op_conductor, workdir):
     c = ConductorCluster(op_conductor, workdir / "cluster", IDS)
