@@ -162,6 +162,8 @@ def test_recover_survivor_after_two_nodes_and_their_state_are_lost(sequencing):
     assert rc == 0 and not failed, out[-8000:]
     assert f"survivor: {LEADER} ({LEADER})" in out and recovered_head(out) == head, out[-8000:]
     assert assert_recovered(c, head, head, started, mark, hashes, out)["blocks_reorged"] == 0
+    # the run ends with the raft_info table, every node's FSM head in it ("<block> 0x<8 hex>")
+    assert "HEAD" in out and len(re.findall(r"\bsequencer-\d\b[^\n]* \d+ 0x[0-9a-f]{8}\b", out)) >= 3, out[-6000:]
     backups = workdir / "backups" / LEADER
     assert backups.is_dir() and any(backups.iterdir()), "the survivor was not backed up first"
 
