@@ -47,6 +47,7 @@ GETH = "github.com/ethereum/go-ethereum"
 MAIN_PKG = OPTIMISM + "/op-conductor/cmd"
 STAMP_FORMAT = 1
 CMD_DIR = HARNESS / "cmd"
+SHARED_DIR = HARNESS / "internal"  # Go packages the cmd/ helpers share (copied beside cmd/ in the build copy)
 
 
 class BuildError(RuntimeError):
@@ -160,8 +161,10 @@ def build_tool(name: str, force: bool = False, log=lambda msg: print(msg, file=s
 
 def tool_digest(name: str) -> str:
     h = hashlib.sha256(harness_digest().encode())
-    for path in sorted(p for p in (CMD_DIR / name).rglob("*") if p.is_file()):
-        h.update(str(path.relative_to(CMD_DIR)).encode() + b"\0" + path.read_bytes())
+    sources = [p for p in (CMD_DIR / name).rglob("*") if p.is_file()]
+    sources += [p for p in SHARED_DIR.rglob("*") if p.is_file()]
+    for path in sorted(sources):
+        h.update(str(path.relative_to(HARNESS)).encode() + b"\0" + path.read_bytes())
     return h.hexdigest()
 
 
@@ -200,10 +203,11 @@ def _build_tool(name: str, conductor: dict, force: bool, log) -> Path:
         if current():
             return binary
         log(f"op-conductor: compiling cmd/{name}")
-        src = out / "src" / "cmd" / name
-        if src.exists():
-            shutil.rmtree(src)
-        shutil.copytree(CMD_DIR / name, src)
+        for tree, copy in ((CMD_DIR / name, out / "src" / "cmd" / name), (SHARED_DIR, out / "src" / "internal")):
+            if copy.exists():
+                shutil.rmtree(copy)
+            if tree.is_dir():
+                shutil.copytree(tree, copy)
         t0 = time.monotonic()
         tmp_bin = binary.with_name(f"{name}.tmp")
         run(["go", "build", "-trimpath", "-o", str(tmp_bin), f"./cmd/{name}"], cwd=out / "src", env=env,
@@ -234,19 +238,7 @@ def _build_conductor(force: bool, log) -> dict:
         raise BuildError("the 'go' command is not on PATH: op-conductor cannot be built")
     env = go_env(root)
     out.mkdir(parents=True, exist_ok=True)
-    lock = out / ".lock"
-    import fcntl  # noqa: PLC0415 (POSIX only; the e2e suite is Linux-only)
-
-    with open(lock, "w") as lockf:
-        deadline = time.monotonic() + 3600
-        while True:
-            try:
-                fcntl.flock(lockf, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() > deadline:
-                    raise BuildError(f"another build holds {lock} for over an hour") from None
-                time.sleep(2)
+    with _flock(out / ".lock", "building op-conductor"):
         # another process may have finished the build while we waited
         if not force and stamp_path.exists() and binary.exists():
             stamp = json.loads(stamp_path.read_text())

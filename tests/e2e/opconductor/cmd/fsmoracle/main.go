@@ -35,7 +35,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"strconv"
 
 	"github.com/ethereum-optimism/optimism/op-conductor/consensus"
@@ -44,7 +43,8 @@ import (
 	"github.com/ethereum/go-ethereum/core/types"
 	"github.com/ethereum/go-ethereum/log"
 	"github.com/hashicorp/raft"
-	boltdb "github.com/hashicorp/raft-boltdb/v2"
+
+	"example.invalid/opstack-conductor-e2e/internal/nodestore"
 	"github.com/holiman/uint256"
 )
 
@@ -332,35 +332,11 @@ func cmdDecode() {
 // head, node
 // ----------------------------------------------------------------------------------------------------------------
 
-type stores struct {
-	logs   *boltdb.BoltStore
-	stable *boltdb.BoltStore
-	snaps  *raft.FileSnapshotStore
-}
+type stores = nodestore.Stores
 
-// openStores opens a node directory exactly as op-conductor's NewRaftConsensus does.
+// openStores opens a node directory exactly as op-conductor does (internal/nodestore).
 func openStores(dir string) (*stores, error) {
-	logs, err := boltdb.NewBoltStore(filepath.Join(dir, "raft-log.db"))
-	if err != nil {
-		return nil, fmt.Errorf("raft-log.db: %w", err)
-	}
-	stable, err := boltdb.NewBoltStore(filepath.Join(dir, "raft-stable.db"))
-	if err != nil {
-		logs.Close()
-		return nil, fmt.Errorf("raft-stable.db: %w", err)
-	}
-	snaps, err := raft.NewFileSnapshotStore(dir, 1, io.Discard)
-	if err != nil {
-		logs.Close()
-		stable.Close()
-		return nil, err
-	}
-	return &stores{logs, stable, snaps}, nil
-}
-
-func (s *stores) close() {
-	s.logs.Close()
-	s.stable.Close()
+	return nodestore.Open(dir, io.Discard)
 }
 
 type replay struct {
@@ -380,12 +356,12 @@ func headOf(envelope *eth.ExecutionPayloadEnvelope, index, term uint64, source s
 
 // restoreNewest is RecoverCluster's snapshot loop (raft api.go), with the FSM's head recorded.
 func restoreNewest(s *stores, fsm headTracker, out *replay) (uint64, uint64, error) {
-	snapshots, err := s.snaps.List()
+	snapshots, err := s.Snaps.List()
 	if err != nil {
 		return 0, 0, fmt.Errorf("failed to list snapshots: %v", err)
 	}
 	for _, snapshot := range snapshots {
-		_, source, err := s.snaps.Open(snapshot.ID)
+		_, source, err := s.Snaps.Open(snapshot.ID)
 		if err != nil {
 			continue
 		}
@@ -406,13 +382,13 @@ func restoreNewest(s *stores, fsm headTracker, out *replay) (uint64, uint64, err
 
 // applyLog is RecoverCluster's log loop: every index after the snapshot up to LastIndex.
 func applyLog(s *stores, fsm headTracker, out *replay) error {
-	lastLogIndex, err := s.logs.LastIndex()
+	lastLogIndex, err := s.Logs.LastIndex()
 	if err != nil {
 		return fmt.Errorf("failed to find last log: %v", err)
 	}
 	for index := out.LastIndex + 1; index <= lastLogIndex; index++ {
 		var entry raft.Log
-		if err := s.logs.GetLog(index, &entry); err != nil {
+		if err := s.Logs.GetLog(index, &entry); err != nil {
 			return fmt.Errorf("failed to get log at index %d: %v", index, err)
 		}
 		if entry.Type == raft.LogCommand {
@@ -444,7 +420,7 @@ func cmdHead(dir string, recoverToo bool) {
 	if recoverToo {
 		out.Recover = runRecover(s)
 	}
-	s.close()
+	s.Close()
 	emit(out)
 }
 
@@ -462,7 +438,7 @@ func runRecover(s *stores) (result map[string]any) {
 	_, trans := raft.NewInmemTransport("127.0.0.1:1")
 	configuration := raft.Configuration{Servers: []raft.Server{{Suffrage: raft.Voter, ID: "fsmoracle",
 		Address: "127.0.0.1:1"}}}
-	if err := raft.RecoverCluster(conf, fsm, s.logs, s.stable, s.snaps, trans, configuration); err != nil {
+	if err := raft.RecoverCluster(conf, fsm, s.Logs, s.Stable, s.Snaps, trans, configuration); err != nil {
 		return map[string]any{"error": err.Error()}
 	}
 	head := fsm.UnsafeHead()
@@ -498,7 +474,7 @@ func cmdNode(dir string) {
 	if err != nil {
 		fail("%v", err)
 	}
-	defer s.close()
+	defer s.Close()
 	logs := []*raft.Log{}
 	for _, e := range n.Entries {
 		data, err := unhex("entry "+strconv.FormatUint(e.Index, 10), e.Data, -1)
@@ -508,7 +484,7 @@ func cmdNode(dir string) {
 		logs = append(logs, &raft.Log{Index: e.Index, Term: e.Term, Type: raft.LogType(e.Type), Data: data})
 	}
 	if len(logs) > 0 {
-		if err := s.logs.StoreLogs(logs); err != nil {
+		if err := s.Logs.StoreLogs(logs); err != nil {
 			fail("StoreLogs: %v", err)
 		}
 	}
@@ -529,7 +505,7 @@ func writeSnapshot(s *stores, n nodeSpec) {
 		fail("%v", err)
 	}
 	_, trans := raft.NewInmemTransport("127.0.0.1:1")
-	sink, err := s.snaps.Create(1, n.Snapshot.Index, n.Snapshot.Term, configuration, 1, trans)
+	sink, err := s.Snaps.Create(1, n.Snapshot.Index, n.Snapshot.Term, configuration, 1, trans)
 	if err != nil {
 		fail("snapshot: %v", err)
 	}

@@ -55,7 +55,7 @@ func (n *member) start(trail uint64) error {
 	rc.SnapshotThreshold = 1 << 40
 	tracker := consensus.NewUnsafeHeadTracker(log.NewLogger(log.DiscardHandler()))
 	n.fsm = tracker
-	n.r, err = raft.NewRaft(rc, tracker, n.stores.logs, n.stores.stable, n.stores.snaps, n.trans)
+	n.r, err = raft.NewRaft(rc, tracker, n.stores.Logs, n.stores.Stable, n.stores.Snaps, n.trans)
 	return err
 }
 
@@ -67,7 +67,7 @@ func (n *member) stop() {
 		n.trans.Close()
 	}
 	if n.stores != nil {
-		n.stores.close()
+		n.stores.Close()
 	}
 }
 

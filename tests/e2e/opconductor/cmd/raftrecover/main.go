@@ -28,14 +28,14 @@ import (
 	"io"
 	"net"
 	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/ethereum-optimism/optimism/op-conductor/consensus"
 	"github.com/ethereum-optimism/optimism/op-service/eth"
 	"github.com/ethereum/go-ethereum/log"
 	"github.com/hashicorp/raft"
-	boltdb "github.com/hashicorp/raft-boltdb/v2"
+
+	"example.invalid/opstack-conductor-e2e/internal/nodestore"
 )
 
 type server struct {
@@ -44,35 +44,11 @@ type server struct {
 	Suffrage string `json:"suffrage"`
 }
 
-type stores struct {
-	logs   *boltdb.BoltStore
-	stable *boltdb.BoltStore
-	snaps  *raft.FileSnapshotStore
-}
+type stores = nodestore.Stores
 
-// open opens a node directory exactly as op-conductor's NewRaftConsensus does.
+// open opens a node directory exactly as op-conductor does (internal/nodestore).
 func open(dir string) (*stores, error) {
-	logs, err := boltdb.NewBoltStore(filepath.Join(dir, "raft-log.db"))
-	if err != nil {
-		return nil, fmt.Errorf("raft-log.db: %w", err)
-	}
-	stable, err := boltdb.NewBoltStore(filepath.Join(dir, "raft-stable.db"))
-	if err != nil {
-		logs.Close()
-		return nil, fmt.Errorf("raft-stable.db: %w", err)
-	}
-	snaps, err := raft.NewFileSnapshotStore(dir, 1, os.Stderr)
-	if err != nil {
-		logs.Close()
-		stable.Close()
-		return nil, err
-	}
-	return &stores{logs, stable, snaps}, nil
-}
-
-func (s *stores) close() {
-	s.logs.Close()
-	s.stable.Close()
+	return nodestore.Open(dir, os.Stderr)
 }
 
 func config(id string) *raft.Config {
@@ -136,13 +112,13 @@ func runRecover(args []string) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer s.close()
+	defer s.Close()
 	trans, err := transport("127.0.0.1:0")
 	if err != nil {
 		return nil, err
 	}
 	defer trans.Close()
-	if err := raft.RecoverCluster(config(*id), fsm(), s.logs, s.stable, s.snaps, trans, configuration); err != nil {
+	if err := raft.RecoverCluster(config(*id), fsm(), s.Logs, s.Stable, s.Snaps, trans, configuration); err != nil {
 		return nil, err
 	}
 	return map[string]any{"recovered": true}, nil
@@ -225,7 +201,7 @@ func runElect(args []string) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer s.close()
+	defer s.Close()
 	trans, err := transport(o.bind)
 	if err != nil {
 		return nil, err
@@ -235,7 +211,7 @@ func runElect(args []string) (any, error) {
 	rc.TrailingLogs = o.trail
 	rc.SnapshotThreshold = 1 << 40 // snapshots only when asked: the tests decide where the log is cut
 	tracker := consensus.NewUnsafeHeadTracker(log.NewLogger(log.DiscardHandler()))
-	r, err := raft.NewRaft(rc, tracker, s.logs, s.stable, s.snaps, trans)
+	r, err := raft.NewRaft(rc, tracker, s.Logs, s.Stable, s.Snaps, trans)
 	if err != nil {
 		return nil, err
 	}
