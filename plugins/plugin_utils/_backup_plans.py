@@ -11,9 +11,13 @@ op-conductor may be stopped, where backups go) into a plan whose ``problems`` th
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Mapping, Sequence
+import json
+import os
+import stat
+from typing import Any, Dict, List, Mapping, Sequence, Tuple
 
 from ansible_collections.opstack.conductor.plugins.module_utils import _backup as backups
+from ansible_collections.opstack.conductor.plugins.module_utils._errors import OpstackError
 
 CONTROLLER = "the controller"
 HOST = "the host"
@@ -234,3 +238,197 @@ def quorum_problems(hostvars: Mapping[str, Any], batch: Sequence[str], play_host
             "voters running (the cluster can lose %d). Back up one node at a time (serial 1, the default of the "
             "backup playbook), start the stopped nodes first, or set conductor_service_keep_quorum=false."
             % (", ".join(stopping), already, len(voters), tolerance)]
+
+
+# The local state_dir mode (op-conductor-init parity): a directory of node directories on the controller, backed up
+# into one raft-backup-<UTC> folder and restored from it. Paths are relative to where ansible-playbook runs.
+
+_DATABASES = ("raft-log.db", "raft-stable.db")
+
+
+def _local_path(value: Any) -> str:
+    return os.path.realpath(os.path.expanduser(str(value))) if value else ""
+
+
+def _regular_file(path: str) -> bool:
+    """Whether ``path`` is a regular file (a symlink is not, as for ansible.builtin.find); an OSError other than
+    ENOENT is raised, never taken for absent."""
+    try:
+        return stat.S_ISREG(os.lstat(path).st_mode)
+    except FileNotFoundError:
+        return False
+
+
+def _with_subdirectories(root: str) -> List[str]:
+    """``root`` and its direct subdirectories (not through symlinks), sorted."""
+    with os.scandir(root) as entries:
+        children = sorted(entry.path for entry in entries if entry.is_dir(follow_symlinks=False))
+    return [root] + children
+
+
+def state_dir_nodes(state_dir: str) -> List[str]:
+    """The node directories of ``state_dir``: itself or its subdirectories holding raft-log.db or raft-stable.db,
+    except kept old states (<id>.<pid>.<time>~) and staging directories (.<id>...), which are not nodes."""
+    return [path for path in _with_subdirectories(state_dir)
+            if any(_regular_file(os.path.join(path, name)) for name in _DATABASES)
+            and not path.endswith("~") and not os.path.basename(path).startswith(".")]
+
+
+def _state_dir_backup_problem(state_dir: Any, backup_dir: Any, nodes: Sequence[str]) -> str:
+    inside = [node for node in nodes if _inside(_local_path(backup_dir), node)]
+    if not nodes:
+        return "state_dir=%s: no raft-log.db or raft-stable.db in it or in its subdirectories" % state_dir
+    if inside:
+        return ("backup_dir=%s is inside the node directory %s; keep backups outside the node directories"
+                % (backup_dir, ", ".join(inside)))
+    return ""
+
+
+def state_dir_backup_plan(state_dir: Any, backup_dir: Any) -> Dict[str, Any]:
+    """What the backup role's local mode backs up: {state_dir, backup_dir, nodes (node directories), problems}.
+    The first problem found stops it: no backup_dir, no state_dir, no node in it, backups inside a node."""
+    plan = {"state_dir": _local_path(state_dir), "backup_dir": _local_path(backup_dir), "nodes": [], "problems": []}
+    if not backup_dir:
+        problem = ("backup_dir (conductor_backup_dir) is required with state_dir: the directory that gets the new "
+                   "raft-backup-<UTC> folder")
+    elif not os.path.isdir(plan["state_dir"]):
+        problem = "state_dir=%s: no such directory" % state_dir
+    else:
+        try:
+            plan["nodes"] = state_dir_nodes(plan["state_dir"])
+        except OSError as exc:
+            return dict(plan, problems=["state_dir=%s: %s" % (state_dir, exc)])
+        problem = _state_dir_backup_problem(state_dir, backup_dir, plan["nodes"])
+    return dict(plan, problems=[problem] if problem else [])
+
+
+def _backup_folder_problem(backup_dir: Any, folder: str) -> str:
+    if not backup_dir:
+        return "backup_dir (conductor_backup_dir) is required with state_dir: the raft-backup-<UTC> folder to restore"
+    if folder.endswith(backups.PARTIAL):
+        return ("backup_dir=%s is an unfinished backup folder (.partial): a backup run did not complete, it was "
+                "never verified as a whole" % backup_dir)
+    if not os.path.isdir(folder):
+        return "backup_dir=%s: no such directory" % backup_dir
+    return ""
+
+
+def folder_backups(folder: str) -> List[str]:
+    """The node backups of a folder: the folder itself when it is one backup (holds manifest.json), else its
+    subdirectories holding one, except unfinished ones (.partial)."""
+    if _regular_file(os.path.join(folder, backups.MANIFEST)):
+        return [folder]
+    return [path for path in _with_subdirectories(folder)[1:]
+            if not path.endswith(backups.PARTIAL) and _regular_file(os.path.join(path, backups.MANIFEST))]
+
+
+def folder_node(path: str) -> Dict[str, Any]:
+    """One node backup of a folder as the restore lists it; its log position read as ``_backup`` ranks it."""
+    manifest = backups.read_manifest(path)
+    position = backups.manifest_position(manifest)
+    return {"path": path, "server_id": manifest["server_id"], "membership_hash": manifest.get("membership_hash"),
+            "current_term": manifest.get("current_term"),
+            "last_index": position.index if position else manifest.get("last_index"),
+            "last_log_term": position.term if position else manifest.get("last_log_term", "?")}
+
+
+def _folder_nodes(folder: str) -> Tuple[List[Dict[str, Any]], List[str]]:
+    """The node backups of the folder, and why each backup whose manifest cannot be used cannot be."""
+    nodes, unreadable = [], []
+    for path in folder_backups(folder):
+        try:
+            nodes.append(folder_node(path))
+        except OpstackError as exc:
+            unreadable.append(str(exc))
+    return nodes, unreadable
+
+
+def _json_in(folder: str, name: str) -> Any:
+    """The JSON object ``name`` of the folder, None when there is none."""
+    path = os.path.join(folder, name)
+    if not _regular_file(path):
+        return None
+    with open(path, encoding="utf-8") as handle:
+        document = json.load(handle)
+    if not isinstance(document, dict):
+        raise ValueError("%s is not a JSON object" % path)
+    return document
+
+
+def _folder_problem(backup_dir: Any, nodes: Sequence[Mapping[str, Any]], index: Mapping[str, Any],
+                    force: bool) -> str:
+    """Why the folder is not a complete backup of one cluster ('' when it is)."""
+    ids = sorted(node["server_id"] for node in nodes)
+    indexed = sorted(node["server_id"] for node in index.get("nodes") or [])
+    if not ids:
+        return ("backup_dir=%s holds no backup (no manifest.json in it or in its raft-backup-* directories)"
+                % backup_dir)
+    if len(set(ids)) != len(ids):
+        return ("backup_dir=%s holds several backups of the same server (%s); point it at one raft-backup-<UTC> "
+                "folder" % (backup_dir, ", ".join(ids)))
+    if index and ids != indexed:
+        return ("the folder is incomplete: backup.json lists %s, the folder holds %s"
+                % (", ".join(indexed), ", ".join(ids)))
+    if not force and len({node["membership_hash"] for node in nodes}) != 1:
+        return ("the node backups in %s have different memberships; set force=true to restore them anyway"
+                % backup_dir)
+    return ""
+
+
+def state_dir_restore_plan(backup_dir: Any, state_dir: Any, force: Any) -> Dict[str, Any]:
+    """What the restore role's local mode restores: {state_dir, folder, nodes (each backup: path, server_id,
+    membership_hash, terms, last_index), index (backup.json), expected (cluster.json's servers), problems}. The
+    first problem found stops it: no usable folder, an unreadable manifest, or not a complete backup of one
+    cluster (unless force: of one membership)."""
+    folder = _local_path(backup_dir)
+    plan = {"state_dir": _local_path(state_dir), "folder": folder, "nodes": [], "index": {}, "expected": [],
+            "problems": []}
+    problem = _backup_folder_problem(backup_dir, folder)
+    if problem:
+        return dict(plan, problems=[problem])
+    try:
+        plan["nodes"], unreadable = _folder_nodes(folder)
+        plan["index"] = _json_in(folder, "backup.json") or {}
+        plan["expected"] = (_json_in(folder, "cluster.json") or {}).get("servers") or []
+    except (OSError, ValueError) as exc:
+        return dict(plan, problems=["Nothing was restored: %s" % exc])
+    if unreadable:
+        return dict(plan, problems=["Nothing was restored: %s" % reason for reason in unreadable])
+    problem = _folder_problem(backup_dir, plan["nodes"], plan["index"], bool(force))
+    return dict(plan, problems=["Nothing was restored: " + problem] if problem else [])
+
+
+def _manifest_facts(result: Mapping[str, Any]) -> Dict[str, Any]:
+    """What the local modes record of a backup raft_backup made (None where it made none)."""
+    manifest = result.get("manifest") or {}
+    return {"current_term": manifest.get("current_term"), "last_index": manifest.get("last_index"),
+            "last_log_term": (manifest.get("position") or {}).get("term"),
+            "cluster": (manifest.get("cluster") or {}).get("id"), "online": manifest.get("online", False)}
+
+
+def state_dir_backup_records(results: Sequence[Mapping[str, Any]], folder: str) -> Dict[str, List[Dict[str, Any]]]:
+    """From raft_backup's result for each node directory (``results``, looped over the node directories): the
+    nodes of the folder's backup.json (``index``: each backup made, by its name in the folder) and what the role
+    reports (``report``: every node, named by its directory; ``path`` in the final ``folder``)."""
+    index, report = [], []
+    for result in results:
+        name, facts = os.path.basename(result["item"]), _manifest_facts(result)
+        made = os.path.basename(result["backup_path"]) if "backup_path" in result else ""
+        report.append(dict(facts, host=name, server_id=name, path=os.path.join(folder, made) if made else "",
+                           stopped=False, removed=[], fetched="", msg=result.get("msg", "")))
+        if made and result.get("manifest"):
+            index.append(dict(facts, server_id=result["manifest"]["server_id"], backup=made,
+                              membership_hash=result["manifest"].get("membership_hash")))
+    return {"index": index, "report": report}
+
+
+def state_dir_restore_records(results: Sequence[Mapping[str, Any]], state_dir: str,
+                              check_mode: Any) -> List[Dict[str, Any]]:
+    """What the restore role reports for each node backup of a local folder, from raft_restore's result (looped
+    over the plan's nodes, ``results``); ``check_mode``: the restores were predicted, not made."""
+    return [{"host": result["item"]["server_id"], "node_dir": "%s/%s" % (state_dir, result["item"]["server_id"]),
+             "backup": result["item"]["path"], "where": CONTROLLER, "last_log_term": result["item"]["last_log_term"],
+             "last_index": result["item"]["last_index"], "action": result.get("action", "?"),
+             "previous": result.get("backup_dir", ""), "overridden": result.get("overridden", []),
+             "lost": result.get("lost", {}), "caveats": result.get("caveats", []), "predicted": bool(check_mode)}
+            for result in results]
