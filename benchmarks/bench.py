@@ -501,8 +501,8 @@ def reruns_report(results):
                 "| %s | ours | Go | ratio | start-up ours (python alone) / Go | work ours / Go | work ratio |" % unit,
                 "|---|---|---|---|---|---|---|"]
         for label, r in rows.items():
-            out.append("| %s | %s | %s | %.2f | %s |" % (label, span(r["ours_process"]), span(r["go_process"]),
-                                                        r["ratio"], startup_cells(r)))
+            out.append("| %s | %s | %s | %.2f | %s |" % (
+                label, span(r["ours_process"]), span(r["go_process"]), r["ratio"], startup_cells(r)))
     return (["", "## Re-runs on a loaded machine (issue 14 item 6)"] + out) if out else []
 
 
@@ -512,18 +512,21 @@ def imports_report(results):
         return []
     names = {root: os.path.basename(root.rstrip("/")) or root for root in r["roots"]}
     note = results.get("runs", {}).get("imports", {}).get("note")
-    out = ["", "## Start-up imports (issue 14 item 6)", "", measured(results, "imports") + (
-        " Machine: %s" % note if note else ""), "",
+    out = ["", "## Start-up imports (issue 14 item 6)", "",
+           measured(results, "imports") + (" Machine: %s" % note if note else ""), "",
            "`benchmarks/import_time.py`: per `ours.py` entry, the modules imported beyond `python -c \"import sys\"` "
            "and the sum of each module's median `-X importtime` self time over 15 fresh processes, the trees "
            "measured interleaved. The module lists are exact; on a shared, loaded machine the milliseconds move by "
            "tens of percent from round to round (benchmarks/README.md).", "",
            "| entry | tree | modules | ms | load |", "|---|---|---|---|---|"]
     for e in r["entries"]:
-        out.append("| %s | %s | %d | %.1f | %.1f |" % (e["operation"], names[e["root"]], e["modules"],
-                                                    e["import_ms"], e["load_average"]))
+        out.append("| %s | %s | %d | %.1f | %.1f |" % (
+            e["operation"], names[e["root"]], e["modules"], e["import_ms"], e["load_average"]))
+
+    def short(mods):
+        return ", ".join(m.rsplit(".", 1)[-1] for m in mods) or "none"
+
     for c in r["changes"]:
-        short = lambda mods: ", ".join(m.rsplit(".", 1)[-1] for m in mods) or "none"  # noqa: E731
         out.append("")
         out.append("%s, %s against %s: no longer imports %s; newly imports %s." % (
             c["operation"], names[c["root"]], names[r["roots"][0]], short(c["no_longer_imports"]),

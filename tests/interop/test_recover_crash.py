@@ -88,8 +88,8 @@ def next_run(template, args, trial_dir, node, exchange):
     problems = ["the next run failed: %s" % result["msg"]] if result.get("failed") else []
     if recovered_digest(node) != template["new"]:
         problems.append("the next run did not converge: %s" % result.get("msg"))
-    leftovers = [path for path in crash._all_dirs(trial_dir) if any(mark in os.path.basename(path)
-                                                                   for mark in crash.LEFTOVER_MARKS)]
+    leftovers = [path for path in crash._all_dirs(trial_dir)
+                 if any(mark in os.path.basename(path) for mark in crash.LEFTOVER_MARKS)]
     problems += ["leftover %s" % os.path.relpath(path, trial_dir) for path in leftovers]
     kept = [path for path in crash._siblings(trial_dir) if path.endswith("~")]
     problems += ["kept %s is not the old state" % path for path in kept if state_digest(path) != template["old"]]

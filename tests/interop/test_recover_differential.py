@@ -179,7 +179,7 @@ def test_a_three_node_cluster_recovered_on_both_survivors_runs_again(harness, ru
     n1 and n2 are recovered to [n1, n2] by us (and copies by Go, which must agree), and start as a cluster again:
     one leader, both holding the last head."""
     work = str(tmp_path)
-    ports = [free_port() for _ in range(3)]
+    ports = [free_port() for _port in range(3)]
     spec = nodes.loopback_spec(ids=("n1", "n2", "n3"), ports=ports)
     made = nodes.write_cluster(os.path.join(work, "made"), spec)
     addresses = {server.id: server.address for server in spec.servers}

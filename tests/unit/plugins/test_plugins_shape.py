@@ -133,7 +133,7 @@ def test_repetition_guard_finds_a_block_repeated_across_comments_and_blank_lines
 
 def test_repetition_guard_ignores_imports_documentation_and_short_blocks():
     assert repeated_blocks({"a.py": _TWICE}) == []  # 5 shared lines
-    doc = _TWICE.split("\n\ndef one")[0]
+    doc = _TWICE.split("\n\ndef one", maxsplit=1)[0]
     assert repeated_blocks({"a.py": doc, "b.py": doc}) == []  # imports and DOCUMENTATION only
     fragment = "class ModuleDocFragment:\n    A = '''\n%s'''\n    B = '''\n%s'''\n" % (("x: 1\n" * 7,) * 2)
     assert repeated_blocks({"f.py": fragment}) == []

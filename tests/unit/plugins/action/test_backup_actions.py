@@ -247,7 +247,7 @@ def test_backup_fetch_verifies_on_the_controller_before_the_rename(plugins, run_
     made = action(plugins, host, "raft_backup", dict(args)).run(task_vars={})
     name = os.path.basename(made["backup_path"])
     assert made["fetched"] == str(tmp_path / "c" / "seq-1" / name) and os.listdir(tmp_path / "c" / "seq-1") == [name]
-    fetched = sorted(args["src"][len(made["backup_path"]) + 1:] for action_name, args, _ in host.calls
+    fetched = sorted(args["src"][len(made["backup_path"]) + 1:] for action_name, args, _result in host.calls
                      if action_name == "ansible.legacy.fetch")
     assert fetched == sorted(["manifest.json"] + list(made["manifest"]["files"]))
     assert {k: v.digest for k, v in tree(made["fetched"]).items()} == \

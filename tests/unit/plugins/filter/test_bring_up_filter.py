@@ -5,7 +5,7 @@ sequencer and resumes nothing, and refuses a cluster that already sequences."""
 
 from ansible_collections.opstack.conductor.plugins.filter.bring_up import FilterModule, bring_up_plan, standby_problems
 
-IDS = ["s1", "s2", "s3"]
+IDS = ("s1", "s2", "s3")
 
 
 def view(leader="s2", members=IDS, unreachable=(), claimed=None, active=(), paused=(), extra=(), drift=True):
