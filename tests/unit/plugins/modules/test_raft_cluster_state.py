@@ -4,8 +4,6 @@ nothing; departed nodes refused without force and kept aside with it; cluster.js
 
 import json
 import os
-import subprocess
-import sys
 
 import pytest
 
@@ -14,37 +12,6 @@ from ansible_collections.opstack.conductor.plugins.module_utils import _fs as fs
 from ansible_collections.opstack.conductor.plugins.module_utils import _node_state as node_state
 from ansible_collections.opstack.conductor.plugins.modules import raft_cluster_state
 from ansible_collections.opstack.conductor.tests.support.fs import tree
-
-COLLECTIONS = os.path.join(os.path.dirname(os.path.abspath(fs.__file__)), "..", "..", "..", "..", "..")
-# A second process (as a second ansible run would be) holding one run lock until its stdin closes.
-_HOLDER = r"""
-import sys
-sys.path.insert(0, sys.argv[1])
-from ansible_collections.opstack.conductor.plugins.module_utils import _fs as fs
-lock = fs.RunLock(sys.argv[2], "held by the test").acquire()
-print("held", flush=True)
-sys.stdin.read()
-lock.release()
-"""
-
-
-@pytest.fixture
-def holder():
-    made = []
-
-    def hold(lock_path):
-        proc = subprocess.Popen([sys.executable, "-c", _HOLDER, os.path.abspath(COLLECTIONS), lock_path],
-                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-        made.append(proc)
-        assert proc.stdout.readline() == "held\n"
-        return proc
-
-    yield hold
-    for proc in made:
-        if proc.poll() is None:
-            proc.stdin.close()
-            proc.wait(timeout=60)
-
 
 IDS = ["seq-a", "seq-b", "seq-c"]
 NODES = ["127.0.0.1:57201", "127.0.0.1:57202", "127.0.0.1:57203"]
@@ -143,8 +110,7 @@ def test_a_node_whose_run_lock_is_held_stops_the_run_before_anything_is_written(
     result = run_module(raft_cluster_state.main, options(out))
     assert result.get("failed") and "is busy: another run" in result["msg"] and str(held.pid) in result["msg"]
     assert tree(out) == before
-    held.stdin.close()
-    assert held.wait(timeout=60) == 0
+    held.release()
     assert run_module(raft_cluster_state.main, options(out))["changed"]
 
 

@@ -4,8 +4,6 @@ once)."""
 
 import fcntl
 import os
-import subprocess
-import sys
 
 import pytest
 
@@ -19,7 +17,6 @@ from ansible_collections.opstack.conductor.tests.support.nonroot import run_modu
 
 N1 = {"id": "n1", "address": "127.0.0.1:5001"}
 N2 = {"id": "n2", "address": "127.0.0.1:5002", "suffrage": "nonvoter"}
-COLLECTIONS = os.path.join(os.path.dirname(os.path.abspath(fs.__file__)), "..", "..", ".cache", "collections")
 
 
 @pytest.fixture
@@ -126,29 +123,13 @@ def test_negative_keep_backups_is_refused(node, run_module):
     assert result["failed"] and "keep_backups=-1" in result["msg"]
 
 
-_HOLDER = r"""
-import sys
-sys.path.insert(0, sys.argv[1])
-from ansible_collections.opstack.conductor.plugins.module_utils import _fs as fs
-lock = fs.RunLock(sys.argv[2], "held by the test").acquire()
-print("held", flush=True)
-sys.stdin.read()
-lock.release()
-"""
-
-
-def test_a_second_run_at_once_is_refused(node, run_module):
+def test_a_second_run_at_once_is_refused(node, run_module, holder):
     """Another recovery (a real second process) holds the node's run lock: this one fails at once, naming it."""
     before = tree(storage(node))
-    holder = subprocess.Popen([sys.executable, "-c", _HOLDER, os.path.abspath(COLLECTIONS), fs.run_lock_path(node)],
-                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-    try:
-        assert holder.stdout.readline() == "held\n"
-        result = run_module(raft_recover.main, dict(path=node, servers=[N1]))
-    finally:
-        holder.stdin.close()
-        assert holder.wait(timeout=60) == 0
-    assert result["failed"] and "is busy" in result["msg"] and "PID %d" % holder.pid in result["msg"]
+    held = holder(fs.run_lock_path(node))
+    result = run_module(raft_recover.main, dict(path=node, servers=[N1]))
+    held.release()
+    assert result["failed"] and "is busy" in result["msg"] and "PID %d" % held.pid in result["msg"]
     assert "raft_recover" in result["msg"]  # the holder may be another recovery: the message names it too
     assert tree(storage(node)) == before
     assert run_module(raft_recover.main, dict(path=node, servers=[N1]))["changed"]  # once it is done

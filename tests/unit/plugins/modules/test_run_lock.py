@@ -7,8 +7,6 @@ The other process holding a lock is a real one (a small Python child), as a seco
 
 import os
 import stat
-import subprocess
-import sys
 
 import pytest
 
@@ -21,45 +19,7 @@ from ansible_collections.opstack.conductor.tests.support.nonroot import run_modu
 from ansible_collections.opstack.conductor.tests.support.fs import tree
 from ansible_collections.opstack.conductor.tests.support.nodes import SERVERS
 
-COLLECTIONS = os.path.join(os.path.dirname(os.path.abspath(fs.__file__)), "..", "..", ".cache", "collections")
 BUSY = "is busy: another run of raft_state, raft_restore, raft_recover or raft_backup (PID %d)"
-# A separate process holding a run lock until its stdin closes.
-_HOLDER = r"""
-import sys
-sys.path.insert(0, sys.argv[1])
-from ansible_collections.opstack.conductor.plugins.module_utils import _fs as fs
-lock = fs.RunLock(sys.argv[2], "held by the test").acquire(owner_of=sys.argv[3] if len(sys.argv) > 3 else None)
-print("held", flush=True)
-sys.stdin.read()
-lock.release()
-"""
-
-
-class Holder:
-    def __init__(self, lock_path, owner_of=None):
-        extra = [owner_of] if owner_of else []
-        self.proc = subprocess.Popen([sys.executable, "-c", _HOLDER, os.path.abspath(COLLECTIONS), lock_path] + extra,
-                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-        assert self.proc.stdout.readline() == "held\n"
-        self.pid = self.proc.pid
-
-    def release(self):
-        self.proc.stdin.close()
-        assert self.proc.wait(timeout=60) == 0
-
-
-@pytest.fixture
-def holder():
-    made = []
-
-    def hold(lock_path, owner_of=None):
-        made.append(Holder(lock_path, owner_of))
-        return made[-1]
-
-    yield hold
-    for one in made:
-        if one.proc.poll() is None:
-            one.release()
 
 
 @pytest.fixture
