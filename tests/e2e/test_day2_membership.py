@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 
 from harness import IDS, ConductorCluster, wait_until
-from test_playbooks import LEADER, playbook, write_inventory
+from playbook_runs import LEADER, playbook, write_inventory
 
 VOTER, NONVOTER = 0, 1
 

@@ -10,55 +10,26 @@ would show as a block number that repeats or goes backwards).
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
-import yaml
 
-from harness import COLLECTIONS, HERE, IDS, ConductorCluster, wait_until
-
-BIN = Path(sys.executable).parent
-LEADER = "sequencer-2"
-RC = re.compile(r"^(?P<host>\S+)\s+:\s+ok=\d+\s+changed=\d+\s+unreachable=(?P<u>\d+)\s+failed=(?P<f>\d+)", re.M)
+from harness import IDS, ConductorCluster, wait_until
+from playbook_runs import LEADER, playbook, write_inventory
 
 
 def recover_inventory(c: ConductorCluster, workdir: Path) -> Path:
-    spec = c.write_spec(workdir / "conductors.json")
-    hook = f"{sys.executable} {HERE / 'conductorctl.py'}"
-    node = f"--spec {spec} --node {{{{ conductor_server_id }}}}"
-    hosts = {sid: {"conductor_raft_address": n.raft_address, "conductor_rpc_url": n.rpc_url,
-                   "conductor_node_rpc_url": c.stubs.node_url(sid), "conductor_storage_dir": str(n.storage),
-                   "conductor_recover_backup_dest": str(workdir / "backups" / sid)}
-             for sid, n in c.nodes.items()}
-    group_vars = {
-        "ansible_connection": "local", "ansible_python_interpreter": sys.executable,
-        "conductor_initial_leader": LEADER,
-        "conductor_service_start_command": hook + " start " + node,
-        "conductor_service_stop_command": hook + " stop " + node,
-        "conductor_wait_timeout": 60, "conductor_transfer_timeout": 30, "conductor_service_wait_timeout": 30,
-    }
-    path = workdir / "hosts.yml"
-    path.write_text(yaml.safe_dump({"all": {"children": {"sequencers": {"hosts": hosts, "vars": group_vars}}}},
-                                   sort_keys=False))
-    return path
+    return write_inventory(c, workdir, host_vars={sid: {"conductor_recover_backup_dest": str(workdir / "backups" / sid)}
+                                                  for sid in c.nodes},
+                           group_vars={"conductor_service_wait_timeout": 30})
 
 
 def run_playbook(workdir: Path, name: str, inventory: Path, *extra: str, timeout: int = 400):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ANSIBLE_")}
-    env.update(PATH=f"{BIN}{os.pathsep}{env.get('PATH', '')}", ANSIBLE_COLLECTIONS_PATH=str(COLLECTIONS),
-               ANSIBLE_NOCOLOR="1", ANSIBLE_RETRY_FILES_ENABLED="0", ANSIBLE_HOME=str(workdir / ".ansible-home"),
-               ANSIBLE_LOCAL_TEMP=str(workdir / ".ansible-tmp"), PYTHONDONTWRITEBYTECODE="1")
-    proc = subprocess.run([str(BIN / "ansible-playbook"), "-i", str(inventory), f"opstack.conductor.{name}", *extra],
-                          cwd=str(workdir), capture_output=True, text=True, timeout=timeout, env=env, check=False)
-    out = proc.stdout + proc.stderr
-    failed = sum(int(m["f"]) + int(m["u"]) for m in RC.finditer(out))
-    return proc.returncode, failed, out
+    run = playbook(workdir, name, inventory, *extra, timeout=timeout)
+    return run.rc, run.failed, run.out
 
 
 @pytest.fixture
