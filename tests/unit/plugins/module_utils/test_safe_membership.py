@@ -1,11 +1,11 @@
-"""Safe membership changes (issue 17 item 4) against the fake op-conductor cluster of test_live_operations: a voter
+"""Safe membership changes (issue 17 item 4) against the fake op-conductor cluster of tests/support/live.py: a voter
 becomes a non-voter through conductor_demoteVoter where the leader has it, else by remove-then-add with a warning;
 addServerAsNonvoter is never sent for a server that is a voter (hashicorp/raft would only change its address); the
 membership version is passed as reported, and version 0 (op-conductor v1.19.0 on hashicorp/raft v1.7.3 always
 reports 0) is sent with a warning.
 """
 
-from ansible_collections.opstack.conductor.tests.unit.plugins.module_utils.test_live_operations import (
+from ansible_collections.opstack.conductor.tests.support.live import (
     THREE, FakeCluster, refusal, reconciler)
 
 FOUR_VOTERS = THREE + [("d", "voter")]
