@@ -194,17 +194,6 @@ def _meta_txids(node_dir: str) -> Tuple[Optional[int], ...]:
     return tuple(txids)
 
 
-def _copy_file(source: str, target: str, mode: int = 0o600,
-               ownership: Optional[fs.Ownership] = None) -> Tuple[str, int]:
-    """Copy with O_NOFOLLOW on both ends through fs.write_new_file (owner and ``mode`` set before the fsync);
-    returns (sha256, size)."""
-    src = os.open(source, os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0))
-    try:
-        return fs.write_new_file(target, iter(lambda: os.read(src, CHUNK), b""), mode, ownership)
-    finally:
-        os.close(src)
-
-
 def copy_state(source_dir: str, target_dir: str, files: List[str], dir_mode: int = 0o700,
                modes: Optional[Dict[str, int]] = None,
                ownership: Optional[fs.Ownership] = None) -> Dict[str, Dict[str, Any]]:
@@ -217,7 +206,7 @@ def copy_state(source_dir: str, target_dir: str, files: List[str], dir_mode: int
         fs.make_directories(os.path.dirname(os.path.join(target_dir, rel)), dir_mode)
         source = os.path.join(source_dir, rel)
         source_mode = stat.S_IMODE(os.lstat(source).st_mode)
-        digest, size = _copy_file(source, os.path.join(target_dir, rel), (modes or {}).get(rel, 0o600), ownership)
+        digest, size = fs.copy_file(source, os.path.join(target_dir, rel), (modes or {}).get(rel, 0o600), ownership)
         listing[rel] = {"sha256": digest, "size": size, "mode": "%04o" % source_mode}
     # Owner and mode of every directory (target_dir itself was made under the umask), deepest first, then fsync.
     directories = [root for root, _dirs, _files in os.walk(target_dir)]

@@ -624,6 +624,17 @@ def write_new_file(path: str, data: Union[bytes, Iterable[bytes]], mode: int,
     return (digest.hexdigest() if digest is not None else None), size
 
 
+def copy_file(source: str, target: str, mode: int, ownership: Optional["Ownership"] = None,
+              checksum: bool = True) -> Tuple[Optional[str], int]:
+    """A byte-for-byte copy of ``source`` into the new file ``target`` through write_new_file (owner and ``mode``
+    set before the fsync), O_NOFOLLOW on both ends; returns what write_new_file returns."""
+    fd = os.open(source, os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0))
+    try:
+        return write_new_file(target, iter(lambda: os.read(fd, 1 << 20), b""), mode, ownership, checksum)
+    finally:
+        os.close(fd)
+
+
 def _sha256():
     import hashlib  # pylint: disable=import-outside-toplevel
     return hashlib.sha256()

@@ -260,13 +260,8 @@ def _owned_like(info: os.stat_result) -> fs.Ownership:
 
 def _copy_file(source: str, target: str) -> None:
     """A byte-for-byte copy with the source's mode and owner, fsynced (O_NOFOLLOW on both ends)."""
-    fd = os.open(source, os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0))
-    try:
-        info = os.fstat(fd)
-        fs.write_new_file(target, iter(lambda: os.read(fd, 1 << 20), b""), stat.S_IMODE(info.st_mode),
-                          _owned_like(info))
-    finally:
-        os.close(fd)
+    info = os.lstat(source)
+    fs.copy_file(source, target, stat.S_IMODE(info.st_mode), _owned_like(info), checksum=False)
 
 
 def empty_log_buckets(log_path: str) -> Dict[bytes, Dict[bytes, bytes]]:
