@@ -102,11 +102,9 @@ class LogPosition:
 def state_position(state: node_state.NodeState) -> LogPosition:
     """Raft's getLastEntry: the log's last entry, or the newest snapshot's when the log ends before it (empty or
     compacted behind it)."""
-    position = LogPosition(state.last_log_term, state.last_index) if state.last_index else LogPosition(0, 0)
-    usable = [snap for snap in state.snapshots if snap.problem is None]
-    if usable and usable[0].index > position.index:
-        position = LogPosition(usable[0].term, usable[0].index)
-    return position
+    log_end = (state.last_log_term, state.last_index) if state.last_index else (0, 0)
+    usable = [(snap.term, snap.index) for snap in state.snapshots if snap.problem is None]
+    return LogPosition(*raft.last_entry(log_end, usable[0] if usable else None))
 
 
 def _snapshot_position(snapshot_id: Any) -> Optional[LogPosition]:

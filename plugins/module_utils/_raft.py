@@ -351,6 +351,14 @@ class Snapshot:
                 "problem": self.problem}
 
 
+def last_entry(log_end: Tuple[int, int], newest_snapshot: Optional[Tuple[int, int]]) -> Tuple[int, int]:
+    """Raft's getLastEntry as (term, index): the log's last entry, or the newest snapshot's when the log ends
+    before it (empty, or compacted behind it)."""
+    if newest_snapshot is not None and newest_snapshot[1] > log_end[1]:
+        return newest_snapshot
+    return log_end
+
+
 def read_snapshots(node_dir: str, verify: bool = True) -> List[Snapshot]:
     """Snapshots as FileSnapshotStore.List sees them, newest first; damaged ones are kept with a problem. None
     unless ``snapshots`` is a real directory (the caller reports anything else there); NodeUnreadable for what

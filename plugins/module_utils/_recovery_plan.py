@@ -21,6 +21,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from ansible_collections.opstack.conductor.plugins.module_utils import _cluster as cluster
+from ansible_collections.opstack.conductor.plugins.module_utils import _raft as raft
 
 MODES = ("survivor", "all", "reseed")
 # op-conductor's startSequencer posts its payload to op-node when the FSM is exactly one block ahead; any other
@@ -60,10 +61,7 @@ class NodeReport:
     def position(self) -> Tuple[int, int]:
         """(term, index) of the node's last entry as Raft sees it: the log's, or the newest snapshot's when the log
         ends before it (an empty log after compaction or a recovery)."""
-        log = (self.last_log_term, self.last_index)
-        if self.snapshots and self.snapshots[0][1] > self.last_index:
-            return self.snapshots[0]
-        return log
+        return raft.last_entry((self.last_log_term, self.last_index), self.snapshots[0] if self.snapshots else None)
 
     @property
     def usable(self) -> bool:
