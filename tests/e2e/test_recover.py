@@ -55,12 +55,20 @@ def lose_quorum(c: ConductorCluster, lost: list[str]) -> int:
         c.kill(sid)
         shutil.rmtree(c.nodes[sid].node_dir)
     # The leader loses its lease, steps down and stops its sequencer (op-conductor's own reaction); a commit tried
-    # before that fails for lack of quorum and the block is dropped. Either way the head stays at the last
-    # committed payload.
+    # before that fails for lack of quorum: op-node drops the block, but the leader's own log keeps the entry
+    # (appended, never committed), and RecoverCluster applies every entry of the log. See uncommitted_tail.
     # A killed leader's op-node keeps its sequencer on, but each commit to the dead conductor fails.
     wait_until(lambda: not c.claimed_leaders() and set(c.stubs.active()) <= set(lost), 30,
                what="no leader, and no sequencer but the killed conductors' op-nodes")
     return c.stubs.chain.head()["number"]
+
+
+def uncommitted_tail(c: ConductorCluster, head: int, recovered: int) -> None:
+    """The recovered head is the chain head at the loss, or one block more when the survivor led and its log holds
+    the payload whose commit failed for lack of quorum (RecoverCluster replays the whole log, as hashicorp/raft's
+    does; op-conductor then posts that payload to op-node before sequencing)."""
+    failed = [x["params"][0] for x in c.stubs.calls("conductor_commitUnsafePayload") if "error" in x]
+    assert recovered == head or (recovered == head + 1 and head + 1 in failed), (recovered, head, failed)
 
 
 def tree_digest(path: Path) -> dict:
@@ -131,8 +139,10 @@ def test_recover_survivor_after_two_nodes_and_their_state_are_lost(sequencing):
     started = time.time()
     rc, failed, out = run_playbook(workdir, "recover", inventory, "-e", "conductor_recover_confirm=sequencers")
     assert rc == 0 and not failed, out[-8000:]
-    assert f"survivor: {LEADER} ({LEADER})" in out and recovered_head(out) == head, out[-8000:]
-    assert assert_recovered(c, head, head, started, mark, hashes, out)["blocks_reorged"] == 0
+    assert f"survivor: {LEADER} ({LEADER})" in out, out[-8000:]
+    recovered = recovered_head(out)
+    uncommitted_tail(c, head, recovered)
+    assert assert_recovered(c, head, recovered, started, mark, hashes, out)["blocks_reorged"] == 0
     # the run ends with the raft_info table, every node's FSM head in it ("<block> 0x<8 hex>")
     assert "HEAD" in out and len(re.findall(r"\bsequencer-\d\b[^\n]* \d+ 0x[0-9a-f]{8}\b", out)) >= 3, out[-6000:]
     backups = workdir / "backups" / LEADER
