@@ -19,6 +19,7 @@ LAYERS = [
     ["_cluster", "_node_state", "_fsm", "_node_dir", "_cluster_view"],
     ["_state_plan", "_backup", "_membership", "_recovery_plan", "_recover"],
     ["_module_common", "_leadership"],
+    ["_roll"],                                        # rolling restart gates (uses _leadership's transfers)
 ]
 
 
