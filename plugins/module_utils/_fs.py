@@ -825,18 +825,21 @@ def build_directory(path: str, files: Dict[str, bytes], file_mode: int, dir_mode
     return staging
 
 
-def replace_directory(path: str, staging: str, keep_old: bool) -> Optional[str]:
+def replace_directory(path: str, staging: str, keep_old: bool, sync_backup: bool = True) -> Optional[str]:
     """Put ``staging`` in place of ``path``. The old directory (if any) becomes a backup when ``keep_old``, and is
     removed otherwise; returns the backup path. At every instant ``path`` is the old or the new complete state,
     except on filesystems without RENAME_EXCHANGE, where a crash between two renames leaves the old state in an
-    ``opstack-old`` sibling that recover_leftovers() puts back.
+    ``opstack-old`` sibling that recover_leftovers() puts back. The swap is durable on return; with
+    ``sync_backup`` false the rename to the backup name is not: the caller fsyncs the parent before it reports
+    the backup (generate, once for all its nodes). A power loss before that leaves the old state under its
+    ``opstack-old`` name, which the next run keeps as a backup.
 
     Every step is relative to one descriptor of the storage directory, checked against the one this run looked
     at (check_node_path): a parent replaced by a symlink during the swap cannot redirect any of it."""
     parent = os.path.dirname(os.path.abspath(path))
     dir_fd = _open_pinned_parent(path)
     try:
-        backup = _replace_at(dir_fd, path, os.path.basename(staging), keep_old)
+        backup = _replace_at(dir_fd, path, os.path.basename(staging), keep_old, sync_backup)
     finally:
         os.close(dir_fd)
     return None if backup is None else os.path.join(parent, backup)
@@ -854,7 +857,7 @@ def _open_pinned_parent(path: str) -> int:
     return fd
 
 
-def _replace_at(dir_fd: int, path: str, staged: str, keep_old: bool) -> Optional[str]:
+def _replace_at(dir_fd: int, path: str, staged: str, keep_old: bool, sync_backup: bool = True) -> Optional[str]:
     """replace_directory() within the directory open at ``dir_fd``; names are entries of it. Returns the name
     the old state was kept under, if any."""
     def rename(source: str, target: str) -> None:
@@ -885,16 +888,17 @@ def _replace_at(dir_fd: int, path: str, staged: str, keep_old: bool) -> Optional
     else:
         rename(tagged, name)
     fsync_dir(dir_fd)
-    return _dispose_old(dir_fd, path, aside, keep_old)
+    return _dispose_old(dir_fd, path, aside, keep_old, sync_backup)
 
 
-def _dispose_old(dir_fd: int, path: str, aside: str, keep_old: bool) -> Optional[str]:
+def _dispose_old(dir_fd: int, path: str, aside: str, keep_old: bool, sync_backup: bool = True) -> Optional[str]:
     """The old state, set aside as ``aside`` in the directory at ``dir_fd``: kept under the backup name
     (returned), or removed."""
     if keep_old:
         backup = os.path.basename(backup_name(path, dir_fd))
         os.rename(aside, backup, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
-        fsync_dir(dir_fd)
+        if sync_backup:
+            fsync_dir(dir_fd)
         return backup
     # Dropped on request: renamed as a build first, so a crash during the removal leaves a leftover that is
     # deleted, not kept as a partial backup. (shutil.rmtree takes no dir_fd before Python 3.11: by path.)

@@ -17,7 +17,7 @@ import re
 import shutil
 import stat
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Set
 
 from ansible_collections.opstack.conductor.plugins.module_utils import _fs as fs
 from ansible_collections.opstack.conductor.plugins.module_utils import _raft as raft
@@ -103,11 +103,15 @@ def check_state_entries(path: str) -> None:
 # ================================================================================================================
 
 
-def leftovers(path: str) -> Dict[str, List[str]]:
-    """Sibling directories a crashed run of ours left behind for this node: {"new": [...], "old": [...]}."""
+def leftovers(path: str, entries: Optional[List[str]] = None) -> Dict[str, List[str]]:
+    """Sibling directories a crashed run of ours left behind for this node: {"new": [...], "old": [...]}.
+    ``entries``: this node's names from sibling_entries() (one listing shared by a whole cluster), else the
+    parent is listed here."""
     parent, name = os.path.split(os.path.abspath(path))
     found = {"new": [], "old": []}  # type: Dict[str, List[str]]
-    for entry in sorted(fs.listdir_or_none(parent) or ()):  # an unlistable parent raises: it may hold leftovers
+    if entries is None:
+        entries = sorted(fs.listdir_or_none(parent) or ())  # an unlistable parent raises: it may hold leftovers
+    for entry in entries:
         if entry.startswith("." + name + fs.NEW_MARK) and not _swapped(os.path.join(parent, entry)):
             found["new"].append(os.path.join(parent, entry))
         elif entry.startswith(("." + name + fs.NEW_MARK, "." + name + fs.OLD_MARK)):
@@ -180,13 +184,14 @@ def _entries(directory: str) -> List[str]:
         return []
 
 
-def kept_directories(path: str) -> List[str]:
+def kept_directories(path: str, entries: Optional[List[str]] = None) -> List[str]:
     """This node's kept directories (``<path>.<pid>.<time>~``), newest first: by the time in the name, then by
-    the inode change time (set by the rename that kept it). Symlinks and ``.deleting-*`` names are skipped."""
+    the inode change time (set by the rename that kept it). Symlinks and ``.deleting-*`` names are skipped.
+    ``entries``: as for leftovers()."""
     parent = os.path.dirname(os.path.abspath(path))
     pattern = _kept_pattern(path)
     found = []
-    for entry in _entries(parent):
+    for entry in _entries(parent) if entries is None else entries:
         match = pattern.match(entry)
         if not match:
             continue
@@ -196,11 +201,12 @@ def kept_directories(path: str) -> List[str]:
     return [full for _stamp, _ctime, full in sorted(found, reverse=True)]
 
 
-def prune_kept_directories(path: str, keep: int) -> List[str]:
-    """Delete all but the newest ``keep`` kept directories of this node (``keep`` 0: keep all); returns them."""
+def prune_kept_directories(path: str, keep: int, entries: Optional[List[str]] = None) -> List[str]:
+    """Delete all but the newest ``keep`` kept directories of this node (``keep`` 0: keep all); returns them.
+    ``entries``: as for leftovers()."""
     if keep <= 0:
         return []
-    doomed = kept_directories(path)[keep:]
+    doomed = kept_directories(path, entries)[keep:]
     for kept in doomed:
         delete_directory(kept)
     return doomed
@@ -220,11 +226,12 @@ def delete_directory(path: str) -> None:
     fs.fsync_dir(parent)
 
 
-def finish_deletions(path: str) -> List[str]:
-    """Remove this node's ``.deleting-*`` directories that a run killed during retention left behind."""
+def finish_deletions(path: str, entries: Optional[List[str]] = None) -> List[str]:
+    """Remove this node's ``.deleting-*`` directories that a run killed during retention left behind.
+    ``entries``: as for leftovers()."""
     parent = os.path.dirname(os.path.abspath(path))
     pattern = _kept_pattern(path)
-    finished = [os.path.join(parent, entry) for entry in _entries(parent)
+    finished = [os.path.join(parent, entry) for entry in (_entries(parent) if entries is None else entries)
                 if entry.startswith(DELETING_MARK) and pattern.match(entry[len(DELETING_MARK):])]
     for doomed in finished:
         _remove_doomed(doomed)
@@ -242,3 +249,42 @@ def _remove_doomed(doomed: str) -> None:
         if info.st_uid == os.geteuid() and stat.S_IMODE(info.st_mode) & 0o700 != 0o700:
             os.chmod(directory, stat.S_IMODE(info.st_mode) | 0o700)
     shutil.rmtree(doomed)
+
+
+# ================================================================================================================
+# One listing for a whole cluster (generate decides every node of a storage directory in one run)
+# ================================================================================================================
+
+# A kept directory's name, the node's name captured: the tail (``.<pid>.<time>[.<6 hex>]~``, anchored at the end)
+# can start at one place only (the pid is the digits after the last dot before the time), so the name is unique.
+_ANY_KEPT = re.compile(r"(.+)" + _KEPT_TAIL + r"\Z", re.DOTALL)
+
+
+def sibling_entries(parent: str, names: List[str]) -> Dict[str, List[str]]:
+    """One listing of the storage directory ``parent`` for its nodes ``names``: each name's sorted entries that
+    leftovers(), kept_directories() and finish_deletions() may take for that node (they filter them exactly as
+    they filter a whole listing). Each entry names its node, so one pass assigns it: N nodes cost one listing
+    instead of N listings of N entries each. Take it with every node's run lock held, as a single-node listing."""
+    wanted = set(names)
+    found = {name: [] for name in wanted}  # type: Dict[str, List[str]]
+    for entry in sorted(fs.listdir_or_none(parent) or ()):  # an unlistable parent raises: it may hold leftovers
+        for name in _owners(entry) & wanted:
+            found[name].append(entry)
+    return found
+
+
+def _owners(entry: str) -> Set[str]:
+    """Every node name ``entry`` could be ours for: ``.<name>`` before each opstack-new/old mark (the prefixes
+    leftovers() tests), and ``<name>`` of a kept directory, also behind ``.deleting-``."""
+    owners = set()
+    if entry.startswith("."):
+        for mark in (fs.NEW_MARK, fs.OLD_MARK):
+            at = entry.find(mark, 1)
+            while at != -1:
+                owners.add(entry[1:at])
+                at = entry.find(mark, at + 1)
+    for name in (entry, entry[len(DELETING_MARK):] if entry.startswith(DELETING_MARK) else None):
+        kept = _ANY_KEPT.match(name) if name else None
+        if kept:
+            owners.add(kept.group(1))
+    return owners

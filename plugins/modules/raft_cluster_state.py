@@ -266,22 +266,28 @@ def _cluster_spec(params):
 # ================================================================================================================
 
 
-def _lock_and_look(module, node_dir, entry):
-    """Take the node's run lock (held until the module returns; check mode only probes it) and find an earlier
-    run's leftovers. Returns the path the decision reads: the moved-aside state a real run puts back first."""
+def _lock(module, entry, node_dir):
+    """Check the node's path and take its run lock (held until the module returns; check mode only probes it)."""
     nodes.check_node_path(node_dir)
     common.lock_node(module, node_dir, entry)
-    found = nodes.leftovers(node_dir)
-    entry["leftovers"] = found
+    return entry
+
+
+def _look(entry, siblings):
+    """An earlier run's leftovers, from the one listing of the storage directory (taken with every run lock
+    held). Returns the path the decision reads: the moved-aside state a real run puts back first."""
+    node_dir = entry["path"]
+    entry["siblings"] = siblings[os.path.basename(node_dir)]
+    found = entry["leftovers"] = nodes.leftovers(node_dir, entry["siblings"])
     if found["old"] and fs.lstat_or_none(node_dir) is None:
         return found["old"][0]
     return node_dir
 
 
-def _decide_node(module, spec, server_id, node_dir):
+def _decide_node(module, spec, entry, siblings, node_dir):
     """One member: its entry (plan, lock state), or Refused with raft_state's own message."""
-    entry = dict(server_id=server_id, path=node_dir, locked=None)
-    read_from = _lock_and_look(module, node_dir, entry)
+    server_id = entry["server_id"]
+    read_from = _look(entry, siblings)
     plan = state_plan.plan(read_from, spec, server_id, module.params["page_size"], module.params["force"])
     entry.update(plan=plan, locked=nodes.node_locked(node_dir), action=plan.action, differences=plan.differences)
     if entry["locked"] and plan.action not in (state_plan.UNCHANGED, state_plan.LIVE):
@@ -314,10 +320,9 @@ def _is_regular(path):
     return info is not None and stat.S_ISREG(info.st_mode)
 
 
-def _decide_departed(module, node_dir):
+def _decide_departed(module, entry, siblings, node_dir):
     """A node that left the cluster, as raft_state state=absent decides it."""
-    entry = dict(path=node_dir, locked=None)
-    read_from = _lock_and_look(module, node_dir, entry)
+    read_from = _look(entry, siblings)
     node_state.read_node_state(read_from)
     entry["locked"] = nodes.node_locked(node_dir)
     if entry["locked"]:
@@ -341,16 +346,22 @@ def _collect(decide, *args):
 
 
 def _decide_all(module, spec, output_dir):
-    """Every member and every departed node decided; Refused naming each problem (once) if any."""
-    failures, members, departed = [], [], []
-    for server in spec.servers:
-        entry, problems = _collect(_decide_node, module, spec, server.id, os.path.join(output_dir, server.id))
-        members.append(entry)
-        failures.extend(problems)
-    for node_dir in _departed_nodes(output_dir, [server.id for server in spec.servers]):
-        entry, problems = _collect(_decide_departed, module, node_dir)
-        departed.append(entry)
-        failures.extend(problems)
+    """Every member and every departed node decided; Refused naming each problem (once) if any. Every run lock
+    is taken first, then the storage directory is listed once for all of them: a listing per node was N
+    listings of some 2N entries (issue 15), and a listing taken before a node's lock could show another run's
+    build or moved-aside state as a leftover."""
+    ids = [server.id for server in spec.servers]
+    members = [dict(server_id=server_id, path=os.path.join(output_dir, server_id), locked=None) for server_id in ids]
+    departed = [dict(path=node_dir, locked=None) for node_dir in _departed_nodes(output_dir, ids)]
+    problems = [_collect(_lock, module, entry, entry["path"])[1] for entry in members + departed]
+    siblings = nodes.sibling_entries(output_dir, [os.path.basename(entry["path"]) for entry in members + departed])
+    for entry, found in zip(members, problems):
+        if not found:
+            found.extend(_collect(_decide_node, module, spec, entry, siblings, entry["path"])[1])
+    for entry, found in zip(departed, problems[len(members):]):
+        if not found:
+            found.extend(_collect(_decide_departed, module, entry, siblings, entry["path"])[1])
+    failures = [problem for found in problems for problem in found]  # in node order, as decided
     if not failures and module.check_mode:
         failures.extend(_probe(module, output_dir, members))
     if failures:
@@ -395,8 +406,9 @@ def _recover(module, entry):
             recovery = nodes.recover_leftovers(entry["path"])
             recovered = dict(removed=recovery.removed, restored=recovery.restored,
                              kept_as_backup=recovery.kept_as_backup)
+    siblings = entry.pop("siblings")  # the decision's listing: recover_leftovers() makes no .deleting- entry
     if not module.check_mode:
-        recovered["removed"].extend(nodes.finish_deletions(entry["path"]))
+        recovered["removed"].extend(nodes.finish_deletions(entry["path"], siblings))
     entry["recovered"] = recovered
     return bool(recovered["removed"] or recovered["restored"] or recovered["kept_as_backup"])
 
@@ -420,8 +432,22 @@ def _build_all(module, output_dir, members):
         raise
 
 
-def _swap_all(module, members):
-    """One atomic swap per node, in order; a failure stops the run naming what was already written."""
+def _swap_all(module, output_dir, members):
+    """One atomic swap per node, in order; a failure stops the run naming what was already written. Each swap is
+    durable before its node's locks are released; the renames to backup names become durable with one fsync
+    of the storage directory after the last swap (or the failed one), before anything is reported."""
+    try:
+        _swap_each(module, members)
+    finally:
+        if any(entry.get("backup_dir") for entry in members):
+            _sync_storage(output_dir)
+
+
+def _sync_storage(output_dir):
+    fs.fsync_dir(output_dir)
+
+
+def _swap_each(module, members):
     written = []
     for position, entry in enumerate(members):
         if "staging" not in entry:
@@ -429,7 +455,7 @@ def _swap_all(module, members):
         try:
             with nodes.swap_guard(entry["path"], entry["staging"]):
                 keep_old = not (entry["action"] == state_plan.REPLACE and not module.params["backup"])
-                backup = fs.replace_directory(entry["path"], entry["staging"], keep_old=keep_old)
+                backup = fs.replace_directory(entry["path"], entry["staging"], keep_old=keep_old, sync_backup=False)
         except (OpstackError, OSError) as exc:
             for rest in members[position:]:
                 if "staging" in rest and os.path.lexists(rest["staging"]):
@@ -440,16 +466,34 @@ def _swap_all(module, members):
         written.append(entry["server_id"])
         if backup:
             entry["backup_dir"] = backup
-            entry["removed_backups"] = _prune(module, entry["path"])
 
 
-def _prune(module, node_dir):
+def _prune_all(module, output_dir, entries):
+    """Retention for every node whose old state this run kept, from one listing of the storage directory taken
+    after the last swap (a listing per node was quadratic, issue 15). A failure is a warning: the new states
+    are in place."""
+    kept = [entry for entry in entries if entry.get("backup_dir")]
+    names = [os.path.basename(entry["path"]) for entry in kept]
     try:
-        return nodes.prune_kept_directories(node_dir, module.params["keep_backups"])
+        siblings = nodes.sibling_entries(output_dir, names) if kept and module.params["keep_backups"] > 0 else {}
     except (OSError, OpstackError) as exc:
-        module.warn("%s: the new state is in place, but removing kept directories beyond keep_backups=%d failed: "
-                    "%s" % (node_dir, module.params["keep_backups"], exc))
+        _prune_failed(module, output_dir, exc)
+        siblings = None
+    for entry, name in zip(kept, names):
+        entry["removed_backups"] = [] if siblings is None else _prune(module, entry["path"], siblings.get(name))
+
+
+def _prune(module, node_dir, siblings):
+    try:
+        return nodes.prune_kept_directories(node_dir, module.params["keep_backups"], siblings)
+    except (OSError, OpstackError) as exc:
+        _prune_failed(module, node_dir, exc)
         return []
+
+
+def _prune_failed(module, where, exc):
+    module.warn("%s: the new state is in place, but removing kept directories beyond keep_backups=%d failed: "
+                "%s" % (where, module.params["keep_backups"], exc))
 
 
 def _fix_modes(module, entry):
@@ -480,7 +524,6 @@ def _move_aside(module, entry):
         os.rename(node_dir, kept)
         fs.fsync_dir(os.path.dirname(os.path.abspath(node_dir)))
     entry["backup_dir"] = kept
-    entry["removed_backups"] = _prune(module, node_dir)
 
 
 def _cluster_record(params, spec):
@@ -575,13 +618,14 @@ def _run(module, output_dir, spec):
     writes = any(entry["plan"].writes for entry in members)
     if not module.check_mode and writes:
         _build_all(module, output_dir, members)
-        _swap_all(module, members)
+        _swap_all(module, output_dir, members)
     try:
         for entry in members:
             if entry["action"] == state_plan.UNCHANGED:
                 changed = _fix_modes(module, entry) or changed
         for entry in departed:
             _move_aside(module, entry)
+        _prune_all(module, output_dir, members + departed)
         if not module.check_mode:
             fs.make_directories(output_dir, 0o755)
         record = _write_cluster_json(module, output_dir, _cluster_record(module.params, spec))

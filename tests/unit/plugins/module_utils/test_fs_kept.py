@@ -126,3 +126,45 @@ def test_probe_fails_under_a_regular_file_and_without_space(tmp_path):
     huge = fs.probe_write(str(tmp_path / "seq-1"), 1 << 62, fs.Ownership(), create=True)
     assert len(huge.problems) == 1 and "the new state needs %d" % (1 << 62) in huge.problems[0]
     assert sorted(os.listdir(tmp_path)) == ["file"]
+
+
+# Names that share prefixes, contain a kept directory's tail, or a leftover mark (all valid server IDs).
+TRICKY = ["seq-1", "seq-1.5", "seq-1.5.77", "n", "n.1.2026-01-01@00:00:00", "a", "a.opstack-new-b", "a.opstack-old-c"]
+
+
+def tricky_storage(root):
+    """Every kind of sibling of ours for each TRICKY node, and entries of nobody's."""
+    root.mkdir()
+    for number, name in enumerate(TRICKY):
+        (root / name).mkdir()
+        (root / ("." + name + fs.LOCK_SUFFIX)).write_bytes(b"")
+        for mark in (fs.NEW_MARK, fs.OLD_MARK):
+            (root / ("." + name + mark + "0123456789ab")).mkdir()
+        (root / ("." + name + fs.NEW_MARK + "0123456789ab" + fs.INODE_MARK + "1")).mkdir()
+        kept(root, name, "2026-11-0%d@10:00:00" % (number % 9 + 1))
+        kept(root, name, "2026-11-02@10:00:00.a1b2c3", pid=7)
+        (root / (nodes.DELETING_MARK + "%s.99.2026-10-01@00:00:00~" % name)).mkdir()
+    (root / "cluster.json").write_bytes(b"{}")
+    (root / "unrelated~").mkdir()
+    (root / ".deleting-other").mkdir()
+
+
+def test_one_listing_gives_each_node_what_its_own_listing_gives(tmp_path):
+    """sibling_entries (generate's one listing for a whole cluster, issue 15) hands each node the entries that
+    leftovers(), kept_directories() and finish_deletions() take from a full listing, no fewer and no others."""
+    tricky_storage(tmp_path / "a1")
+    shutil.copytree(str(tmp_path / "a1"), str(tmp_path / "a2"), symlinks=True)
+    shared = nodes.sibling_entries(str(tmp_path / "a1"), TRICKY + ["absent"])
+    assert shared["absent"] == []
+    assert shared["a"] != [] and ".a.opstack-new-b.opstack-new-0123456789ab" in shared["a"]  # a prefix of two nodes
+    for name in TRICKY:
+        one = str(tmp_path / "a1" / name)
+        assert nodes.leftovers(one, shared[name]) == nodes.leftovers(one), name
+        assert nodes.kept_directories(one, shared[name]) == nodes.kept_directories(one), name
+        assert len(nodes.kept_directories(one)) == 2, name
+    for name in TRICKY:  # deletions change the directory: one tree finishes with the shared listing, one without
+        one, two = str(tmp_path / "a1" / name), str(tmp_path / "a2" / name)
+        finished = nodes.finish_deletions(one, shared[name])
+        assert [os.path.basename(path) for path in finished] == [
+            os.path.basename(path) for path in nodes.finish_deletions(two)] != [], name
+    assert sorted(os.listdir(str(tmp_path / "a1"))) == sorted(os.listdir(str(tmp_path / "a2")))

@@ -20,7 +20,8 @@ import pytest
 
 from ansible_collections.opstack.conductor.plugins.module_utils import _backup as backups
 from ansible_collections.opstack.conductor.plugins.module_utils import _fs as fs
-from ansible_collections.opstack.conductor.plugins.modules import raft_backup, raft_restore, raft_state
+from ansible_collections.opstack.conductor.plugins.modules import (
+    raft_backup, raft_cluster_state, raft_restore, raft_state)
 from ansible_collections.opstack.conductor.tests.support.nodes import SERVERS, has_run
 
 TRANSIENT = re.compile(r"%s|%s|\.partial$" % (re.escape(fs.NEW_MARK), re.escape(fs.OLD_MARK)))
@@ -284,3 +285,45 @@ def test_the_audit_sees_a_missing_fsync(tmp_path, monkeypatch, run_module):
         in found, found
     assert "the directory %s was not fsynced after its entries changed" % (tmp_path / "storage") in found, found
     assert stat.S_ISDIR(os.lstat(str(node)).st_mode)
+
+
+def generate(run_module, out, network=1, **extra):
+    """raft_cluster_state (the generate playbook's one module run) over three nodes at 127.0.0.<network>."""
+    ids = ["seq-1", "seq-2", "seq-3"]
+    result = run_module(raft_cluster_state.main, dict(
+        dict(output_dir=str(out), server_ids=ids, nodes=["127.0.0.%d:%d" % (network, 50001 + n) for n in range(3)]),
+        **extra))
+    assert not result.get("failed"), result
+    return result
+
+
+@pytest.mark.parametrize("case", ["create-with-parents", "replace-keep-backup", "replace-drop-old"])
+def test_raft_cluster_state_writes_durably(tmp_path, run_module, recorder, case):
+    """Every node generate publishes (and the backups it keeps) by the same rules; each node's own files must be
+    durable before its rename publishes it."""
+    out = tmp_path / "new" / "storage"
+    if case != "create-with-parents":
+        generate(run_module, out)
+    log = recorder()
+    result = generate(run_module, out, network=2, force=True, backup=case == "replace-keep-backup")
+    assert result["changed"]
+    assert [violations(log.events, node["path"], str(tmp_path)) for node in result["nodes"]] == [[]] * 3
+    assert all(bool(node.get("backup_dir")) == (case == "replace-keep-backup") for node in result["nodes"])
+
+
+@pytest.mark.parametrize("synced", [True, False])
+def test_the_audit_sees_generate_not_fsyncing_its_kept_backups(tmp_path, run_module, monkeypatch, synced):
+    """generate leaves the backup renames to one fsync of the storage directory at the end of its swaps (issue 15):
+    without it the audit names that directory."""
+    out = tmp_path / "storage"
+    generate(run_module, out)
+    record = (out / "cluster.json").read_bytes()
+    generate(run_module, out, network=2, force=True)
+    (out / "cluster.json").write_bytes(record)  # a changed cluster.json is fsynced into the storage directory too
+    if not synced:
+        monkeypatch.setattr(raft_cluster_state, "_sync_storage", lambda output_dir: None)
+    log = Recorder(monkeypatch)
+    result = generate(run_module, out, force=True)
+    assert all(node.get("backup_dir") for node in result["nodes"]) and not result["cluster_json"]["changed"]
+    found = violations(log.events, str(out / "seq-1"), str(tmp_path))
+    assert found == ([] if synced else ["the directory %s was not fsynced after its entries changed" % out]), found
