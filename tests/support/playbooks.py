@@ -61,15 +61,16 @@ def run_playbook(tmp_path, *args: str, env_extra: Optional[Dict[str, str]] = Non
     return Run(proc.returncode, out, recap)
 
 
-def table(run: Run) -> List[List[str]]:
-    """The rows (lists of cells) of the last cluster table that the raft_info role printed."""
-    start = run.out.rindex('"HOST ')
+def table(run: Run, with_cluster: bool = False) -> List[List[str]]:
+    """The rows (lists of cells) of the last node table that the raft_info role printed: the fleet view's (issue 19
+    item 3), without its first cell (CLUSTER) unless ``with_cluster``."""
+    start = re.search(r'(?s).*("CLUSTER +HOST )', run.out).start(1)
     rows = []
     for line in run.out[start:].splitlines()[2:]:
         line = line.strip().rstrip(",").strip('"')
         if not line or line.startswith("]"):
             break
-        rows.append(line.split())
+        rows.append(line.split()[0 if with_cluster else 1:])
     return rows
 
 

@@ -1,17 +1,11 @@
 """raft_info's report (issue 13 item 4): nodes that disagree with each other (membership, seed term, cluster
 identity) are flagged, not only nodes that drift from the expected membership. Judged by the filter
-opstack.conductor.raft_info_report (issue 14 item 1: it was Jinja in report.json.j2) and laid out by report.json.j2,
-rendered with Ansible's own templar, on result dicts shaped as raft_state_info returns them."""
+opstack.conductor.raft_info_report (issue 14 item 1: it was Jinja in report.json.j2) and laid out by the fleet
+view's table (opstack.conductor.fleet_table, issue 19 item 3), on result dicts shaped as raft_state_info returns them."""
 
-import json
-import os
-
-from ansible.module_utils import _internal as module_internal
-
+from ansible_collections.opstack.conductor.plugins.filter.fleet import fleet_info_records, fleet_table
 from ansible_collections.opstack.conductor.plugins.filter.raft_info import raft_info_report, state_dir_inputs
 
-TEMPLATE = os.path.join(os.path.dirname(__file__), "..", "..", "..", "roles", "raft_info", "templates",
-                        "report.json.j2")
 SERVERS = [{"id": name, "address": "%s:50050" % name, "suffrage": "voter"} for name in ("a", "b", "c")]
 
 
@@ -26,22 +20,11 @@ def node(host, term=1, index=1, servers=SERVERS, identity=None, in_sync=True):
 
 
 def report(*inputs):
-    # Importing Ansible's controller (the templar) marks the whole process as the controller, after which
-    # module.warn() displays instead of returning warnings: the module tests running later in this process would
-    # lose theirs. So the controller is imported here, and the flag put back after each render.
-    was_controller = module_internal.is_controller
-    try:
-        from ansible.parsing.dataloader import DataLoader
-        from ansible.template import Templar, trust_as_template
-
-        with open(TEMPLATE) as handle:
-            text = handle.read()
-        judged = raft_info_report(list(inputs))
-        rendered = Templar(loader=DataLoader(), variables={"__conductor_info_judged": judged}).template(
-            trust_as_template(text))
-    finally:
-        module_internal.is_controller = was_controller
-    return dict(judged, lines=json.loads(rendered))
+    # The role's report task: the verdict, then the fleet view's records and table (issue 19 item 3; the table was
+    # report.json.j2 before, and gained the CLUSTER column).
+    judged = raft_info_report(list(inputs))
+    records = fleet_info_records(list(inputs), judged, "sequencers")
+    return dict(judged, lines=fleet_table(records, judged["details"] + judged["cluster_details"]))
 
 
 def members(out):
@@ -87,7 +70,7 @@ def test_rows_of_nodes_not_checked_absent_unreadable_or_corrupt():
     assert out["corrupt_details"] == ["b: could not read /raft/b: permission denied",
                                       "c: corrupt: page 3: bad checksum"]
     assert out["drift_details"] == ["d: no Raft state at /raft/d"]
-    assert out["lines"][0].split() == ["HOST", "SERVER", "ID", "TERM", "VOTE", "LAST", "INDEX", "HEAD", "MEMBERS",
+    assert out["lines"][0].split() == ["CLUSTER", "HOST", "SERVER", "ID", "TERM", "VOTE", "LAST", "INDEX", "HEAD", "MEMBERS",
                                        "INTEGRITY", "RUNNING"]
     assert out["lines"][-4:] == ["", "b: could not read /raft/b: permission denied",
                                  "c: corrupt: page 3: bad checksum", "d: no Raft state at /raft/d"]
@@ -156,5 +139,5 @@ def test_the_head_column_shows_the_fsm_head_block_and_short_hash():
     assert [row["head"] for row in out["rows"]] == ["1234567 0x5e1f0a2b", "empty", "UNKNOWN", "-", "-"]
     header, rule, first = out["lines"][:3]
     assert header.index("HEAD") == first.index("1234567") and header.index("HEAD") > header.index("LAST INDEX")
-    assert rule.split()[5] == "-" * len("1234567 0x5e1f0a2b")  # the sixth column is as wide as its widest cell
+    assert rule.split()[6] == "-" * len("1234567 0x5e1f0a2b")  # the seventh column is as wide as its widest cell
     assert out["corrupt"] == [] and out["drifted"] == ["e"]  # the head column judges nothing
