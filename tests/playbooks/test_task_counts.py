@@ -30,9 +30,10 @@ def _per_host(run):
 def test_deploy_and_info_run_only_the_tasks_they_need(tmp_path):
     inventory = local_inventory(tmp_path / "hosts.yml", HOSTS,
                                 {"conductor_storage_dir": str(tmp_path / "hosts") + "/{{ inventory_hostname }}"})
-    # deploy per host: the role's argument check, this host's own view of its variables, the preflight, the write.
+    # deploy per host: the role's argument check, this host's own view of its variables, the settings check (issue 17
+    # item 5: the same op-conductor settings on every host), the preflight, the write.
     # The first host also builds and judges the member list and stops the run when any preflight failed.
-    deploy = {"seq-a": (8, 3), "seq-b": (4, 2), "seq-c": (4, 2)}
+    deploy = {"seq-a": (9, 3), "seq-b": (5, 2), "seq-c": (5, 2)}
     first = run_playbook(tmp_path, "-i", inventory, "opstack.conductor.deploy")
     assert first.rc == 0 and first.changed_hosts == sorted(HOSTS), first
     assert _per_host(first) == deploy, first
