@@ -68,3 +68,23 @@ def test_info_writes_the_fleet_view_and_a_rerun_changes_nothing(tmp_path):
     # Only the report files, no leftovers of the atomic writes.
     assert sorted(path.name for path in (tmp_path / "textfile").iterdir()) == [
         "seq-a.json", "seq-a.prom", "seq-b.json", "seq-b.prom", "seq-c.json", "seq-c.prom"]
+
+
+def test_status_prints_and_writes_the_live_fleet_view_of_unanswering_conductors(tmp_path):
+    """Conductors that do not answer (port 9) are up=0 in the fleet view, with no made-up leader; a rerun changes
+    nothing. (The answering cluster: tests/e2e/test_fleet_status.py.)"""
+    live = {name: {"conductor_rpc_url": "http://127.0.0.1:9"} for name in ("seq-a", "seq-b")}
+    inventory = local_inventory(tmp_path / "hosts.yml", live)
+    (tmp_path / "fleet").mkdir()
+    out = tmp_path / "fleet" / "fleet.prom"
+    status = run_playbook(tmp_path, "-i", inventory, "opstack.conductor.status",
+                          "-e", "conductor_report_fleet_textfile=" + str(out))
+    assert status.rc == 0 and "cluster sequencers: leader none; DISAGREEMENT: unreachable: seq-a, seq-b" in status.out
+    rows = table(status, with_cluster=True)
+    assert [row[:4] for row in rows] == [["sequencers", "seq-a", "seq-a", "no"], ["sequencers", "seq-b", "seq-b", "no"]]
+    got = samples(out.read_text())
+    assert got == {("opstack_conductor_up", "sequencers", "seq-a"): 0, ("opstack_conductor_up", "sequencers", "seq-b"): 0}
+    before = snapshot(tmp_path / "fleet")
+    again = run_playbook(tmp_path, "-i", inventory, "opstack.conductor.status",
+                         "-e", "conductor_report_fleet_textfile=" + str(out))
+    assert again.rc == 0 and again.changed_hosts == [] and snapshot(tmp_path / "fleet") == before, again
