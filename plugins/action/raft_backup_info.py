@@ -17,10 +17,11 @@ from ansible_collections.opstack.conductor.plugins.plugin_utils import _backup_p
 from ansible_collections.opstack.conductor.plugins.plugin_utils._action import ConductorAction
 
 
-def controller_listing(root: str, server_id: Any, verify: bool = False, expected: Any = None) -> Dict[str, Any]:
+def controller_listing(root: str, server_id: Any, verify: bool = False, expected: Any = None,
+                       network: Any = None) -> Dict[str, Any]:
     """What the module reports for ``root``, read on the controller by the module's own code."""
     try:
-        return dict(backups.describe_backups(root, verify, server_id, expected), changed=False)
+        return dict(backups.describe_backups(root, verify, server_id, expected, network), changed=False)
     except (OpstackError, OSError) as exc:
         return {"failed": True, "msg": str(exc)}
 
@@ -37,6 +38,7 @@ class ActionModule(ConductorAction):
         try:
             if server_id is not None:
                 servers.validate_server_id(server_id)
+            backups.validate_network(module_args.get("network"))
             expected = None
             if module_args.get("expected_servers") is not None:
                 expected = servers.server_dicts(module_args["expected_servers"], "expected_servers")
@@ -59,7 +61,8 @@ class ActionModule(ConductorAction):
     def _verify(self, chosen, module_args, expected, task_vars):
         """The chosen backup verified where it is: every file, the whole state, the server and the membership."""
         if chosen["where"] == plans.CONTROLLER:
-            verified = controller_listing(chosen["path"], module_args.get("server_id"), True, expected)
+            verified = controller_listing(chosen["path"], module_args.get("server_id"), True, expected,
+                                          module_args.get("network"))
         else:
             verified = self.run_module(dict(module_args, path=chosen["path"], verify=True), task_vars)
         if verified.get("failed"):

@@ -24,7 +24,7 @@ from ansible_collections.opstack.conductor.plugins.module_utils import _backup a
 from ansible_collections.opstack.conductor.plugins.plugin_utils import _backup_plans as plans
 from ansible_collections.opstack.conductor.plugins.plugin_utils._action import ConductorAction
 
-_JUDGE_ARGS = ("path", "server_id", "expected_servers", "force")
+_JUDGE_ARGS = ("path", "server_id", "expected_servers", "force", "network")
 
 
 class ActionModule(ConductorAction):

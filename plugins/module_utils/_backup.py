@@ -41,6 +41,8 @@ COLLECTION_VERSION = "0.1.0"
 CHUNK = 1 << 20
 # What to do about a running node before a backup (raft_backup and make_backup refuse with it).
 OFFLINE_OR_ONLINE = "stop it for a consistent backup, or set online=true for a verified best-effort copy"
+# The chain (OP-stack network) a cluster serves, as the inventory names it (conductor_network): a chain's name or ID.
+_NETWORK = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}\Z")
 
 
 class BackupError(OpstackError):
@@ -178,6 +180,21 @@ def inherit_identity(copy_dir: str, identity: Dict[str, Any], earlier: List["Bac
                 os.path.basename(backup.path), position.text())
             return inherited
     return identity
+
+
+def validate_network(value: Any, field: str = "network") -> Optional[str]:
+    """The chain's name as the cluster identity records it (None: not given). A name, not a path or free text: it
+    is compared byte for byte and shown in refusals."""
+    if value is None or (isinstance(value, str) and _NETWORK.match(value)):
+        return value
+    raise servers.SpecError(field, value, "must be 1-64 characters, letters, digits, '.', '_' or '-', starting with "
+                                          "a letter or digit (the chain's name or ID, e.g. op-mainnet)")
+
+
+def with_network(identity: Dict[str, Any], network: Optional[str]) -> Dict[str, Any]:
+    """The identity with the chain the backup was made for; without one, the chain stays as inherited (an earlier
+    backup of the same history names the same cluster, so the same chain), else unrecorded."""
+    return dict(identity, network=network) if network is not None else identity
 
 
 def _meta_txids(node_dir: str) -> Tuple[Optional[int], ...]:
@@ -358,7 +375,8 @@ def _mistyped_manifest_fields(manifest: Dict[str, Any]) -> List[str]:
         position, cluster = manifest.get("position"), manifest.get("cluster")
         if not (isinstance(position, dict) and _integer(position.get("term")) and _integer(position.get("index"))):
             wrong.append("position")
-        if not (isinstance(cluster, dict) and (cluster.get("id") is None or isinstance(cluster.get("id"), str))):
+        if not (isinstance(cluster, dict) and all(cluster.get(key) is None or isinstance(cluster.get(key), str)
+                                                  for key in ("id", "network"))):
             wrong.append("cluster")
     members = manifest.get("membership")
     if not isinstance(members, list) or not all(
@@ -432,9 +450,11 @@ class BackupPlan:
     sizes: Dict[str, int]
     locked: bool
     state: node_state.NodeState
+    network: Optional[str] = None  # the chain, recorded in the manifest's cluster identity
 
 
-def plan_backup(node_dir: str, server_id: Optional[str] = None) -> BackupPlan:
+def plan_backup(node_dir: str, server_id: Optional[str] = None, network: Optional[str] = None) -> BackupPlan:
+    validate_network(network)  # before anything is read
     if not fs.is_directory(node_dir):
         raise BackupError("%s does not exist or is not a directory" % node_dir)
     files = state_files(node_dir)
@@ -444,7 +464,7 @@ def plan_backup(node_dir: str, server_id: Optional[str] = None) -> BackupPlan:
     locked = nodes.node_locked(node_dir)
     sizes = {rel: os.path.getsize(os.path.join(node_dir, rel)) for rel in files}
     server_id = nodes.node_server_id(node_dir, server_id)
-    return BackupPlan(server_id, files, sizes, locked, node_state.read_node_state(node_dir))
+    return BackupPlan(server_id, files, sizes, locked, node_state.read_node_state(node_dir), network)
 
 
 def make_backup(node_dir: str, dest: str, plan: BackupPlan, online: bool, attempts: int = 5,
@@ -490,7 +510,8 @@ def _copy_once(node_dir: str, dest: str, plan: BackupPlan, online: bool, before:
         raise BackupError("the copy does not verify: %s" % "; ".join(state.integrity.problems[:3]))
     manifest = build_manifest(plan.server_id, state, listing, online, os.path.abspath(node_dir),
                               now.strftime("%Y-%m-%dT%H:%M:%S.%fZ"))
-    manifest["cluster"] = inherit_identity(partial, manifest["cluster"], list_backups(dest, plan.server_id)[0])
+    manifest["cluster"] = with_network(
+        inherit_identity(partial, manifest["cluster"], list_backups(dest, plan.server_id)[0]), plan.network)
     manifest = seal(manifest)
     _write_json(os.path.join(partial, MANIFEST), manifest)
     fs.fsync_dir(partial)
@@ -501,10 +522,10 @@ def _copy_once(node_dir: str, dest: str, plan: BackupPlan, online: bool, before:
 
 
 def describe_backup(path: str, verify: bool, server_id: Optional[str] = None,
-                    expected: Optional[List[Dict[str, str]]] = None) -> Dict[str, Any]:
+                    expected: Optional[List[Dict[str, str]]] = None, network: Optional[str] = None) -> Dict[str, Any]:
     """What raft_backup_info reports for one backup directory; a bad backup gives problems, never an exception.
-    ``usable``: it verified (or, without ``verify``, has a sound manifest), is finished, and is of ``server_id``
-    and ``expected``."""
+    ``usable``: it verified (or, without ``verify``, has a sound manifest), is finished, and is of ``server_id``,
+    ``expected`` and ``network``."""
     report = {"path": path, "ok": False, "verified": verify, "problems": [], "mismatches": [], "usable": False,
               "manifest": None, "warnings": [], "position": None, "cluster_id": None}
     try:
@@ -522,8 +543,8 @@ def describe_backup(path: str, verify: bool, server_id: Optional[str] = None,
         return report
     backup = Backup(path, manifest)
     position = backup.log_position
-    report.update(ok=True, manifest=manifest, mismatches=identity_mismatches(manifest, server_id, expected),
-                  warnings=backup.warnings, cluster_id=backup.cluster_id,
+    report.update(ok=True, manifest=manifest, mismatches=identity_mismatches(manifest, server_id, expected, network),
+                  warnings=backup.warnings + network_warnings(manifest, network), cluster_id=backup.cluster_id,
                   position={"term": position.term, "index": position.index} if position else None)
     report["usable"] = not report["mismatches"]
     return report
@@ -558,13 +579,13 @@ def _candidates(path: str, server_id: Optional[str]) -> Tuple[List[str], List[st
 
 
 def describe_backups(path: str, verify: bool, server_id: Optional[str] = None,
-                     expected: Optional[List[Dict[str, str]]] = None) -> Dict[str, Any]:
+                     expected: Optional[List[Dict[str, str]]] = None, network: Optional[str] = None) -> Dict[str, Any]:
     """raft_backup_info's answer for a backup or a directory of backups (on the host, or on the controller for
     its action plugin): the reports newest first, the newest usable one, the unfinished leftovers."""
     if not os.path.isdir(path):
         raise BackupError("%s does not exist or is not a directory" % path)
     candidates, partials = _candidates(path, server_id)
-    reports = [describe_backup(candidate, verify, server_id, expected) for candidate in candidates]
+    reports = [describe_backup(candidate, verify, server_id, expected, network) for candidate in candidates]
     reports.sort(key=_report_position, reverse=True)
     newest = next((report["path"] for report in reports if report["usable"]), None)
     return dict(backups=reports, newest=newest, partials=partials)
@@ -769,9 +790,13 @@ def _same_content(node_dir: str, manifest: Dict[str, Any]) -> bool:
 
 
 def identity_mismatches(manifest: Dict[str, Any], server_id: Optional[str],
-                        expected: Optional[List[Dict[str, str]]]) -> List[str]:
-    """Why a backup is not of the given server or membership (either may be None: not checked)."""
+                        expected: Optional[List[Dict[str, str]]], network: Optional[str] = None) -> List[str]:
+    """Why a backup is not of the given server, membership or chain (each may be None: not checked; a backup that
+    records no chain is not refused for it, see network_warnings)."""
     mismatches = []
+    recorded = backup_network(manifest)
+    if network is not None and recorded is not None and recorded != network:
+        mismatches.append("the backup is of network %r, the node's network is %r" % (recorded, network))
     if server_id is not None and manifest["server_id"] != server_id:
         mismatches.append("the backup is of server %r, the node is %r" % (manifest["server_id"], server_id))
     if expected is not None and membership_hash(expected) != manifest.get("membership_hash"):
@@ -780,16 +805,36 @@ def identity_mismatches(manifest: Dict[str, Any], server_id: Optional[str],
     return mismatches
 
 
+def backup_network(manifest: Dict[str, Any]) -> Optional[str]:
+    cluster = manifest.get("cluster")
+    return cluster.get("network") if isinstance(cluster, dict) else None
+
+
+def network_warnings(manifest: Dict[str, Any], network: Optional[str]) -> List[str]:
+    """A chain that could not be compared. A backup recording none (made before chains were recorded, or without
+    one) is accepted with this warning rather than refused: forcing would also override every other check, and
+    the server, membership and cluster checks still compare it."""
+    recorded = backup_network(manifest)
+    if network is not None and recorded is None:
+        return ["the backup records no network (made by an earlier version or without one), so it could not be "
+                "checked against the node's network %r; the server, membership and cluster checks still apply"
+                % network]
+    if network is None and recorded is not None:
+        return ["the backup is of network %r; no network was given for the node, so it was not compared"
+                % recorded]
+    return []
+
+
 def plan_restore(src: str, node_dir: str, server_id: str, expected: Optional[List[Dict[str, str]]],
-                 force: bool) -> RestorePlan:
+                 force: bool, network: Optional[str] = None) -> RestorePlan:
     backup, backup_state = verify_backup(src)  # a bad backup is refused whatever force says
     current = node_state.read_node_state(node_dir, verify=True) if fs.is_directory(node_dir) else None
-    refusals = identity_mismatches(backup.manifest, server_id, expected)
+    refusals = identity_mismatches(backup.manifest, server_id, expected, network)
     judgement = Judgement([], [], Loss(0, None, None))
     if current is not None and current.exists:
         judgement = judge_against_node(backup.manifest, state_position(backup_state), src, current)
     refusals += judgement.refusals
-    warnings = backup.warnings + judgement.warnings
+    warnings = backup.warnings + network_warnings(backup.manifest, network) + judgement.warnings
 
     def decide(action: str, reason: str) -> RestorePlan:
         return RestorePlan(action, reason, backup, backup_state, current, refusals, warnings, judgement.lost)
@@ -803,7 +848,8 @@ def plan_restore(src: str, node_dir: str, server_id: str, expected: Optional[Lis
 
 
 def predict_restore(manifest: Any, where: str, node_dir: str, server_id: str,
-                    expected: Optional[List[Dict[str, str]]], force: bool) -> RestorePlan:
+                    expected: Optional[List[Dict[str, str]]], force: bool,
+                    network: Optional[str] = None) -> RestorePlan:
     """plan_restore for a backup that is not on this host (it stays on the controller, where it was verified, until
     the real run pushes it): the same refusals and losses from its manifest, the node and its log. The check of
     the backup's log at the node's last index needs its files and is done by the real run."""
@@ -814,7 +860,7 @@ def predict_restore(manifest: Any, where: str, node_dir: str, server_id: str,
     backup = Backup("%s (the backup of %s made %s)" % (where, manifest["server_id"], manifest.get("created_utc") or "?"),
                     manifest)
     current = node_state.read_node_state(node_dir, verify=True) if fs.is_directory(node_dir) else None
-    refusals = identity_mismatches(manifest, server_id, expected)
+    refusals = identity_mismatches(manifest, server_id, expected, network)
     judgement = Judgement([], [], Loss(0, None, None))
     if current is not None and current.exists:
         judgement = judge_against_node(manifest, there, None, current)
@@ -826,8 +872,8 @@ def predict_restore(manifest: Any, where: str, node_dir: str, server_id: str,
     else:
         action = RESTORE
         reason = "restore %s" % backup.path + (" (forced past: %s)" % "; ".join(refusals) if refusals else "")
-    return RestorePlan(action, reason, backup, None, current, refusals, backup.warnings + judgement.warnings,
-                       judgement.lost)
+    return RestorePlan(action, reason, backup, None, current, refusals,
+                       backup.warnings + network_warnings(manifest, network) + judgement.warnings, judgement.lost)
 
 
 def describe_manifest(manifest: Dict[str, Any]) -> Dict[str, Any]:

@@ -44,6 +44,15 @@ options:
         then last index, never by CurrentTerm, name or time), deleting older ones. Backups of another cluster (a
         re-seeded one) are not counted or deleted. The backup just made is never deleted. Unset keeps everything.
     type: int
+  network:
+    description:
+      - The chain (OP-stack network) this node's cluster serves, such as V(op-mainnet) - the role passes
+        C(conductor_network). Recorded in the manifest's cluster identity (C(cluster.network)), so that
+        M(opstack.conductor.raft_restore) refuses the backup on a node of another chain.
+      - 1-64 letters, digits, C(.), C(_) or C(-), starting with a letter or digit; checked before anything is read.
+      - Unset - none is recorded, unless an earlier backup in O(dest) that this one's cluster identity is inherited
+        from recorded one.
+    type: str
   online:
     description:
       - Copy while op-conductor runs. The copy is retried (O(attempts) times) until no commit happened during it
@@ -169,6 +178,7 @@ def _check_inputs(params):
         raise runner.Failure("attempts=%r: must be at least 1" % params["attempts"])
     # The ID names the backup directory beside the others: "../x" would put it elsewhere. Checked, like the
     # directory name it defaults to.
+    backups.validate_network(params["network"])
     if params["server_id"] is not None:
         servers.validate_server_id(params["server_id"])
     else:
@@ -201,7 +211,7 @@ def back_up(module, result):
     common.warn_network_filesystems(module, params["path"])
     _check_inputs(params)
     common.lock_node(module, params["path"], result)  # held to the end: the backup is of one node state
-    plan = backups.plan_backup(params["path"], params["server_id"])
+    plan = backups.plan_backup(params["path"], params["server_id"], params["network"])
     result.update(locked=plan.locked, files=plan.sizes)
     if plan.locked and not params["online"]:
         raise runner.Failure(nodes.running(params["path"], backups.OFFLINE_OR_ONLINE))
@@ -221,6 +231,7 @@ def main():
         path=dict(type="path", required=True),
         dest=dict(type="path", required=True),
         server_id=dict(type="str"),
+        network=dict(type="str"),
         keep=dict(type="int"),
         online=dict(type="bool", default=False),
         attempts=dict(type="int", default=5),

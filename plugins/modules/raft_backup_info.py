@@ -48,6 +48,12 @@ options:
         manifests, or by their names where a manifest is unreadable) are read and reported; a single backup
         of another server is reported with a mismatch.
     type: str
+  network:
+    description:
+      - The chain (OP-stack network) the backups should be of, such as V(op-mainnet). A backup whose manifest
+        records another chain has a mismatch naming both (so it is not RV(backups[].usable)); one recording none
+        is usable, with a warning. Unset - not compared.
+    type: str
   verify:
     description:
       - Verify every file and the whole state. Without it only the manifests are read (fast, but a damaged file
@@ -102,12 +108,12 @@ backups:
       type: list
       elements: str
     mismatches:
-      description: How it differs from O(server_id) and O(expected_servers).
+      description: How it differs from O(server_id), O(expected_servers) and O(network).
       type: list
       elements: str
     usable:
       description:
-        - C(ok), finished, and no mismatch with O(server_id) and O(expected_servers) (when given).
+        - C(ok), finished, and no mismatch with O(server_id), O(expected_servers) and O(network) (when given).
         - M(opstack.conductor.raft_restore) also compares with the node it restores to (refusing, without force,
           a backup older than the node's state or of another membership than the node's current one), which this
           module does not see.
@@ -164,7 +170,8 @@ def inspect(module, result):
     expected = None
     if params["expected_servers"] is not None:
         expected = servers.server_dicts(params["expected_servers"], "expected_servers")
-    return dict(result, **backups.describe_backups(params["path"], params["verify"], server_id, expected))
+    network = backups.validate_network(params["network"])
+    return dict(result, **backups.describe_backups(params["path"], params["verify"], server_id, expected, network))
 
 
 def main():
@@ -174,6 +181,7 @@ def main():
         choose=dict(type="bool", default=False),
         server_id=dict(type="str"),
         verify=dict(type="bool", default=True),
+        network=dict(type="str"),
         expected_servers=servers.server_list_spec(),
     ), supports_check_mode=True, required_one_of=[("path", "controller_path")])
     common.refuse_controller_options(module, ["controller_path"], choose=False)

@@ -86,6 +86,13 @@ options:
   server_id:
     description: The node's server ID. Defaults to the last component of O(path).
     type: str
+  network:
+    description:
+      - The chain (OP-stack network) of the node's cluster, such as V(op-mainnet) - the role passes
+        C(conductor_network). A backup whose manifest records another chain is refused (naming both) unless
+        O(force=true); one that records none (an earlier version, or made without a network) is restored with a
+        warning naming this chain, the other checks still apply. Unset - not compared.
+    type: str
   force:
     description: Restore past the refusals above (never past a damaged backup or a running node).
     type: bool
@@ -233,6 +240,7 @@ def _plan(module, node_dir, result):
     params = module.params
     try:
         nodes.check_node_path(node_dir)
+        network = backups.validate_network(params["network"])
         server_id = servers.validate_server_id(nodes.node_server_id(node_dir, params["server_id"]))
         expected = None
         if params["expected_servers"] is not None:
@@ -240,9 +248,9 @@ def _plan(module, node_dir, result):
         read_from = common.recover(module, node_dir, result)
         if params["src_manifest"] is not None:
             plan = backups.predict_restore(params["src_manifest"], "src_manifest", read_from, server_id, expected,
-                                           params["force"])
+                                           params["force"], network)
         else:
-            plan = backups.plan_restore(params["src"], read_from, server_id, expected, params["force"])
+            plan = backups.plan_restore(params["src"], read_from, server_id, expected, params["force"], network)
         result["locked"] = nodes.node_locked(node_dir)
     except OSError as exc:
         raise runner.Failure("%s: could not inspect the node directory: %s" % (node_dir, exc))
@@ -316,6 +324,7 @@ def main():
         src_manifest=dict(type="dict"),
         path=dict(type="path", required=True),
         server_id=dict(type="str"),
+        network=dict(type="str"),
         force=dict(type="bool", default=False),
         expected_servers=servers.server_list_spec(),
         owner=dict(type="str"),
