@@ -71,6 +71,7 @@ FEATURES = {
     "admin_sequencerActive": "op-node's admin API (enable it with --rpc.enable-admin on op-node)",
     "admin_startSequencer": "op-node's admin API (enable it with --rpc.enable-admin on op-node)",
     "admin_stopSequencer": "op-node's admin API (enable it with --rpc.enable-admin on op-node)",
+    "admin_overrideLeader": "op-node's admin_overrideLeader (optimism PR #10976)",
     "optimism_syncStatus": "op-node's optimism_syncStatus",
 }
 
@@ -337,6 +338,11 @@ class OpNode:
 
     def stop_sequencer(self):
         return self.rpc.call("admin_stopSequencer")
+
+    def override_leader(self):
+        """op-node then counts itself the leader and commits nothing to its conductor, until it restarts: op-node
+        v1.19.0 (op-node/node/conductor.go) only ever sets this flag; no RPC clears or reads it."""
+        self.rpc.call("admin_overrideLeader")
 
     def unsafe_head(self):
         status = self.rpc.call("optimism_syncStatus") or {}
