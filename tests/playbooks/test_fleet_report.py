@@ -72,7 +72,7 @@ def test_info_writes_the_fleet_view_and_a_rerun_changes_nothing(tmp_path):
 
 def test_status_prints_and_writes_the_live_fleet_view_of_unanswering_conductors(tmp_path):
     """Conductors that do not answer (port 9) are up=0 in the fleet view, with no made-up leader; a rerun changes
-    nothing. (The answering cluster: tests/e2e/test_fleet_status.py.)"""
+    nothing. (Against answering conductors this is not tested yet: no e2e test of the fleet view.)"""
     live = {name: {"conductor_rpc_url": "http://127.0.0.1:9"} for name in ("seq-a", "seq-b")}
     inventory = local_inventory(tmp_path / "hosts.yml", live)
     (tmp_path / "fleet").mkdir()
