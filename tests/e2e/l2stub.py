@@ -12,7 +12,9 @@ op-node side (answers shaped like op-node v1.19's):
   running", refuses a hash that is not the unsafe head ("block hash does not match: …");
 * ``admin_stopSequencer`` → the head hash, or "sequencer not running";
 * ``admin_postUnsafePayload [envelope]`` → appends the payload when it extends the head (as op-node inserts what
-  op-conductor posts); ``admin_overrideLeader`` → null;
+  op-conductor posts); ``admin_overrideLeader`` → null, and from then on the node leads without asking its
+  conductor and commits nothing to it, as op-node's ConductorClient does, until ``stub_restart`` (op-node
+  restarted: the override gone, the sequencer as ``restart_active`` says, stopped by default);
 * ``optimism_syncStatus`` → the chain head as unsafe/safe/finalized L2 refs (plain JSON integers);
 * ``opp2p_peerStats`` → ``connected`` = the node's peer count;
 * ``optimism_rollupConfig``/``optimism_version`` → minimal.
@@ -261,6 +263,9 @@ class NodeStub:
         self.fail: dict[str, str] = {}
         self.commit_errors = 0
         self.blocks_built = 0
+        self.override = False  # admin_overrideLeader: leads without its conductor, commits nothing (until restart)
+        self.restart_active = False  # the sequencer state op-node comes back with (--sequencer.stopped: False)
+        self.restarts = 0
         self.servers: dict[str, ThreadingHTTPServer] = {}
 
     # --- op-node -----------------------------------------------------------------------------
@@ -282,8 +287,8 @@ class NodeStub:
 
     def start_sequencer(self, params: list) -> None:
         want = (params or [None])[0]
-        if self.conductor_url:
-            # op-node's Sequencer.Start: must be leading to activate
+        if self.conductor_url and not self.override:
+            # op-node's Sequencer.Start: must be leading to activate (the override counts as leading)
             try:
                 leader = rpc_call(self.conductor_url, "conductor_leader", [], timeout=5)
             except (OSError, RPCError) as exc:
@@ -310,6 +315,13 @@ class NodeStub:
             raise RPCError(-32000, f"payload hash mismatch: computed {block['hash']}, got {payload.get('blockHash')}")
         self.chain.append(block)  # a payload that does not extend the head is ignored, as a stale gossip block
 
+    def restart(self) -> None:
+        """op-node restarted: its override is gone, its sequencer as its flags say (``restart_active``)."""
+        with self.lock:
+            self.override = False
+            self.sequencer_active = self.restart_active
+            self.restarts += 1
+
     def stop_sequencer(self) -> str:
         with self.lock:
             if not self.sequencer_active:
@@ -333,7 +345,10 @@ class NodeStub:
             if method == "admin_postUnsafePayload":
                 self.post_unsafe_payload(params)
                 return None
-            if method in ("admin_overrideLeader", "admin_setRecoverMode"):
+            if method == "admin_overrideLeader":
+                self.override = True  # op-node v1.19.0 ConductorClient.OverrideLeader: set only, never cleared by RPC
+                return None
+            if method == "admin_setRecoverMode":
                 return None
             if method == "optimism_syncStatus":
                 return self.sync_status()
@@ -370,7 +385,7 @@ class NodeStub:
         block = self.chain.next_block(self.name)
         if block is None:
             return
-        if self.conductor_url and self.cluster.commit_payloads:
+        if self.conductor_url and self.cluster.commit_payloads and not self.override:
             try:
                 rpc_call(self.conductor_url, "conductor_commitUnsafePayload", [envelope(block)], timeout=10)
             except (OSError, RPCError) as exc:
@@ -512,13 +527,18 @@ class StubCluster:
         if method == "stub_setConductor":
             self.set_conductor(params[0], params[1])
             return True
+        if method == "stub_restart":
+            self.nodes[params[0]].restart()
+            self.record(params[0], "node", "<restart>", [], {"result": None, "client": "hook"})
+            return True
         raise RPCError(-32601, f"the method {method} does not exist/is not available")
 
     def state(self) -> dict:
         head = self.chain.head()
         return {"head": head, "nodes": {n.name: {"sequencer_active": n.sequencer_active, "mode": n.mode,
                                                  "peers": n.peers, "blocks_built": n.blocks_built,
-                                                 "commit_errors": n.commit_errors,
+                                                 "commit_errors": n.commit_errors, "override": n.override,
+                                                 "restarts": n.restarts,
                                                  "node_rpc": self.node_url(n.name), "geth_rpc": self.geth_url(n.name)}
                                         for n in self.nodes.values()}}
 
@@ -584,7 +604,13 @@ def main() -> int:
     ap.add_argument("--prefix", default="sequencer-")
     ap.add_argument("--block-time", type=int, default=2)
     ap.add_argument("--no-commit", action="store_true", help="do not commit payloads to the conductors")
+    ap.add_argument("--control", nargs="+", metavar=("URL", "METHOD"),
+                    help="call a stub_* control method of a running stub (URL METHOD [ARG ...]) and exit, e.g. "
+                         "the op-node restart hook: --control URL stub_restart sequencer-1")
     args = ap.parse_args()
+    if args.control:
+        print(json.dumps(rpc_call(args.control[0], args.control[1], list(args.control[2:]))))
+        return 0
     names = [f"{args.prefix}{i}" for i in range(1, args.nodes + 1)]
     cluster = StubCluster(names, block_time=args.block_time, commit_payloads=not args.no_commit).start()
     print(json.dumps({n: {"node_rpc": cluster.node_url(n), "geth_rpc": cluster.geth_url(n)} for n in names}),
