@@ -1,7 +1,8 @@
 """make bench: the collection against real baselines measured in the same run, as ratios.
 
 B1 info summary, B2 full verify, B3 backup + verify, B4 deploy playbook, B5 generate, B6 every playbook against
-Ansible's floor with task counts and module payload sizes (see benchmarks/README.md).
+Ansible's floor with task counts and module payload sizes, B7 a fleet of 3-host clusters against the floor
+(benchmarks/fleet.py; see benchmarks/README.md).
 Data (live-like raft-log.db files grown by a real Go Raft cluster) is made once under benchmarks/data/.
 Writes benchmarks/RESULTS.md and benchmarks/results.json.
 """
@@ -786,20 +787,30 @@ def write_report(results):
     out += reruns_report(results)
     out += b6_report(results)
     out += imports_report(results)
+    out += _fleet().b7_report(results)
     out += ["", "## Notes", ""] + ["* " + note for note in NOTES]
     with open(os.path.join(HERE, "RESULTS.md"), "w") as handle:
         handle.write("\n".join(out) + "\n")
 
 
+def _fleet():
+    """B7 lives in benchmarks/fleet.py, which imports this module (its helpers)."""
+    import fleet
+
+    return fleet
+
+
 def main():
     os.makedirs(DATA, exist_ok=True)
-    only = set(os.environ.get("BENCH_ONLY", "b1,b2,b3,b4,b5,b6,imports").split(","))
+    only = set(os.environ.get("BENCH_ONLY", "b1,b2,b3,b4,b5,b6,b7,imports").split(","))
     previous = {}
     if os.path.exists(os.path.join(HERE, "results.json")):
         with open(os.path.join(HERE, "results.json")) as handle:
             previous = json.load(handle)
     results = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "machine": machine(),
                "runs": dict(previous.get("runs", {})), "reruns": dict(previous.get("reruns", {}))}
+    # Every benchmark this run does not measure keeps its figures, also in the reports written after each case.
+    results.update({key: value for key, value in previous.items() if key not in results})
     nodes = {}
     for size in SIZES_MIB if only & {"b1", "b2", "b3"} else ():  # grown data only for the benchmarks reading it
         node = grown_node(size)
@@ -807,7 +818,8 @@ def main():
     for key, function, cases in (("b1", b1_summary, nodes), ("b2", b2_verify, nodes), ("b3", b3_backup, nodes),
                                  ("b5", b5_generate, {"%d" % n: n for n in (3, 9, 101)}),
                                  ("b4", b4_deploy, {"%d" % n: n for n in (3, 5, 7)}),
-                                 ("b6", b6, b6_cases()), ("imports", import_times, {"trees": IMPORT_ROOTS})):
+                                 ("b6", b6, b6_cases()), ("b7", _fleet().b7, _fleet().b7_cases()),
+                                 ("imports", import_times, {"trees": IMPORT_ROOTS})):
         if key not in only:
             results[key] = previous.get(key, {})
             continue
@@ -821,8 +833,9 @@ def main():
             reruns[key] = {label: function(case) for label, case in cases.items()}
             write_report(results)
             continue
-        # B6 keeps the cases this run does not measure (each says when it was measured); the others start afresh.
-        results[key] = dict(previous.get(key, {})) if key == "b6" else {}
+        # B6 and B7 keep the cases this run does not measure (each says when it was measured); the others start
+        # afresh.
+        results[key] = dict(previous.get(key, {})) if key in ("b6", "b7") else {}
         earlier = previous.get("runs", {}).get(key, {})
         for kept in results[key].values():
             if isinstance(kept, dict) and "cases" in kept and "measured" not in kept:
@@ -831,13 +844,13 @@ def main():
                                 "load": list(os.getloadavg())}
         if key == "b6":
             results["runs"][key].update(repeat=B6_REPEAT)
-        if key in ("b6", "imports"):
+        if key in ("b6", "b7", "imports"):
             results["runs"][key].update(note=os.environ.get("BENCH_MACHINE_NOTE", ""))
         for label, case in cases.items():
             print("%s %s..." % (key, label), flush=True)
             started = {"measured": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
                        "load": round(os.getloadavg()[0], 1)}
-            results[key][label] = dict(function(case), **started) if key == "b6" and label != "payloads" \
+            results[key][label] = dict(function(case), **started) if key in ("b6", "b7") and label != "payloads" \
                 else function(case)
             write_report(results)  # after each case, so a run stopped later keeps what was measured
     write_report(results)
