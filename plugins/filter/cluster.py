@@ -285,7 +285,7 @@ def preflight_failures(hostvars: Mapping, hosts: Sequence[str], check_mode: Any 
     for host in hosts:
         host_vars = hostvars[host]
         result = host_vars.get("__conductor_preflight") or {}
-        if result and not result.get("failed"):
+        if result and not result.get("failed") and not result.get("unreachable"):
             continue
         msg = str(result.get("msg", "no result"))
         if MSGPACK_MISSING in msg:

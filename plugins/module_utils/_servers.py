@@ -116,6 +116,17 @@ def configuration_warnings(configuration: Any) -> List[str]:
     return warnings
 
 
+def server_id_key(server_id: str) -> str:
+    """What two server IDs must not share: IDs that differ only in case or Unicode normalisation name one directory
+    on case- or normalisation-insensitive filesystems."""
+    return unicodedata.normalize("NFKC", server_id).casefold()
+
+
+def address_key(address: str) -> str:
+    """What two consensus addresses must not share (host names ignore case)."""
+    return address.lower()
+
+
 def parse_servers(servers: Any, field: str = "servers") -> Tuple[Server, ...]:
     if not isinstance(servers, (list, tuple)) or not servers:
         raise SpecError(field, servers, "must be a non-empty list of {id, address, suffrage}")
@@ -134,15 +145,15 @@ def parse_servers(servers: Any, field: str = "servers") -> Tuple[Server, ...]:
         suffrage = entry.get("suffrage") or VOTER
         if suffrage not in WRITABLE_SUFFRAGES:
             raise SpecError(where + ".suffrage", suffrage, "must be voter or nonvoter")
-        folded = unicodedata.normalize("NFKC", server_id).casefold()
+        folded = server_id_key(server_id)
         if folded in seen_ids:
             raise SpecError(where + ".id", server_id, "duplicates %s (IDs that differ only in case or Unicode "
                                                       "normalisation would share a directory on case- or "
                                                       "normalisation-insensitive filesystems)" % seen_ids[folded])
-        if address.lower() in seen_addresses:
-            raise SpecError(where + ".address", address, "already used by %s" % seen_addresses[address.lower()])
+        if address_key(address) in seen_addresses:
+            raise SpecError(where + ".address", address, "already used by %s" % seen_addresses[address_key(address)])
         seen_ids[folded] = server_id
-        seen_addresses[address.lower()] = server_id
+        seen_addresses[address_key(address)] = server_id
         parsed.append(Server(server_id, address, suffrage))
     return tuple(parsed)
 

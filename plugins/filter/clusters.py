@@ -1,0 +1,75 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, opstack.conductor contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Every cluster of a run from one inventory (issue 19 items 1 and 2), as filters.
+
+The cluster key and the refusals between hosts and between clusters live in plugins/plugin_utils/_clusters.py; each
+cluster's member list is judged by ``cluster_members`` (plugins/filter/cluster.py), the rule one cluster always had.
+The roles compute ``cluster_partition`` once (run_once set_fact, which never fails) and every host asserts on its own
+cluster's entry, so a refusal stops that cluster's hosts only. ``cluster_batch`` names the hosts of one cluster a
+cross-host check looks at; ``cluster_summary`` is the last line of every playbook, one per cluster.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Dict, List, Mapping, Sequence
+
+from ansible_collections.opstack.conductor.plugins.filter.cluster import cluster_members
+from ansible_collections.opstack.conductor.plugins.plugin_utils import _clusters
+from ansible_collections.opstack.conductor.plugins.plugin_utils._clusters import summary_lines
+
+
+def _setting(hostvars: Mapping, hosts: Sequence[str], name: str, default: Any) -> Any:
+    """A cluster-wide setting as the cluster's first host has it in the inventory, else the run's value (role default,
+    play var): cluster_members then holds every other host of the cluster to it."""
+    if hosts:
+        value, problem = _clusters.read_var(hostvars[hosts[0]], name, "")
+        if value and not problem:
+            return value
+    return default
+
+
+def _member_list(hostvars: Mapping, name: str, cluster: Mapping, initial_leader: Any, term: Any) -> Dict[str, Any]:
+    hosts = cluster["hosts"]
+    spec = cluster_members(hostvars, hosts, name,
+                           initial_leader=_setting(hostvars, hosts, "conductor_initial_leader", initial_leader),
+                           term=_setting(hostvars, hosts, "conductor_initial_term", term),
+                           reference_host=hosts[0] if hosts else "")
+    spec.update(name=name, play_hosts=list(cluster["play_hosts"]))
+    return spec
+
+
+def cluster_partition(hostvars: Mapping, groups: Mapping, group: Any, play_hosts: Sequence[str],
+                      initial_leader: Any = "", term: Any = 1) -> Dict[str, Any]:
+    """``clusters`` {name: cluster_members' member list + name, play_hosts}, ``of`` {host: cluster}, ``problems``
+    (every problem of the run, once). A refusal between hosts or clusters is in the ``problems`` of every cluster it
+    stops, before the cluster's own."""
+    plan = _clusters.partition(hostvars, groups, group, play_hosts)
+    lists = {name: _member_list(hostvars, name, cluster, initial_leader, term)
+             for name, cluster in plan["clusters"].items()}
+    refusals = plan["problems"] + _clusters.cross_cluster_problems(lists)
+    for name, spec in lists.items():
+        spec["problems"] = [p.text for p in refusals if name in p.clusters] + spec["problems"]
+    every = [problem for spec in lists.values() for problem in spec["problems"]]
+    return {"group": plan["group"], "of": plan["of"], "clusters": lists, "problems": list(dict.fromkeys(every))}
+
+
+def cluster_batch(cluster: Mapping, batch: Sequence[str], active: Sequence[str]) -> List[str]:
+    """The hosts of ``cluster`` (a cluster_partition entry) a cross-host check of this batch looks at: those of the
+    batch, and those that have failed (``active`` is ansible_play_hosts, which drops them) — a node that failed or
+    went unreachable before its dry run stops its cluster, never another."""
+    batch = set(batch)
+    active = set(active)
+    return [host for host in cluster.get("play_hosts", []) if host in batch or host not in active]
+
+
+def cluster_summary(hostvars: Mapping, found: Sequence[str], alive: Sequence[str], group: Any,
+                    results: Sequence[str] = (), changes: Sequence[str] = ()) -> List[str]:
+    """One line per cluster (see plugin_utils/_clusters.summary_lines)."""
+    return summary_lines(hostvars, found, alive, group, results, changes)
+
+
+class FilterModule:
+    def filters(self):
+        return {"cluster_partition": cluster_partition, "cluster_batch": cluster_batch,
+                "cluster_summary": cluster_summary}

@@ -1,0 +1,110 @@
+"""Issue 19 items 1 and 2 at the playbook level: several clusters in one inventory, one deploy run.
+
+A parent group (sequencers) over one child group per cluster, each setting conductor_cluster_name. One run deploys
+every cluster with its own membership (before the key, the run built one cluster out of all of them); a refusal in
+one cluster leaves the others deployed, says so in one line per cluster at the end, and the run is red; a host
+listed in two cluster groups is refused before anything of those two clusters is written."""
+
+from __future__ import annotations
+
+import json
+
+from ansible_collections.opstack.conductor.plugins.module_utils._node_state import read_node_state
+from ansible_collections.opstack.conductor.tests.support.fs import tree
+from ansible_collections.opstack.conductor.tests.support.playbooks import run_playbook
+
+
+def inventory(tmp_path, clusters, name="hosts.yml", extra=None):
+    """{cluster: [host, ...]} -> a YAML inventory: sequencers with one child group per cluster (the cluster key in
+    its group vars), local hosts, state under tmp_path/hosts/<host>. ``extra``: {host: {var: value}}."""
+    lines = ["all:", "  vars:", "    ansible_connection: local",
+             '    ansible_python_interpreter: "{{ ansible_playbook_python }}"',
+             '    conductor_storage_dir: "%s/hosts/{{ inventory_hostname }}"' % tmp_path,
+             "  children:", "    sequencers:", "      children:"]
+    port = 57700
+    for cluster, hosts in clusters.items():
+        lines += ["        %s:" % cluster, "          vars: {conductor_cluster_name: %s}" % cluster, "          hosts:"]
+        for host in hosts:
+            port += 1
+            values = dict({"conductor_raft_address": "127.0.0.1:%d" % port}, **(extra or {}).get(host, {}))
+            lines.append("            %s: %s" % (host, json.dumps(values)))
+    path = tmp_path / name
+    path.write_text("\n".join(lines) + "\n")
+    return str(path)
+
+
+def members(tmp_path, host):
+    state = read_node_state(str(tmp_path / "hosts" / host / host))
+    return sorted(server["id"] for server in state.latest_configuration.configuration.to_list())
+
+
+def summary(run):
+    """The end-of-run lines, {cluster: line}."""
+    start = run.out.rindex("TASK [Show the outcome of every cluster]")
+    found = {}
+    for line in run.out[start:].splitlines():
+        line = line.strip().rstrip(",").strip('"')
+        if line.startswith("cluster "):
+            found[line.split()[1]] = line
+    return found
+
+
+TWO = {"op_a": ["a-1", "a-2", "a-3"], "op_b": ["b-1", "b-2", "b-3"]}
+THREE = dict(TWO, op_c=["c-1", "c-2", "c-3"])
+
+
+def test_one_run_deploys_two_clusters_each_with_its_own_membership(tmp_path):
+    first = run_playbook(tmp_path, "-i", inventory(tmp_path, TWO), "opstack.conductor.deploy",
+                         "-e", "conductor_group=sequencers")
+    assert first.rc == 0, first
+    for cluster, hosts in TWO.items():
+        for host in hosts:
+            assert members(tmp_path, host) == hosts, (host, first)
+    assert summary(first) == {"op_a": "cluster op_a (3 hosts): changed", "op_b": "cluster op_b (3 hosts): changed"}
+    again = run_playbook(tmp_path, "-i", inventory(tmp_path, TWO), "opstack.conductor.deploy")
+    assert again.rc == 0 and again.changed_hosts == [], again
+    assert summary(again) == {"op_a": "cluster op_a (3 hosts): ok", "op_b": "cluster op_b (3 hosts): ok"}
+
+
+def test_a_refusal_in_one_cluster_leaves_the_others_deployed_and_the_run_red(tmp_path):
+    # b-2's node directory is a file: its preflight fails, so nothing of op_b is written; op_a and op_c go on.
+    (tmp_path / "hosts" / "b-2").mkdir(parents=True)
+    (tmp_path / "hosts" / "b-2" / "b-2").write_text("not a node directory")
+    run = run_playbook(tmp_path, "-i", inventory(tmp_path, THREE), "opstack.conductor.deploy")
+    assert run.rc != 0, run
+    for host in THREE["op_a"] + THREE["op_c"]:
+        assert members(tmp_path, host) in (THREE["op_a"], THREE["op_c"]), (host, run)
+    assert tree(tmp_path / "hosts" / "b-1") == {} and tree(tmp_path / "hosts" / "b-3") == {}, run
+    assert run.recap["b-1"]["failed"] == run.recap["b-2"]["failed"] == run.recap["b-3"]["failed"] == 1, run
+    assert all(run.recap[host]["failed"] == 0 and run.recap[host]["changed"] == 1
+               for host in THREE["op_a"] + THREE["op_c"]), run
+    lines = summary(run)
+    assert lines["op_a"] == "cluster op_a (3 hosts): changed" and lines["op_c"] == "cluster op_c (3 hosts): changed"
+    assert lines["op_b"].startswith("cluster op_b (3 hosts): FAILED on b-1, b-2, b-3: host b-1: Nothing was "
+                                    "written, because these nodes would fail: host b-2: "), lines
+
+
+def test_an_inventory_refusal_in_one_cluster_stops_that_cluster_only(tmp_path):
+    extra = {"c-3": {"conductor_initial_term": 9}}
+    run = run_playbook(tmp_path, "-i", inventory(tmp_path, THREE, extra=extra), "opstack.conductor.deploy")
+    assert run.rc != 0, run
+    assert not (tmp_path / "hosts" / "c-1").exists() and not (tmp_path / "hosts" / "c-3").exists(), run
+    assert members(tmp_path, "a-1") == THREE["op_a"] and members(tmp_path, "b-3") == THREE["op_b"], run
+    line = summary(run)["op_c"]
+    assert line.startswith("cluster op_c (3 hosts): FAILED on c-1, c-2, c-3: host c-1: The inventory does not "
+                           "describe a valid cluster (nothing was touched): cluster op_c host c-3: "
+                           "conductor_initial_term='9', but this run uses '1' (from host c-1)"), line
+
+
+def test_a_host_in_two_clusters_is_refused_before_any_write_of_either(tmp_path):
+    path = inventory(tmp_path, THREE)
+    text = open(path).read().replace("            b-1:", "            a-2: {}\n            b-1:", 1)
+    open(path, "w").write(text)  # a-2 is listed in op_a and in op_b; its variables resolve to one cluster key
+    run = run_playbook(tmp_path, "-i", path, "opstack.conductor.deploy")
+    assert run.rc != 0, run
+    for host in THREE["op_a"] + THREE["op_b"]:
+        assert not (tmp_path / "hosts" / host).exists(), (host, run)
+    assert [members(tmp_path, host) for host in THREE["op_c"]] == [THREE["op_c"]] * 3, run
+    refusal = "host a-2 is listed in group op_a (cluster op_a of this run) but its conductor_cluster_name is 'op_b'"
+    assert refusal in summary(run)["op_a"] and refusal in summary(run)["op_b"], run
+    assert summary(run)["op_c"] == "cluster op_c (3 hosts): changed", run
