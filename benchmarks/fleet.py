@@ -16,6 +16,7 @@ Run alone: BENCH_ONLY=b7 make bench (BENCH_B7_CLUSTERS=10,100 BENCH_B7_FORKS=10,
 
 import os
 import shutil
+import signal
 import statistics
 import subprocess
 import tempfile
@@ -129,12 +130,18 @@ def play_sampled(args, root, forks):
     env = dict(bench._ansible_env(root), ANSIBLE_COLLECTIONS_PATH=collections_path(root))
     with tempfile.TemporaryFile(mode="w+") as out, tempfile.TemporaryFile(mode="w+") as err:
         started = time.perf_counter()
-        proc = subprocess.Popen(command, stdout=out, stderr=err, env=env, cwd=root, text=True)
+        proc = subprocess.Popen(command, stdout=out, stderr=err, env=env, cwd=root, text=True,
+                                start_new_session=True)
         peak_tree = peak_main = 0
-        while proc.poll() is None:
-            tree, main = _tree_pss_kib(proc.pid)
-            peak_tree, peak_main = max(peak_tree, tree), max(peak_main, main)
-            time.sleep(SAMPLE_SECONDS)
+        try:
+            while proc.poll() is None:
+                tree, main = _tree_pss_kib(proc.pid)
+                peak_tree, peak_main = max(peak_tree, tree), max(peak_main, main)
+                time.sleep(SAMPLE_SECONDS)
+        except BaseException:  # stopped (Ctrl-C): no ansible-playbook, worker or module is left running
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait()
+            raise
         seconds = time.perf_counter() - started
         out.seek(0)
         err.seek(0)
@@ -179,15 +186,19 @@ def b7(case):
     try:
         books = write_playbooks(root, clusters)
         book = ["-i", write_inventory(root, clusters)]
-        runs = {}
-        for _round in range(B7_REPEAT):
-            shutil.rmtree(os.path.join(root, "nodes"), ignore_errors=True)
-            _record(runs, "floor", play_sampled(book + books["floor"], root, forks))
-            _record(runs, "deploy_first", play_sampled(book + books["deploy"], root, forks))
-            _record(runs, "deploy_rerun", play_sampled(book + books["deploy"], root, forks))
-            _record(runs, "info", play_sampled(book + books["info"], root, forks))
+        runs, stopped = {}, False
+        try:
+            for _round in range(B7_REPEAT):
+                shutil.rmtree(os.path.join(root, "nodes"), ignore_errors=True)
+                for case, operation in (("floor", "floor"), ("deploy_first", "deploy"), ("deploy_rerun", "deploy"),
+                                        ("info", "info")):
+                    _record(runs, case, play_sampled(book + books[operation], root, forks))
+        except KeyboardInterrupt:  # keep what was measured (a fleet of 100 clusters takes long): marked stopped
+            if "floor" not in runs:
+                raise
+            stopped = True
         return dict(_summary(runs, clusters * HOSTS_PER_CLUSTER), mode=B7_MODE, clusters=clusters, forks=forks,
-                    repeat=B7_REPEAT, tree=measured_tree())
+                    repeat=B7_REPEAT, tree=measured_tree(), stopped=stopped)
     finally:
         shutil.rmtree(root, ignore_errors=True)
 
@@ -244,7 +255,8 @@ def b7_report(results):
             out.append("| %d (%d) | %s | %d | %s | %s | %s | %.0f | %.0f / %.0f | %s | %s (%s), %s |" % (
                 r["clusters"], r["hosts"], r.get("mode", "?"), r["forks"], case.replace("_", " "),
                 bench.span(c["time"]), ratio, c["per_host_ms"], c["peak_controller_mib"], c["peak_tree_mib"],
-                bench._tasks_cell(c["tasks"]), r.get("measured", "?"), r.get("load", "?"), r.get("tree", "?")))
+                bench._tasks_cell(c["tasks"]), r.get("measured", "?"), r.get("load", "?"), r.get("tree", "?")
+                + (", run stopped after this" if r.get("stopped") else "")))
     growth = _per_host_growth(b7_results)
     if growth:
         out += ["", "Cost per host, largest fleet over smallest (1.00: flat):", ""] + growth
