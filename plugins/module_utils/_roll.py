@@ -236,7 +236,8 @@ class Roll:
         node = self._require_node()
         obs = self.look()
         hard, soft = cluster_problems(obs, self.members, self.params["max_lag"], ignore=(node,))
-        if obs.leader() == node:
+        if obs.leader() == node and not (self.check_mode and self.params["canary"]):
+            # in check mode the canary step only planned its transfer: the node still leads, as the plan says
             hard.append("%s leads; leadership moves to the canary first" % node)
         problems = hard + ([] if self.params["force"] else soft)
         if problems:
@@ -303,8 +304,8 @@ class Roll:
 
     def move(self, target, require_healthy=True):
         """conductor_leader's state machine (the one implementation of a transfer), with this step's clock."""
-        options = dict(leader=target, timeout=self.params["transfer_timeout"], poll_interval=self.params["poll_interval"],
-                       attempts=3, require_all=True, require_healthy=require_healthy)
+        options = dict(leader=target, timeout=self.params["transfer_timeout"], attempts=3, require_all=True,
+                       poll_interval=self.params["poll_interval"], require_healthy=require_healthy)
         return LeaderMover(self.conductors, options, check_mode=self.check_mode, warn=self.warn,
                            clock=self.clock).run()
 

@@ -56,6 +56,8 @@ options:
       - With O(step=check), the member to move leadership to before the leader restarts (default - the first follower
         restarted by this roll).
       - With O(step=canary), the member leadership moves to.
+      - With O(step=stop_gate) in check mode, the planned canary - the leader may then pass the gate, since the canary
+        step only planned its transfer.
     type: str
   previous_leader:
     description: With O(step=canary), where leadership goes back when the canary does not hold (default - the leader).

@@ -13,7 +13,8 @@ from ansible_collections.opstack.conductor.tests.support.playbooks import REPO, 
 
 HOSTS = {"seq-a": {"conductor_raft_address": "127.0.0.1:57361"},
          "seq-b": {"conductor_raft_address": "127.0.0.1:57362"}}
-GROUP_PLAYBOOKS = ["backup", "bring_up", "deploy", "info", "membership", "override", "recover", "restore", "status"]
+GROUP_PLAYBOOKS = ["backup", "bring_up", "deploy", "info", "membership", "override", "recover", "restore",
+                   "rolling_restart", "status"]
 HOW = "-e conductor_group=<group>"
 
 

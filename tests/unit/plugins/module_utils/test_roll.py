@@ -232,3 +232,10 @@ def test_the_canary_is_not_moved_on_a_degraded_cluster_or_in_check_mode(cluster)
     work, _warnings, _clock = step(cluster, "canary", canary="a")
     assert "not moving leadership to the canary a on a degraded cluster" in refusal(work.run).msg
     assert cluster.transfers() == []
+
+
+def test_in_check_mode_the_leader_passes_the_stop_gate_when_a_canary_is_planned(cluster):
+    work, _warnings, _clock = step(cluster, "stop_gate", node="b", canary="a", check_mode=True)
+    assert work.run()["problems"] == []
+    work, _warnings, _clock = step(cluster, "stop_gate", node="b", canary="a")
+    assert "b leads" in refusal(work.run).msg
