@@ -15,6 +15,8 @@ from __future__ import annotations
 from typing import Any, Dict, List, Mapping, Sequence
 
 from ansible_collections.opstack.conductor.plugins.filter.cluster import cluster_members
+from ansible_collections.opstack.conductor.plugins.filter.raft_info import inventory_inputs, raft_info_report
+from ansible_collections.opstack.conductor.plugins.plugin_utils import _fleet as fleet
 from ansible_collections.opstack.conductor.plugins.plugin_utils import _clusters
 from ansible_collections.opstack.conductor.plugins.plugin_utils._clusters import summary_lines
 
@@ -63,6 +65,33 @@ def cluster_batch(cluster: Mapping, batch: Sequence[str], active: Sequence[str])
     return [host for host in cluster.get("play_hosts", []) if host in batch or host not in active]
 
 
+def _info_of(name: str, spec: Mapping, hostvars: Mapping, play_hosts: Sequence[str], storage_dir: str,
+             named: bool) -> Dict[str, Any]:
+    """One cluster judged as raft_info judges one (its nodes against its own membership and against each other)."""
+    inputs = inventory_inputs(spec.get("members", []), hostvars, play_hosts, storage_dir)
+    judged = raft_info_report(inputs)
+    if named:  # several clusters in one table: say which one disagrees
+        for key in ("cluster_details", "drift_details"):
+            judged[key] = [("cluster %s:%s" % (name, line[len("cluster:"):])) if line.startswith("cluster:") else line
+                           for line in judged[key]]
+    judged["records"] = fleet.info_records(name, inputs, judged)
+    return judged
+
+
+def cluster_info_report(partition: Mapping, hostvars: Mapping, play_hosts: Sequence[str],
+                        storage_dir: str) -> Dict[str, Any]:
+    """raft_info's report over every cluster of cluster_partition: each cluster judged on its own (``clusters``
+    {name: report}), and the union of their rows, lists and records (one fleet table)."""
+    clusters = partition.get("clusters", {})
+    reports = {name: _info_of(name, spec, hostvars, play_hosts, storage_dir, len(clusters) > 1)
+               for name, spec in clusters.items()}
+    merged = {key: [item for report in reports.values() for item in report[key]]
+              for key in ("rows", "corrupt", "drifted", "details", "corrupt_details", "drift_details",
+                          "cluster_details", "records")}
+    merged["clusters"] = reports
+    return merged
+
+
 def cluster_summary(hostvars: Mapping, found: Sequence[str], alive: Sequence[str], group: Any,
                     results: Sequence[str] = (), changes: Sequence[str] = ()) -> List[str]:
     """One line per cluster (see plugin_utils/_clusters.summary_lines)."""
@@ -72,4 +101,4 @@ def cluster_summary(hostvars: Mapping, found: Sequence[str], alive: Sequence[str
 class FilterModule:
     def filters(self):
         return {"cluster_partition": cluster_partition, "cluster_batch": cluster_batch,
-                "cluster_summary": cluster_summary}
+                "cluster_summary": cluster_summary, "cluster_info_report": cluster_info_report}

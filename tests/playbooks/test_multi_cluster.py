@@ -11,7 +11,7 @@ import json
 
 from ansible_collections.opstack.conductor.plugins.module_utils._node_state import read_node_state
 from ansible_collections.opstack.conductor.tests.support.fs import tree
-from ansible_collections.opstack.conductor.tests.support.playbooks import run_playbook
+from ansible_collections.opstack.conductor.tests.support.playbooks import run_playbook, table
 
 
 def inventory(tmp_path, clusters, name="hosts.yml", extra=None):
@@ -108,3 +108,24 @@ def test_a_host_in_two_clusters_is_refused_before_any_write_of_either(tmp_path):
     refusal = "host a-2 is listed in group op_a (cluster op_a of this run) but its conductor_cluster_name is 'op_b'"
     assert refusal in summary(run)["op_a"] and refusal in summary(run)["op_b"], run
     assert summary(run)["op_c"] == "cluster op_c (3 hosts): changed", run
+
+
+def test_info_judges_each_cluster_on_its_own_and_a_damaged_one_fails_alone(tmp_path):
+    path = inventory(tmp_path, TWO)
+    assert run_playbook(tmp_path, "-i", path, "opstack.conductor.deploy").rc == 0
+    info = run_playbook(tmp_path, "-i", path, "opstack.conductor.info")
+    assert info.rc == 0, info  # each node in sync with its own cluster's membership, none with the other's
+    rows = table(info, with_cluster=True)
+    assert sorted((row[0], row[1]) for row in rows) == sorted(
+        (cluster, host) for cluster, hosts in TWO.items() for host in hosts), rows
+    assert summary(info) == {"op_a": "cluster op_a (3 hosts): ok", "op_b": "cluster op_b (3 hosts): ok"}, info
+
+    (tmp_path / "hosts" / "b-2" / "b-2" / "raft-log.db").write_bytes(b"\0" * 4096)
+    damaged = run_playbook(tmp_path, "-i", path, "opstack.conductor.info")
+    assert damaged.rc != 0, damaged
+    assert all(damaged.recap[host]["failed"] == 0 for host in TWO["op_a"]), damaged
+    assert all(damaged.recap[host]["failed"] == 1 for host in TWO["op_b"]), damaged
+    lines = summary(damaged)
+    assert lines["op_a"] == "cluster op_a (3 hosts): ok", lines
+    assert lines["op_b"].startswith("cluster op_b (3 hosts): FAILED on b-1, b-2, b-3: host b-1: corrupt or "
+                                    "unreadable: b-2"), lines
