@@ -169,7 +169,8 @@ def live_summary(cluster: str, status: Mapping) -> str:
     leader = (view.get("leader") or {}).get("id") or "none"
     verdict = ("all nodes agree" if view.get("agree") else
                "DISAGREEMENT: " + " | ".join(view.get("disagreements") or ["unknown"]))
-    return "cluster %s: leader %s; %s" % (cluster, leader, verdict)
+    # "leader: <id>; all nodes agree" as conductor_info's own table ends (runbooks and tests grep for it).
+    return "cluster %s, leader: %s; %s" % (cluster, leader, verdict)
 
 
 # --- the table -------------------------------------------------------------------------------------------------

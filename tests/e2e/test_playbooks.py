@@ -11,6 +11,7 @@ import re
 import time
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from harness import IDS, ConductorCluster, wait_until
 from playbook_runs import LEADER, playbook, write_inventory
@@ -90,6 +91,36 @@ def test_status_playbook(brought_up):
     offline = playbook(workdir, "status", inventory, "-e", "conductor_status_offline=true")
     assert offline.rc == 0, offline
     assert "raft_info" in offline.out or "Raft state" in offline.out
+
+
+def test_status_writes_the_fleet_view_of_the_running_cluster(brought_up):
+    """Issue 19 item 3: status's fleet view of real op-conductors as a node_exporter textfile, parsed with
+    prometheus_client's parser: every node up, one leader, one sequencer; a rerun over the same live state changes
+    nothing. With the offline report merged in, the JSON has every node's Raft position and FSM head."""
+    c, workdir = brought_up
+    inventory = workdir / "hosts.yml"
+    c.wait_leader()
+    prom, document = workdir / "fleet.prom", workdir / "fleet.json"
+    run = playbook(workdir, "status", inventory, "-e", f"conductor_report_fleet_textfile={prom}")
+    assert run.rc == 0 and run.changed == 1, run
+    text = prom.read_text()
+    got = {(s.name, s.labels["server"]): s.value for f in text_string_to_metric_families(text) for s in f.samples}
+    assert {sid: got[("opstack_conductor_up", sid)] for sid in IDS} == dict.fromkeys(IDS, 1), text
+    assert {sid: got[("opstack_conductor_leader", sid)] for sid in IDS} == {sid: int(sid == LEADER) for sid in IDS}
+    assert {sid: got[("opstack_conductor_sequencer_active", sid)] for sid in IDS} == {
+        sid: int(sid == LEADER) for sid in IDS}, text
+    assert {sid: got[("opstack_conductor_members_in_sync", sid)] for sid in IDS} == dict.fromkeys(IDS, 1), text
+    again = playbook(workdir, "status", inventory, "-e", f"conductor_report_fleet_textfile={prom}")
+    assert again.rc == 0 and again.changed == 0 and prom.read_text() == text, again
+
+    offline = playbook(workdir, "status", inventory, "-e", "conductor_status_offline=true",
+                       "-e", f"conductor_report_fleet_json={document}")
+    assert offline.rc == 0, offline
+    nodes = {node["server"]: node for node in json.loads(document.read_text())["nodes"]}
+    assert sorted(nodes) == sorted(IDS), nodes
+    for sid, node in nodes.items():
+        assert node["up"] and node["running"] and node["term"] >= 1 and node["last_index"] >= 1, node
+        assert node["leader"] == (sid == LEADER) and node["head_block"] is not None, node
 
 
 def test_membership_playbook_adds_and_retires(brought_up):

@@ -79,7 +79,7 @@ def test_status_prints_and_writes_the_live_fleet_view_of_unanswering_conductors(
     out = tmp_path / "fleet" / "fleet.prom"
     status = run_playbook(tmp_path, "-i", inventory, "opstack.conductor.status",
                           "-e", "conductor_report_fleet_textfile=" + str(out))
-    assert status.rc == 0 and "cluster sequencers: leader none; DISAGREEMENT: unreachable: seq-a, seq-b" in status.out
+    assert status.rc == 0 and "cluster sequencers, leader: none; DISAGREEMENT: unreachable: seq-a, seq-b" in status.out
     rows = table(status, with_cluster=True)
     assert [row[:4] for row in rows] == [["sequencers", "seq-a", "seq-a", "no"], ["sequencers", "seq-b", "seq-b", "no"]]
     got = samples(out.read_text())

@@ -83,15 +83,18 @@ def ensure_up(live, tmp_path):
 
 
 def table_rows(run):
-    """{node: (up, leader as seen, leads)} from the conductor_info table the role printed last."""
+    """{node: (up, leader as seen, leads)} from the status fleet table the role printed last (CLUSTER, HOST, SERVER ID,
+    UP, LEADER, LEADS, ...; issue 19 item 3)."""
     rows = {}
-    for match in re.finditer(r'"(sequencer-\d)\s+(\S+)\s+(\S+)\s+(\S+)\s', run.out):
+    for match in re.finditer(r'"\S+\s+\S+\s+(sequencer-\d)\s+(\S+)\s+(\S+)\s+(\S+)\s', run.out):
         rows[match.group(1)] = match.groups()[1:]
     return rows
 
 
 def summary_line(run):
-    return re.findall(r'"leader: [^"]*"', run.out)[-1]
+    """The last "leader: ...; ..." line: status prints it per cluster ("cluster <name>, leader: ..."), bring_up
+    alone."""
+    return '"%s"' % re.findall(r'"(?:cluster [^",]+, )?(leader: [^"]*)"', run.out)[-1]
 
 
 def run_module(module, args, timeout=300):

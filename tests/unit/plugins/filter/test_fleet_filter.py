@@ -144,7 +144,7 @@ def test_live_records_give_leader_up_and_membership_and_merge_with_the_offline_o
     assert ("opstack_conductor_leader", (("cluster", "mainnet"), ("server", "c"))) not in got
     lines = fleet_table(merged, [fleet_live_summary(read, "mainnet")])
     assert "LEADER" in lines[0].split() and "UP" in lines[0].split() and "TERM" in lines[0].split()
-    assert lines[-1] == "cluster mainnet: leader a; DISAGREEMENT: unreachable: c"
+    assert lines[-1] == "cluster mainnet, leader: a; DISAGREEMENT: unreachable: c"
 
 
 def test_a_node_reporting_another_membership_is_not_in_sync():
