@@ -244,7 +244,10 @@ def b7_report(results):
             "mode `key`: one run over the parent group, clusters named by `conductor_cluster_name`. Peak memory: "
             "proportional set size (Pss: shared pages split among the processes sharing them) of the ansible-playbook "
             "process alone, and of its whole process tree (forked workers and the modules they run), sampled every "
-            "0.2 s. Goal (issue 19): ≤ 3× the floor; measured, not asserted.", "",
+            "0.2 s. Goal (issue 19): ≤ 3× the floor; measured, not asserted. Each row gives the load average when its "
+            "case started; with one round per case on a shared machine whose load moves during a case, a ratio "
+            "mixes the playbook's cost with the load's swing (a no-op rerun slower than the first run is the "
+            "load, not the rerun).", "",
             "| clusters (hosts) | mode | forks | run | time | ratio | ms per host | peak controller / tree MiB | "
             "tasks per host | measured (load), tree |", "|---|---|---|---|---|---|---|---|---|---|"]
     for r in b7_results.values():
