@@ -14,6 +14,7 @@ Run alone: BENCH_ONLY=b7 make bench (BENCH_B7_CLUSTERS=10,100 BENCH_B7_FORKS=10,
 .venv/bin/python benchmarks/fleet.py (the same knobs; writes results.json and RESULTS.md through bench.py).
 """
 
+import glob
 import os
 import shutil
 import signal
@@ -178,6 +179,13 @@ def _summary(runs, hosts):
     return out
 
 
+def _check_deployed(root, hosts):
+    """The deploy really wrote every host's node (a run that skipped clusters would time less work)."""
+    written = glob.glob(os.path.join(root, "nodes", "*", "raft", "*", "raft-log.db"))
+    if len(written) != hosts:
+        raise RuntimeError("deploy wrote %d of %d nodes under %s" % (len(written), hosts, root))
+
+
 def b7(case):
     """``clusters`` x 3 local hosts: per forks value, the floor, deploy into empty state, a deploy rerun and
     info, in that order, B7_REPEAT rounds; the state lives in a temporary directory removed afterwards."""
@@ -193,6 +201,8 @@ def b7(case):
                 for case, operation in (("floor", "floor"), ("deploy_first", "deploy"), ("deploy_rerun", "deploy"),
                                         ("info", "info")):
                     _record(runs, case, play_sampled(book + books[operation], root, forks))
+                    if case == "deploy_first":
+                        _check_deployed(root, clusters * HOSTS_PER_CLUSTER)
         except KeyboardInterrupt:  # keep what was measured (a fleet of 100 clusters takes long): marked stopped
             if "floor" not in runs:
                 raise
