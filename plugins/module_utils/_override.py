@@ -184,8 +184,8 @@ class BreakGlass:
                     self.conductors[node_id].resume()
                     resumed.append(node_id)
             except rpc.ConductorError as exc:
-                self.fail("conductor_resume on %s failed: %s (resumed so far: %s)" % (node_id, exc.message,
-                                                                                       _ids(resumed)))
+                self.fail("conductor_resume on %s failed: %s (resumed so far: %s)"
+                          % (node_id, exc.message, _ids(resumed)))
         still = self._not_paused(want=False)
         if still:
             self.fail("after conductor_resume, %s" % "; ".join(still))
