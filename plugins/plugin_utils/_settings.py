@@ -29,6 +29,8 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 from ansible.errors import AnsibleError
 from jinja2 import TemplateError
 
+from ansible_collections.opstack.conductor.plugins.plugin_utils._clusters import cluster_name
+
 PINNED = "op-conductor v1.19.0"
 ENV_FILE_VARIABLE = "conductor_env_file"
 _MS = 10 ** 6
@@ -276,12 +278,17 @@ def env_file_content(variables: Mapping[str, str]) -> str:
     return HEADER + "".join("%s=%s\n" % item for item in variables.items())
 
 
-def fleet_settings(hostvars: Any, hosts: Sequence[str]) -> Dict[str, Any]:
+def fleet_settings(hostvars: Any, hosts: Sequence[str], cluster_of: Optional[str] = None,
+                   group: Any = None) -> Dict[str, Any]:
     """The settings of the hosts of ONE cluster, judged together: ``problems`` (every invalid, unsupported or
     differing setting and every host without an environment file for its settings, all at once; empty means the
     cluster may be deployed, brought up or rolled), ``env`` ({host: {OP_CONDUCTOR_*: value}}) and ``content``
-    ({host: the environment file's text})."""
+    ({host: the environment file's text}). With ``cluster_of`` (a host), only the hosts of ``hosts`` in that host's
+    cluster count (issue 19's key: conductor_cluster_name, else ``group``)."""
     hosts = [str(host) for host in hosts or []]
+    if cluster_of is not None:
+        mine = cluster_name(hostvars[str(cluster_of)], group)
+        hosts = [host for host in hosts if host in hostvars and cluster_name(hostvars[host], group) == mine]
     reports = {}
     for host in hosts:
         host_vars = hostvars[host] if host in hostvars else {}

@@ -6,6 +6,7 @@ settings entry point writes the file idempotently, with its owner and mode, and 
 
 from __future__ import annotations
 
+import json
 import os
 import stat
 
@@ -123,3 +124,43 @@ def test_settings_without_a_file_or_unknown_to_the_pinned_op_conductor_are_refus
     assert "conductor_reorg_recovery on seq-a, seq-b, seq-c: set to true, but op-conductor v1.19.0 reads no" in run.out
     assert "seq-c sets conductor_healthcheck_interval, but conductor_env_file is empty" in run.out, run
     assert tree(root) == before
+
+
+def two_clusters(tmp_path, extra):
+    """sequencers with a child group per cluster (issue 19's key, conductor_cluster_name, in its group vars); local
+    hosts, state and settings file under tmp_path/hosts/<host>. ``extra``: {host: {var: value}}."""
+    root = tmp_path / "hosts"
+    lines = ["all:", "  vars:", "    ansible_connection: local",
+             '    ansible_python_interpreter: "{{ ansible_playbook_python }}"',
+             '    conductor_storage_dir: "%s/{{ inventory_hostname }}/raft"' % root,
+             '    conductor_env_file: "%s/{{ inventory_hostname }}/etc/op-conductor.env"' % root,
+             "  children:", "    sequencers:", "      children:"]
+    for number, (cluster, hosts) in enumerate({"op_a": ["a-1", "a-2", "a-3"], "op_b": ["b-1", "b-2", "b-3"]}.items()):
+        lines += ["        %s:" % cluster, "          vars: {conductor_cluster_name: %s}" % cluster, "          hosts:"]
+        for index, host in enumerate(hosts):
+            (root / host / "etc").mkdir(parents=True)
+            values = dict({"conductor_raft_address": "127.0.0.1:%d" % (57490 + 3 * number + index)}, **extra[host])
+            lines.append("            %s: %s" % (host, json.dumps(values)))
+    (tmp_path / "hosts.yml").write_text("\n".join(lines) + "\n")
+    return str(tmp_path / "hosts.yml"), root
+
+
+def test_settings_are_judged_per_cluster_and_a_refused_cluster_stops_only_itself(tmp_path):
+    # op_a is uniform (10), op_b is not (b-2 has 21); the clusters differ from each other, which is allowed.
+    extra = {host: {"conductor_raft_trailing_logs": 10} for host in ("a-1", "a-2", "a-3")}
+    extra.update({"b-1": {"conductor_raft_trailing_logs": 20}, "b-2": {"conductor_raft_trailing_logs": 21},
+                  "b-3": {"conductor_raft_trailing_logs": 20}})
+    hosts_yml, root = two_clusters(tmp_path, extra)
+    run = run_playbook(tmp_path, "-i", hosts_yml, "opstack.conductor.deploy", "-e", "conductor_group=sequencers")
+    assert run.rc != 0, run
+    assert ("conductor_raft_trailing_logs (OP_CONDUCTOR_RAFT_TRAILING_LOGS) differs across the cluster: b-1=20, "
+            "b-2=21, b-3=20") in run.out, run
+    assert "a-1=10" not in run.out, run
+    assert all((root / host / "raft" / host / "raft-log.db").exists() for host in ("a-1", "a-2", "a-3")), run
+    assert not any((root / host / "raft").exists() for host in ("b-1", "b-2", "b-3")), run
+
+    (tmp_path / "settings.yml").write_text(SETTINGS_PLAY)
+    written = run_playbook(tmp_path, "-i", hosts_yml, str(tmp_path / "settings.yml"))
+    assert written.rc != 0 and written.changed_hosts == ["a-1", "a-2", "a-3"], written
+    assert "OP_CONDUCTOR_RAFT_TRAILING_LOGS=10\n" in (root / "a-3" / "etc" / "op-conductor.env").read_text()
+    assert not any((root / host / "etc" / "op-conductor.env").exists() for host in ("b-1", "b-2", "b-3"))

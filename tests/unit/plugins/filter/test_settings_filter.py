@@ -197,3 +197,21 @@ def test_go_durations(text, nanoseconds):
 def test_not_go_durations(text):
     with pytest.raises(settings.SettingError):
         parse_duration(text)
+
+
+def test_cluster_of_compares_only_the_hosts_of_that_hosts_cluster():
+    # issue 19's cluster key: conductor_cluster_name, else the group. Two clusters in one group may differ; the hosts
+    # of one cluster may not.
+    hostvars = {"a1": dict(FILE, conductor_cluster_name="one", conductor_raft_trailing_logs=10),
+                "a2": dict(FILE, conductor_cluster_name="one", conductor_raft_trailing_logs=10),
+                "b1": dict(FILE, conductor_cluster_name="two", conductor_raft_trailing_logs=20),
+                "b2": dict(FILE, conductor_cluster_name="two", conductor_raft_trailing_logs=21)}
+    hosts = list(hostvars)
+    one = fleet_settings(hostvars, hosts, cluster_of="a2", group="sequencers")
+    assert one["problems"] == [] and sorted(one["env"]) == ["a1", "a2"]
+    two = fleet_settings(hostvars, hosts, cluster_of="b1", group="sequencers")
+    assert two["problems"] == ["conductor_raft_trailing_logs (OP_CONDUCTOR_RAFT_TRAILING_LOGS) differs across the "
+                               "cluster: b1=20, b2=21; set one value on every host of the cluster (or leave it unset "
+                               "on all)"]
+    unnamed = {host: dict(values, conductor_cluster_name="") for host, values in hostvars.items()}
+    assert len(fleet_settings(unnamed, hosts, cluster_of="a1", group="sequencers")["env"]) == 4  # one cluster: the group
