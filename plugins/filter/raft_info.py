@@ -226,21 +226,18 @@ def state_dir_inputs(results: Sequence[Mapping], expected: bool, host: str) -> L
 
 
 def _inventory_status(host_vars: Mapping, checked: bool) -> str:
-    look = host_vars.get("__conductor_info_stat") or {}
     result = host_vars.get("__conductor_info_result") or {}
     if not checked:
         return "not_checked"
-    if "stat" not in look:
-        return "error"
-    if not look["stat"].get("isdir"):
-        return "absent"
+    if result.get("node_directory") is False and not result.get("failed"):
+        return "absent"  # raft_state_info allow_missing: no node directory at the path
     return "error" if result.get("failed") or result.get("skipped") or not result else "checked"
 
 
 def inventory_inputs(members: Sequence[Mapping], hostvars: Mapping, play_hosts: Sequence[str],
                      storage_dir: str) -> List[Dict[str, Any]]:
-    """The report's inputs for the members of an inventory group: each host's stat of its node directory
-    (``__conductor_info_stat``) and raft_state_info result (``__conductor_info_result``). The node directory is the
+    """The report's inputs for the members of an inventory group: each host's raft_state_info result
+    (``__conductor_info_result``, run with allow_missing: node_directory=false is absent). The node directory is the
     host's conductor_storage_dir (``storage_dir``, the role's, when the inventory sets none) and its server ID.
     Hosts outside the play (--limit) are listed as not checked."""
     inputs = []

@@ -28,9 +28,18 @@ author:
   - opstack.conductor developers (@opstack)
 options:
   path:
-    description: The node directory, C(<raft.storage.dir>/<server id>). It must exist.
+    description: The node directory, C(<raft.storage.dir>/<server id>). It must exist, unless O(allow_missing=true).
     type: path
     required: true
+  allow_missing:
+    description:
+      - Report a O(path) that does not exist as a node without Raft state (RV(node_directory=false),
+        RV(exists=false)) instead of failing. Any other error looking at it (permission denied, a regular file
+        there) still fails the task.
+      - The P(opstack.conductor.raft_info#role) role reads every host's node in one task this way; a missing node
+        directory is its verdict C(NO STATE), not an error.
+    type: bool
+    default: false
   verify:
     description:
       - Walk every page and every log entry (full integrity check). Without it only the ends of the log are
@@ -96,6 +105,10 @@ msg:
   sample: "sequencer-1: ok, term 3, last index 30, 3 voters"
 exists:
   description: Whether any Raft database exists in the directory.
+  returned: always
+  type: bool
+node_directory:
+  description: Whether O(path) exists (as a directory); false only with O(allow_missing=true).
   returned: always
   type: bool
 locked:
@@ -309,12 +322,16 @@ def _expected_servers(params):
     return servers.parse_servers(params["expected_servers"], "expected_servers")
 
 
-def _require_directory(path):
+def _require_directory(path, allow_missing):
+    """Whether the node directory exists; a Failure when it is no directory (or missing, unless allowed)."""
     # Followed: reading through a symlinked node directory writes nothing. Any error but "does not exist"
     # raises NodeUnreadable: such a node is neither absent nor unlocked.
     info = fs.stat_or_none(path)
+    if info is None and allow_missing:
+        return False  # read as a directory without Raft state: exists=false, "no Raft state in <path>"
     if info is None or not stat.S_ISDIR(info.st_mode):
         raise runner.Failure("%s does not exist or is not a directory" % path)
+    return True
 
 
 def _report_locked_read(result, state):
@@ -357,7 +374,7 @@ def inspect(module, result):
     params = module.params
     path = params["path"]
     common.warn_network_filesystems(module, path)
-    _require_directory(path)
+    result["node_directory"] = _require_directory(path, params["allow_missing"])
     expected = _expected_servers(params)
     locked = nodes.node_locked(path)
     state = node_state.read_node_state(path, verify=params["verify"])
@@ -383,6 +400,7 @@ def inspect(module, result):
 def main():
     module = AnsibleModule(argument_spec=dict(
         path=dict(type="path", required=True),
+        allow_missing=dict(type="bool", default=False),
         verify=dict(type="bool", default=True),
         server_id=dict(type="str"),
         expected_servers=servers.server_list_spec(),

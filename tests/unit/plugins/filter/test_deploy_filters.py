@@ -67,13 +67,11 @@ def test_raft_info_inventory_inputs_classify_every_member():
     finally:
         module_internal.is_controller = was_controller
     members = [{"host": h, "id": "id-" + h} for h in ("ok", "absent", "failed", "unread", "outside")]
-    hostvars = {
-        "ok": {"__conductor_info_stat": {"stat": {"isdir": True}}, "__conductor_info_result": {"exists": True},
-               "conductor_storage_dir": "/own"},
-        "absent": {"__conductor_info_stat": {"stat": {"exists": False}}, "__conductor_info_result": {"skipped": True}},
-        "failed": {"__conductor_info_stat": {"stat": {"isdir": True}},
-                   "__conductor_info_result": {"failed": True, "msg": "x"}},
-        "unread": {},  # no stat result: the host failed before it (unreachable)
+    hostvars = {  # raft_state_info results with allow_missing (issue 15: no stat task before it)
+        "ok": {"__conductor_info_result": {"exists": True, "node_directory": True}, "conductor_storage_dir": "/own"},
+        "absent": {"__conductor_info_result": {"exists": False, "node_directory": False}},
+        "failed": {"__conductor_info_result": {"failed": True, "msg": "x"}},
+        "unread": {},  # no result: the host failed before it (unreachable)
         "outside": {},
     }
     inputs = raft_info.inventory_inputs(members, hostvars, ["ok", "absent", "failed", "unread"], "/var/raft")
@@ -81,7 +79,7 @@ def test_raft_info_inventory_inputs_classify_every_member():
         ("ok", "checked", "/own/id-ok"), ("absent", "absent", "/var/raft/id-absent"),
         ("failed", "error", "/var/raft/id-failed"), ("unread", "error", "/var/raft/id-unread"),
         ("outside", "not_checked", "-")]
-    assert inputs[0]["result"] == {"exists": True} and inputs[0]["server_id"] == "id-ok"
+    assert inputs[0]["result"] == {"exists": True, "node_directory": True} and inputs[0]["server_id"] == "id-ok"
 
 
 def test_live_cluster_reads_every_host_with_the_role_defaults(plugin):

@@ -78,7 +78,7 @@ def live_node(tmp_path, run_module):
 
 @pytest.mark.parametrize("code", ERRORS, ids=[errno.errorcode[c] for c in ERRORS])
 @pytest.mark.parametrize("run", ["same membership", "other membership", "other membership forced", "check mode",
-                                 "restore", "restore forced", "info", "backup"])
+                                 "restore", "restore forced", "info", "info allow_missing", "backup"])
 def test_every_module_stops_on_a_node_it_cannot_read(tmp_path, run_module, monkeypatch, live_node, run, code):
     node, backup = live_node
     before = tree(tmp_path)
@@ -90,6 +90,7 @@ def test_every_module_stops_on_a_node_it_cannot_read(tmp_path, run_module, monke
         "restore": lambda: run_module(raft_restore.main, dict(src=backup, path=str(node))),
         "restore forced": lambda: run_module(raft_restore.main, dict(src=backup, path=str(node), force=True)),
         "info": lambda: run_module(raft_state_info.main, dict(path=str(node))),
+        "info allow_missing": lambda: run_module(raft_state_info.main, dict(path=str(node), allow_missing=True)),
         "backup": lambda: run_module(raft_backup.main, dict(path=str(node), dest=str(tmp_path / "more"))),
     }
     with monkeypatch.context() as patch:

@@ -72,6 +72,23 @@ def test_an_empty_node_directory(tmp_path, run_module):
         assert info(run_module, tmp_path / "seq-2", verify=verify, fail_on_problems=True)["failed"]
 
 
+def test_a_missing_node_directory_is_no_state_only_when_allowed(tmp_path, run_module, node):
+    """allow_missing (issue 15: the raft_info role's stat task folded into its one raft_state_info task): a path
+    that does not exist reads as a node without Raft state; a regular file there is still an error."""
+    missing = tmp_path / "raft" / "seq-3"
+    refused = info(run_module, missing)
+    assert refused["failed"] and refused["msg"] == "%s does not exist or is not a directory" % missing, refused
+    allowed = info(run_module, missing, allow_missing=True)
+    assert not allowed.get("failed") and allowed["node_directory"] is False and allowed["exists"] is False, allowed
+    assert allowed["msg"] == "seq-3: no Raft state in %s" % missing and allowed["locked"] is False
+    assert info(run_module, missing, allow_missing=True, fail_on_problems=True)["failed"]
+    assert not missing.exists()
+    missing.write_bytes(b"not a node")
+    assert info(run_module, missing, allow_missing=True)["msg"] == "%s does not exist or is not a directory" % missing
+    present = info(run_module, node, allow_missing=True)
+    assert present["node_directory"] is True and present["exists"] and present["msg"].startswith("seq-1: ok")
+
+
 def test_raft_state_says_what_it_did(tmp_path, run_module):
     path = tmp_path / "raft" / "seq-1"
     predicted = run_module(raft_state.main, args(path), check_mode=True)
