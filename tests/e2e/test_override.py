@@ -75,6 +75,7 @@ def test_break_glass_then_the_way_back_with_one_sequencer_at_every_step(sequenci
 
     run = playbook(workdir, "override", inventory, "-e", CONFIRM, "-e", f"conductor_override_leader={chosen}")
     assert run.rc == 0, run
+    assert f"start_sequencer {chosen} at 0x" in run.out and f"(active after it: {chosen})" in run.out, run
     assert state(c) == {sid: (True, sid == chosen) for sid in IDS}
     assert c.stubs.active() == [chosen] and c.stubs.nodes[chosen].override
     assert admin_calls(c, mark) == [(chosen, "admin_overrideLeader"), (first_leader, "admin_stopSequencer"),
@@ -89,6 +90,10 @@ def test_break_glass_then_the_way_back_with_one_sequencer_at_every_step(sequenci
     assert c.stubs.active() == [chosen]
 
     back_mark = c.stubs.mark()
+    planned = playbook(workdir, "override", inventory, "-e", CONFIRM, "-e", "conductor_override_state=absent", "--check")
+    assert planned.rc == 0 and f"restart the op-node of {chosen}" in planned.out, planned
+    assert admin_calls(c, back_mark) == [] and c.stubs.active() == [chosen]
+    assert state(c) == {sid: (True, sid == chosen) for sid in IDS}
     back = playbook(workdir, "override", inventory, "-e", CONFIRM, "-e", "conductor_override_state=absent")
     assert back.rc == 0, back
     leader = c.wait_leader()
