@@ -267,9 +267,10 @@ def textfile(records: Sequence[Mapping], timestamp: Optional[float] = None) -> s
     for field, name, help_text in GAUGES:
         lines.extend(_family(PREFIX + name, help_text, [
             (_labels(record), record[field]) for record in records if record.get(field) is not None]))
+    votes = [(_labels(record, candidate=record["vote_candidate"]), 1) for record in records
+             if record.get("vote_candidate")]
     lines.extend(_family(PREFIX + "raft_vote_info", "1 for the candidate the node last voted for (raft-stable.db "
-                                                    "LastVoteCand)", [
-        (_labels(record, candidate=record["vote_candidate"]), 1) for record in records if record.get("vote_candidate")]))
+                                                    "LastVoteCand)", votes))
     if timestamp is not None:
         lines.extend(_family(TIMESTAMP_GAUGE, "Unix time of the run that wrote this file", [("", int(timestamp))]))
     return "\n".join(lines) + "\n" if lines else ""

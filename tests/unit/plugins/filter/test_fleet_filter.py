@@ -157,8 +157,8 @@ def test_a_node_reporting_another_membership_is_not_in_sync():
 
 def test_status_without_the_offline_report_has_no_raft_columns():
     lines = fleet_table(fleet_live_records(status(live_node("a", leader=True)), "m"))
-    assert "TERM" not in lines[0] and "HEAD" not in lines[0] and lines[0].split()[:4] == ["CLUSTER", "HOST", "SERVER",
-                                                                                         "ID"]
+    assert "TERM" not in lines[0] and "HEAD" not in lines[0]
+    assert lines[0].split()[:4] == ["CLUSTER", "HOST", "SERVER", "ID"]
 
 
 def test_the_cluster_is_the_group_unless_the_host_names_one():
@@ -168,9 +168,9 @@ def test_the_cluster_is_the_group_unless_the_host_names_one():
 
 
 def test_every_filter_is_registered():
-    assert set(FilterModule().filters()) == {"fleet_cluster", "fleet_info_records", "fleet_live_records",
-                                              "fleet_live_summary", "fleet_merge", "fleet_table", "fleet_json",
-                                              "fleet_textfile", "fleet_report_files"}
+    assert set(FilterModule().filters()) == {
+        "fleet_cluster", "fleet_info_records", "fleet_live_records", "fleet_live_summary", "fleet_merge", "fleet_table",
+        "fleet_json", "fleet_textfile", "fleet_report_files"}
 
 
 PATHS = {"conductor_report_json": "/var/lib/opstack/conductor.json",

@@ -12,8 +12,7 @@ TEXT = "# HELP opstack_conductor_raft_term t\n# TYPE opstack_conductor_raft_term
 
 
 def write(run_module, path, content=TEXT, **extra):
-    return run_module(conductor_report_file.main, dict(path=str(path), content=content, **extra),
-                      check_mode=extra.pop("_check", False))
+    return run_module(conductor_report_file.main, dict(path=str(path), content=content, **extra))
 
 
 def test_written_then_a_rerun_changes_nothing(run_module, tmp_path):
@@ -27,8 +26,8 @@ def test_written_then_a_rerun_changes_nothing(run_module, tmp_path):
     assert sorted(os.listdir(tmp_path)) == ["conductor.prom"]
 
 
-def test_the_new_text_is_renamed_over_the_old_from_the_same_directory_never_a_prom_name(run_module, tmp_path,
-                                                                                          monkeypatch):
+def test_the_new_text_is_renamed_over_the_old_from_the_same_directory_never_a_prom_name(
+        run_module, tmp_path, monkeypatch):
     target = tmp_path / "conductor.prom"
     target.write_text("old\n")
     seen = []
