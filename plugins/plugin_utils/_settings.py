@@ -167,7 +167,7 @@ def _raw(host_vars: Mapping, name: str) -> Any:
             return None
         return value
     except (AnsibleError, TemplateError) as exc:
-        raise SettingError("cannot be resolved: %s" % exc)
+        raise SettingError("cannot be resolved: %s" % exc) from exc
 
 
 @dataclass
@@ -189,15 +189,20 @@ def read_host(host_vars: Mapping) -> HostSettings:
             if raw is not None:
                 comparable, text = parse_value(setting, raw)
                 values[setting.variable] = (comparable, text, text or _shown(raw))
-        except SettingError as exc:
-            problems.append((setting.variable, str(exc)))
+        except (SettingError, AnsibleError, TemplateError) as exc:
+            problems.append((setting.variable, _reason(exc)))
     try:
         env_file = str(_raw(host_vars, ENV_FILE_VARIABLE) or "")
-    except SettingError as exc:
-        problems.append((ENV_FILE_VARIABLE, str(exc)))
+    except (SettingError, AnsibleError, TemplateError) as exc:
+        problems.append((ENV_FILE_VARIABLE, _reason(exc)))
         env_file = ""
     problems.extend(_lease_problems(values))
     return HostSettings(values, problems, env_file)
+
+
+def _reason(exc: Exception) -> str:
+    """A refusal's reason; Ansible 2.19 hands back a marker for an undefined part, which raises once it is used."""
+    return str(exc) if isinstance(exc, SettingError) else "cannot be resolved: %s" % exc
 
 
 def _shown(raw: Any) -> str:

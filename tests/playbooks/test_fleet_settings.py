@@ -116,6 +116,7 @@ def test_the_settings_file_is_written_with_its_owner_and_mode_idempotently_and_n
 def test_settings_without_a_file_or_unknown_to_the_pinned_op_conductor_are_refused(tmp_path):
     hosts = {host: dict(values, conductor_reorg_recovery=True) for host, values in HOSTS.items()}
     hosts["seq-c"]["conductor_healthcheck_interval"] = 5
+    hosts["seq-b"]["conductor_raft_trailing_logs"] = "{{ no_such_variable }}"
     hosts_yml, root = inventory(tmp_path, hosts, conductor_env_file="")
     (tmp_path / "settings.yml").write_text(SETTINGS_PLAY)
     before = tree(root)
@@ -123,6 +124,7 @@ def test_settings_without_a_file_or_unknown_to_the_pinned_op_conductor_are_refus
     assert run.rc != 0 and REFUSED in run.out, run
     assert "conductor_reorg_recovery on seq-a, seq-b, seq-c: set to true, but op-conductor v1.19.0 reads no" in run.out
     assert "seq-c sets conductor_healthcheck_interval, but conductor_env_file is empty" in run.out, run
+    assert "conductor_raft_trailing_logs on seq-b: cannot be resolved" in run.out and "no_such_variable" in run.out
     assert tree(root) == before
 
 
