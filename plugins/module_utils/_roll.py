@@ -236,6 +236,9 @@ class Roll:
         node = self._require_node()
         obs = self.look()
         hard, soft = cluster_problems(obs, self.members, self.params["max_lag"], ignore=(node,))
+        if not obs.status(node).get("reachable"):
+            # it was up when the roll started (the plan checked): something else took it down; look first
+            soft.append("%s itself does not answer: it went down outside the roll (force=true restarts it)" % node)
         if obs.leader() == node and not (self.check_mode and self.params["canary"]):
             # in check mode the canary step only planned its transfer: the node still leads, as the plan says
             hard.append("%s leads; leadership moves to the canary first" % node)

@@ -162,15 +162,10 @@ def test_a_node_dying_mid_roll_stops_the_roll_and_the_rerun_is_refused(sequencin
 def test_a_canary_that_turns_unhealthy_gives_leadership_back_and_the_old_leader_is_not_restarted(sequencing):
     c, workdir, inventory = sequencing
     canary = c.stubs.nodes[CANARY]
-    started = {"rolled": False}
-
-    def canary_sequences():
-        # the canary's op-node sequences after the roll restarted it (its conductor took leadership)
-        started["rolled"] = started["rolled"] or hook_starts(c, CANARY) == 2
-        return started["rolled"] and canary.sequencer_active
-
-    watch = Watch(canary_sequences, lambda: setattr(canary, "mode", "stalled"))
     mark = c.stubs.mark()
+    # the canary's op-node turns unhealthy once it has committed a block as the new leader (in its hold)
+    watch = Watch(lambda: any(x["node"] == CANARY for x in commits(c, mark)),
+                  lambda: setattr(canary, "mode", "stalled"))
     watch.start()
     try:
         run = playbook(workdir, "rolling_restart", inventory, "-e", "conductor_roll_marker=v2", timeout=600)
