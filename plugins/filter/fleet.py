@@ -11,14 +11,38 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence
 
 from ansible.errors import AnsibleFilterError
 
+from ansible_collections.opstack.conductor.plugins.filter.cluster import live_cluster
+from ansible_collections.opstack.conductor.plugins.plugin_utils import _clusters
 from ansible_collections.opstack.conductor.plugins.plugin_utils import _fleet as fleet
 
 
 def fleet_cluster(host_vars: Mapping, group: Any) -> str:
     """The cluster a host belongs to: its ``conductor_cluster_name``, else the group named by conductor_group (the
-    rule of issue 19 item 1; to be replaced by plugin_utils/_clusters.cluster_name once that is committed)."""
-    named = host_vars.get("conductor_cluster_name")
-    return str(named) if named not in (None, "") else str(group)
+    rule of issue 19 item 1, plugin_utils/_clusters.cluster_name)."""
+    return _clusters.cluster_name(host_vars, group)
+
+
+def fleet_live_clusters(hostvars: Mapping, groups: Mapping, group: Any, play_hosts: Sequence[str],
+                        initial_leader: Any = "") -> List[Dict[str, Any]]:
+    """Every cluster among the play's hosts as conductor_info takes it (status reads each on its own):
+    ``[{name, hosts, nodes, servers, problem}]``; ``problem`` is live_cluster's (hosts of the cluster outside the
+    play: live operations need every node)."""
+    plan = _clusters.partition(hostvars, groups, group, play_hosts)
+    found = []
+    for name, cluster in plan["clusters"].items():
+        live = live_cluster(hostvars, cluster["hosts"], play_hosts, name, initial_leader=initial_leader)
+        found.append({"name": name, "hosts": list(cluster["hosts"]), "nodes": live["nodes"],
+                      "servers": live["servers"], "problem": live["problem"]})
+    return found
+
+
+def fleet_status(results: Sequence[Mapping]) -> Dict[str, Any]:
+    """status's fleet view from its conductor_info loop over fleet_live_clusters (each result's ``item`` is the
+    cluster): ``records`` of every node and ``notes``, one line per cluster."""
+    read = [result for result in results if not result.get("skipped")]
+    records = fleet.merge(*[fleet.live_records(result["item"]["name"], result, result["item"]["hosts"])
+                            for result in read])
+    return {"records": records, "notes": [fleet.live_summary(result["item"]["name"], result) for result in read]}
 
 
 def fleet_info_records(inputs: Sequence[Mapping], report: Mapping, cluster: str) -> List[Dict[str, Any]]:
@@ -61,5 +85,6 @@ class FilterModule:
     def filters(self):
         return {"fleet_cluster": fleet_cluster, "fleet_info_records": fleet_info_records,
                 "fleet_live_records": fleet_live_records, "fleet_live_summary": fleet_live_summary,
+                "fleet_live_clusters": fleet_live_clusters, "fleet_status": fleet_status,
                 "fleet_merge": fleet_merge, "fleet_table": fleet_table,
                 "fleet_json": fleet_json, "fleet_textfile": fleet_textfile, "fleet_report_files": fleet_report_files}

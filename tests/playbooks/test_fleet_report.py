@@ -88,3 +88,49 @@ def test_status_prints_and_writes_the_live_fleet_view_of_unanswering_conductors(
     again = run_playbook(tmp_path, "-i", inventory, "opstack.conductor.status",
                          "-e", "conductor_report_fleet_textfile=" + str(out))
     assert again.rc == 0 and again.changed_hosts == [] and snapshot(tmp_path / "fleet") == before, again
+
+
+def two_clusters(tmp_path):
+    """sequencers over two child groups, op_a (a-1, a-2) and op_b (b-1, b-2), each naming its conductor_cluster_name;
+    local hosts whose own report files are tmp_path/textfile/<host>.prom."""
+    lines = ["all:", "  vars:", "    ansible_connection: local",
+             '    ansible_python_interpreter: "{{ ansible_playbook_python }}"',
+             '    conductor_storage_dir: "%s/hosts/{{ inventory_hostname }}"' % tmp_path,
+             '    conductor_report_textfile: "%s/textfile/{{ inventory_hostname }}.prom"' % tmp_path,
+             '    conductor_rpc_url: "http://127.0.0.1:9"', "  children:", "    sequencers:", "      children:"]
+    port = 57760
+    for cluster in ("op_a", "op_b"):
+        lines += ["        %s:" % cluster, "          vars: {conductor_cluster_name: %s}" % cluster, "          hosts:"]
+        for number in (1, 2):
+            port += 1
+            lines.append('            %s-%d: {conductor_raft_address: "127.0.0.1:%d"}' % (cluster[-1], number, port))
+    (tmp_path / "hosts.yml").write_text("\n".join(lines) + "\n")
+    return str(tmp_path / "hosts.yml")
+
+
+def test_two_clusters_in_one_table_one_json_and_each_host_its_own_textfile(tmp_path):
+    (tmp_path / "textfile").mkdir()
+    inventory = two_clusters(tmp_path)
+    assert run_playbook(tmp_path, "-i", inventory, "opstack.conductor.deploy").rc == 0
+    info = run_playbook(tmp_path, "-i", inventory, "opstack.conductor.info", "-e", "conductor_report_fleet_json=fleet.json")
+    assert info.rc == 0, info
+    assert [row[:3] for row in table(info, with_cluster=True)] == [
+        ["op_a", "a-1", "a-1"], ["op_a", "a-2", "a-2"], ["op_b", "b-1", "b-1"], ["op_b", "b-2", "b-2"]], info
+    document = json.loads((tmp_path / "fleet.json").read_text())
+    assert document["clusters"] == ["op_a", "op_b"]
+    assert [(node["cluster"], node["server"], node["members_in_sync"]) for node in document["nodes"]] == [
+        ("op_a", "a-1", True), ("op_a", "a-2", True), ("op_b", "b-1", True), ("op_b", "b-2", True)]
+    own = samples((tmp_path / "textfile" / "b-2.prom").read_text())
+    assert {(cluster, server) for _name, cluster, server in own} == {("op_b", "b-2")}
+    again = run_playbook(tmp_path, "-i", inventory, "opstack.conductor.info", "-e", "conductor_report_fleet_json=fleet.json")
+    assert again.rc == 0 and again.changed_hosts == [], again
+
+    # status reads each cluster on its own (before, one conductor_info over all four nodes as one cluster).
+    status = run_playbook(tmp_path, "-i", inventory, "opstack.conductor.status",
+                          "-e", "conductor_report_fleet_textfile=" + str(tmp_path / "live.prom"))
+    assert status.rc == 0, status
+    assert "cluster op_a, leader: none; DISAGREEMENT: unreachable: a-1, a-2" in status.out, status
+    assert "cluster op_b, leader: none; DISAGREEMENT: unreachable: b-1, b-2" in status.out, status
+    live = samples((tmp_path / "live.prom").read_text())
+    assert live == {("opstack_conductor_up", cluster, host): 0
+                    for cluster, host in (("op_a", "a-1"), ("op_a", "a-2"), ("op_b", "b-1"), ("op_b", "b-2"))}

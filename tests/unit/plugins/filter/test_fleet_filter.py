@@ -10,8 +10,8 @@ from ansible.errors import AnsibleFilterError
 from prometheus_client.parser import text_string_to_metric_families
 
 from ansible_collections.opstack.conductor.plugins.filter.fleet import (
-    FilterModule, fleet_cluster, fleet_info_records, fleet_json, fleet_live_records, fleet_live_summary, fleet_merge,
-    fleet_report_files, fleet_table, fleet_textfile)
+    FilterModule, fleet_cluster, fleet_info_records, fleet_json, fleet_live_clusters, fleet_live_records,
+    fleet_live_summary, fleet_merge, fleet_report_files, fleet_status, fleet_table, fleet_textfile)
 from ansible_collections.opstack.conductor.plugins.filter.raft_info import raft_info_report
 
 SERVERS = [{"id": name, "address": "%s:50050" % name, "suffrage": "voter"} for name in ("a", "b", "c")]
@@ -170,7 +170,7 @@ def test_the_cluster_is_the_group_unless_the_host_names_one():
 def test_every_filter_is_registered():
     assert set(FilterModule().filters()) == {
         "fleet_cluster", "fleet_info_records", "fleet_live_records", "fleet_live_summary", "fleet_merge", "fleet_table",
-        "fleet_json", "fleet_textfile", "fleet_report_files"}
+        "fleet_json", "fleet_textfile", "fleet_report_files", "fleet_live_clusters", "fleet_status"}
 
 
 PATHS = {"conductor_report_json": "/var/lib/opstack/conductor.json",
@@ -196,3 +196,25 @@ def test_each_host_writes_its_own_nodes_and_the_first_host_the_fleet_on_the_cont
 def test_a_relative_path_on_the_host_is_refused_naming_the_variable():
     with pytest.raises(AnsibleFilterError, match="conductor_report_textfile='conductor.prom': must be an absolute"):
         fleet_report_files(two_clusters(), "a", False, dict(PATHS, conductor_report_textfile="conductor.prom"))
+
+
+def test_status_reads_every_cluster_on_its_own_and_lays_them_out_in_one_table():
+    hostvars = {"m1": {"conductor_cluster_name": "mainnet"}, "m2": {"conductor_cluster_name": "mainnet"},
+                "t1": {"conductor_cluster_name": "testnet", "conductor_server_id": "tn-1"}}
+    groups = {"fleet": ["m1", "m2", "t1"]}
+    clusters = fleet_live_clusters(hostvars, groups, "fleet", ["m1", "m2", "t1"])
+    assert [(c["name"], c["hosts"], [n["id"] for n in c["nodes"]], c["problem"]) for c in clusters] == [
+        ("mainnet", ["m1", "m2"], ["m1", "m2"], ""), ("testnet", ["t1"], ["tn-1"], "")]
+    limited = fleet_live_clusters(hostvars, groups, "fleet", ["m1", "t1"])
+    assert "m2" in limited[0]["problem"] and "mainnet" in limited[0]["problem"] and not limited[1]["problem"]
+
+    def read(cluster, *nodes, agree=True):
+        return dict(status(*nodes, agree=agree), item=cluster)
+
+    view = fleet_status([read(clusters[1], live_node("tn-1", leader=True)),
+                         read(clusters[0], live_node("m1", leader=True), live_node("m2", reachable=False),
+                              agree=False)])
+    assert [(r["cluster"], r["host"], r["server"], r["up"]) for r in view["records"]] == [
+        ("mainnet", "m1", "m1", True), ("mainnet", "m2", "m2", False), ("testnet", "t1", "tn-1", True)]
+    assert view["notes"] == ["cluster testnet, leader: a; all nodes agree",
+                             "cluster mainnet, leader: a; DISAGREEMENT: unreachable: c"]
