@@ -25,7 +25,7 @@ def test_demote_a_voter_through_demote_voter_then_rerun_is_unchanged(make_cluste
     warned = json.dumps(r.get("warnings", []))  # ansible-core 2.19 returns warning events, not strings
     assert "reports membership version 0" in warned and "conductor_demoteVoter" not in warned, warned
     expected = sorted((s["id"], s["address"], NONVOTER if s["id"] == follower else VOTER) for s in c.servers())
-    wait_until(lambda: all(m[1] == expected for m in c.memberships().values()), 20,
+    wait_until(lambda: all(m[1] == expected for m in c.memberships().values()), 60,
                what=f"{follower} a non-voter on every node")
     assert c.wait_leader() == leader
     again = module("conductor_membership", dict(nodes=c.module_nodes(), servers=want))
@@ -36,7 +36,7 @@ def test_demote_a_voter_through_demote_voter_then_rerun_is_unchanged(make_cluste
     back = module("conductor_membership", dict(nodes=c.module_nodes(), servers=c.servers()))
     assert not back.get("failed") and [(s["op"], s["id"]) for s in back["plan"]] == [("add_voter", follower)], back
     three = sorted((s["id"], s["address"], VOTER) for s in c.servers())
-    wait_until(lambda: all(m[1] == three for m in c.memberships().values()), 20, what="three voters on every node")
+    wait_until(lambda: all(m[1] == three for m in c.memberships().values()), 60, what="three voters on every node")
     moved = module("conductor_leader", dict(nodes=c.module_nodes(), leader=follower))
     assert not moved.get("failed"), moved.get("msg")
     assert c.wait_leader() == follower
@@ -64,7 +64,7 @@ def test_standby_bring_up_all_paused_no_sequencer_then_takeover(op_conductor, wo
         takeover = playbook(workdir, "bring_up", inventory)
         assert takeover.rc == 0, takeover
         assert c.stubs.active() == [LEADER] and not any(c.rpc(s, "conductor_paused") for s in IDS)
-        wait_until(lambda: c.stubs.chain.head()["number"] >= 1, 15, what="the new leader to sequence")
+        wait_until(lambda: c.stubs.chain.head()["number"] >= 1, 60, what="the new leader to sequence")
 
         refused = playbook(workdir, "bring_up", inventory, "-e", "conductor_standby=true")
         assert refused.rc != 0 and f"conductor_standby=true, but {LEADER} already sequences" in refused.out, refused
@@ -93,7 +93,7 @@ def test_replace_a_dead_member_then_rerun_is_unchanged(op_conductor, workdir):
         assert len(kept) == 1 and (kept[0] / "raft-log.db").exists()
         assert (c.nodes[dead].node_dir / "raft-log.db").exists()  # the new, empty start wrote its own
         three = sorted((n.server()["id"], n.server()["address"], VOTER) for n in c.nodes.values())
-        wait_until(lambda: all(m[1] == three for m in c.memberships().values()), 20, what="three voters everywhere")
+        wait_until(lambda: all(m[1] == three for m in c.memberships().values()), 60, what="three voters everywhere")
         assert c.wait_leader() == LEADER and c.stubs.active() == [LEADER]
         log = c.nodes[dead].log_path.read_text()
         assert log.count("=== start (hook)") == 2

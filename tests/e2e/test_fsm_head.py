@@ -15,7 +15,10 @@ from ansible_collections.opstack.conductor.tests.interop.fsm_oracle import FsmOr
 def test_fsm_head_offline_is_the_last_payload_op_conductor_committed(make_cluster, module, snapshots):
     extra = ("--raft.snapshot-threshold=3", "--raft.snapshot-interval=1s", "--raft.trailing-logs=1") if snapshots \
         else ()
-    c = make_cluster(extra_args=extra)
+    # The leader must keep leading while it commits (its paused conductor never moves the sequencer: a leadership
+    # change would stall the chain, not test the FSM); op-conductor's default Raft timings, not the harness's
+    # 500ms/250ms, so that a loaded machine's scheduling delays do not expire the lease (as tests/ssh does).
+    c = make_cluster(extra_args=extra, heartbeat="1s", lease="500ms")
     nodes = c.module_nodes()
     leader = c.wait_leader()
     sequencer = dict(node_rpc_url=c.stubs.node_url(leader), conductor_url=c.nodes[leader].rpc_url, nodes=nodes)
