@@ -19,6 +19,7 @@ from jinja2 import TemplateError
 
 from ansible_collections.opstack.conductor.plugins.module_utils import _cluster as cluster
 from ansible_collections.opstack.conductor.plugins.module_utils import _servers as server_rules
+from ansible_collections.opstack.conductor.plugins.plugin_utils import _clusters as cluster_keys
 
 # The per-host variables and their role defaults (defaults/main.yml), repeated because role defaults are not
 # visible in the hostvars of other hosts: (server field, inventory variable, default for a host name).
@@ -231,6 +232,19 @@ def _live_node(host: str, host_vars: Mapping) -> Dict[str, Any]:
     return {key: node[key] if key == "member" else str(node[key]) for key in node}
 
 
+def _spans_clusters(hostvars: Mapping, hosts: Sequence[str], group: Any) -> str:
+    """The live playbooks handle one cluster per run (issue 19): a group whose hosts name several clusters
+    (conductor_cluster_name) is refused rather than driven as one cluster."""
+    clusters = {}  # type: Dict[str, List[str]]
+    for host in hosts:
+        clusters.setdefault(cluster_keys.cluster_name(hostvars[host], group), []).append(host)
+    if len(clusters) < 2:
+        return ""
+    return ("the hosts of %s form %d clusters (%s); this playbook handles one cluster per run: run it once per cluster "
+            "with -e conductor_group=<the cluster's group>" % (group, len(clusters), "; ".join(
+                "%s: %s" % (name, ", ".join(members)) for name, members in clusters.items())))
+
+
 def live_cluster(hostvars: Mapping, hosts: Sequence[str], play_hosts: Sequence[str], group: str,
                  initial_leader: Any = "") -> Dict[str, Any]:
     """Every host of the group as the live modules take it: ``nodes`` [{id, url, node_rpc_url}] (all hosts),
@@ -242,7 +256,7 @@ def live_cluster(hostvars: Mapping, hosts: Sequence[str], play_hosts: Sequence[s
     members = [node for node in described if node["member"]]
     missing = [host for host in hosts if host not in play_hosts]
     voters = [node["id"] for node in members if node["suffrage"] == "voter"]
-    problem = ""
+    problem = _spans_clusters(hostvars, hosts, group)
     if missing or not hosts:
         problem = ("hosts of %s missing from this play (--limit?): %s; live operations need every node"
                    % (group, ", ".join(missing) or "the group is empty"))

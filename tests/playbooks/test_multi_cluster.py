@@ -8,6 +8,8 @@ listed in two cluster groups is refused before anything of those two clusters is
 from __future__ import annotations
 
 import json
+import os
+import shutil
 
 from ansible_collections.opstack.conductor.plugins.module_utils._node_state import read_node_state
 from ansible_collections.opstack.conductor.tests.support.fs import tree
@@ -16,10 +18,12 @@ from ansible_collections.opstack.conductor.tests.support.playbooks import run_pl
 
 def inventory(tmp_path, clusters, name="hosts.yml", extra=None):
     """{cluster: [host, ...]} -> a YAML inventory: sequencers with one child group per cluster (the cluster key in
-    its group vars), local hosts, state under tmp_path/hosts/<host>. ``extra``: {host: {var: value}}."""
+    its group vars), local hosts, state under tmp_path/hosts/<host>, backups under tmp_path/backups/<host>.
+    ``extra``: {host: {var: value}}."""
     lines = ["all:", "  vars:", "    ansible_connection: local",
              '    ansible_python_interpreter: "{{ ansible_playbook_python }}"',
              '    conductor_storage_dir: "%s/hosts/{{ inventory_hostname }}"' % tmp_path,
+             '    conductor_backup_dest: "%s/backups/{{ inventory_hostname }}"' % tmp_path,
              "  children:", "    sequencers:", "      children:"]
     port = 57700
     for cluster, hosts in clusters.items():
@@ -129,3 +133,50 @@ def test_info_judges_each_cluster_on_its_own_and_a_damaged_one_fails_alone(tmp_p
     assert lines["op_a"] == "cluster op_a (3 hosts): ok", lines
     assert lines["op_b"].startswith("cluster op_b (3 hosts): FAILED on b-1, b-2, b-3: host b-1: corrupt or "
                                     "unreadable: b-2"), lines
+
+
+def test_backup_and_restore_per_cluster_and_a_refused_restore_stops_its_cluster_only(tmp_path):
+    path = inventory(tmp_path, TWO)
+    assert run_playbook(tmp_path, "-i", path, "opstack.conductor.deploy").rc == 0
+    backup = run_playbook(tmp_path, "-i", path, "opstack.conductor.backup", "-e", "conductor_backup_serial=100%")
+    assert backup.rc == 0, backup
+    assert summary(backup) == {"op_a": "cluster op_a (3 hosts): changed", "op_b": "cluster op_b (3 hosts): changed"}
+    for cluster, hosts in TWO.items():
+        for host in hosts:
+            (made,) = os.listdir(tmp_path / "backups" / host)
+            manifest = json.loads((tmp_path / "backups" / host / made / "manifest.json").read_text())
+            assert sorted(member["id"] for member in manifest["membership"]) == hosts, (host, manifest)
+
+    # a-1 and b-1 lost their state; b-2 has no backup, so op_b is refused as a whole and op_a is restored.
+    shutil.rmtree(tmp_path / "hosts" / "a-1" / "a-1")
+    shutil.rmtree(tmp_path / "hosts" / "b-1" / "b-1")
+    shutil.rmtree(tmp_path / "backups" / "b-2")
+    restore = run_playbook(tmp_path, "-i", path, "opstack.conductor.restore")
+    assert restore.rc != 0, restore
+    assert members(tmp_path, "a-1") == TWO["op_a"], restore
+    assert not (tmp_path / "hosts" / "b-1" / "b-1").exists(), restore
+    assert restore.changed_hosts == ["a-1"], restore
+    lines = summary(restore)
+    assert lines["op_a"] == "cluster op_a (3 hosts): changed", lines
+    assert lines["op_b"].startswith("cluster op_b (3 hosts): FAILED on b-1, b-2, b-3: host b-1: Nothing was restored "
+                                    "or pushed, because: host b-2: no backup of server b-2"), lines
+
+
+def test_the_live_playbooks_refuse_a_group_that_spans_clusters(tmp_path):
+    """bring_up (like membership and recover, through conductor_cluster's nodes.yml) handles one cluster per run: over
+    the parent group it used to drive both chains' conductors as one six-member cluster. Refused before any state is
+    written or any conductor started (the start hook leaves a mark); one cluster's group passes that check."""
+    marks = tmp_path / "started"
+    marks.mkdir()
+    extra = {host: {"conductor_rpc_url": "http://127.0.0.1:9/" + host, "conductor_wait_timeout": 2,
+                    "conductor_request_timeout": 1,
+                    "conductor_service_start_command": "touch %s/{{ inventory_hostname }}" % marks}
+             for hosts in TWO.values() for host in hosts}
+    path = inventory(tmp_path, TWO, extra=extra)
+    refused = run_playbook(tmp_path, "-i", path, "opstack.conductor.bring_up")
+    assert refused.rc != 0, refused
+    assert ("the hosts of sequencers form 2 clusters (op_a: a-1, a-2, a-3; op_b: b-1, b-2, b-3); this playbook "
+            "handles one cluster per run") in refused.out, refused
+    assert not (tmp_path / "hosts").exists() and os.listdir(marks) == [], refused
+    one = run_playbook(tmp_path, "-i", path, "opstack.conductor.bring_up", "-e", "conductor_group=op_b")
+    assert "form 2 clusters" not in one.out and sorted(os.listdir(marks)) == TWO["op_b"], one

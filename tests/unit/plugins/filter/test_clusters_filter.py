@@ -195,3 +195,21 @@ def test_a_node_unreachable_at_its_preflight_stops_its_cluster(plugin):
                                                   "msg": "Failed to connect to the host via ssh"}}}
     assert members_filter.preflight_failures(hostvars, ["b-1", "b-2"]) == [
         "host b-2: Failed to connect to the host via ssh"]
+
+
+def test_the_live_playbooks_refuse_a_group_that_spans_clusters(plugin):
+    """bring_up, status, membership and recover (conductor_cluster nodes.yml, filter live_cluster) still handle one
+    cluster per run: over a parent group they would treat two chains' conductors as one cluster."""
+    was_controller = module_internal.is_controller
+    try:
+        members_filter = importlib.import_module("ansible_collections.opstack.conductor.plugins.filter.cluster")
+    finally:
+        module_internal.is_controller = was_controller
+    hostvars, groups = fleet(plugin, {"op_a": three("a"), "op_b": three("b")})
+    hosts = groups["sequencers"]
+    live = members_filter.live_cluster(hostvars, hosts, hosts, "sequencers")
+    assert live["problem"] == (
+        "the hosts of sequencers form 2 clusters (op_a: a-1, a-2, a-3; op_b: b-1, b-2, b-3); this playbook handles "
+        "one cluster per run: run it once per cluster with -e conductor_group=<the cluster's group>")
+    one = members_filter.live_cluster(hostvars, groups["op_a"], groups["op_a"], "op_a")
+    assert one["problem"] == "" and one["member_ids"] == ["a-1", "a-2", "a-3"]
