@@ -58,20 +58,43 @@ def start(node_dir: str) -> None:
         time.sleep(0.02)
 
 
+STOP_POLLS = 1000  # 0.02 s apart: 20 s for the stand-in to exit after SIGTERM, then as long after SIGKILL
+
+
+def _stand_in(number: int) -> bool:
+    """Whether ``number`` is a live stand-in of ours (``conductor_hook.py hold``): a PID file left by a killed run
+    may name a process that has nothing to do with us since; a zombie has exited."""
+    try:
+        with open("/proc/%d/stat" % number) as handle:
+            if handle.read().rsplit(")", 1)[1].split()[0] in ("Z", "X"):
+                return False
+        with open("/proc/%d/cmdline" % number, "rb") as handle:
+            argv = handle.read().split(b"\0")
+    except OSError:
+        return False
+    return b"hold" in argv and any(arg.endswith(b"conductor_hook.py") for arg in argv)
+
+
 def stop(node_dir: str) -> None:
+    """SIGTERM the stand-in and return once it is gone; SIGKILL when it has not exited after STOP_POLLS polls;
+    exit with a message when even that did not end it (bounded: a hook that never returns hangs the playbook)."""
     pid = pidfile(node_dir)
     try:
         with open(pid) as handle:
             number = int(handle.read())
-    except OSError:
+    except (OSError, ValueError):
         return  # not running
-    try:
-        os.kill(number, signal.SIGTERM)
-        while True:  # our child's child: poll until it is gone
-            os.kill(number, 0)
+    for signum in (signal.SIGTERM, signal.SIGKILL):
+        if not _stand_in(number):
+            break
+        os.kill(number, signum)
+        for _poll in range(STOP_POLLS):  # our child's child: poll until it is gone
+            if not _stand_in(number):
+                break
             time.sleep(0.02)
-    except ProcessLookupError:
-        pass
+    else:
+        if _stand_in(number):
+            sys.exit("the stand-in %d holding %s did not exit after SIGKILL" % (number, node_dir))
     if os.path.exists(pid):
         os.unlink(pid)
 

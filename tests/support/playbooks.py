@@ -52,8 +52,13 @@ def ansible_env(tmp_path, collections_path: str = WORKTREE_COLLECTIONS, extra: O
     return env
 
 
+# A bound, not a speed goal: a 3-host restore took over 120 s at load 32 on 2 shared cores (CI runs everything at
+# once); a hung run still ends here.
+PLAYBOOK_TIMEOUT = 600
+
+
 def run_playbook(tmp_path, *args: str, env_extra: Optional[Dict[str, str]] = None, cwd=None,
-                 collections_path: str = WORKTREE_COLLECTIONS, timeout: int = 120) -> Run:
+                 collections_path: str = WORKTREE_COLLECTIONS, timeout: int = PLAYBOOK_TIMEOUT) -> Run:
     proc = subprocess.run([tool("ansible-playbook"), *args], cwd=str(cwd or tmp_path), check=False, capture_output=True,
                           text=True, timeout=timeout, env=ansible_env(tmp_path, collections_path, env_extra))
     out = proc.stdout + proc.stderr
