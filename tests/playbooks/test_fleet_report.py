@@ -134,3 +134,20 @@ def test_two_clusters_in_one_table_one_json_and_each_host_its_own_textfile(tmp_p
     live = samples((tmp_path / "live.prom").read_text())
     assert live == {("opstack_conductor_up", cluster, host): 0
                     for cluster, host in (("op_a", "a-1"), ("op_a", "a-2"), ("op_b", "b-1"), ("op_b", "b-2"))}
+
+
+def test_a_corrupt_node_is_written_before_the_run_fails_on_it(tmp_path):
+    (tmp_path / "textfile").mkdir()
+    inventory = local_inventory(tmp_path / "hosts.yml", hosts(tmp_path),
+                                {"conductor_storage_dir": str(tmp_path / "hosts") + "/{{ inventory_hostname }}"})
+    assert run_playbook(tmp_path, "-i", inventory, "opstack.conductor.deploy").rc == 0
+    log = tmp_path / "hosts" / "seq-b" / "seq-b" / "raft-log.db"
+    data = bytearray(log.read_bytes())
+    data[3 * 4096 + 16:3 * 4096 + 64] = b"\xff" * 48  # the leaf page holding the configuration entry
+    log.write_bytes(bytes(data))
+    bad = run_playbook(tmp_path, "-i", inventory, "opstack.conductor.info")
+    assert bad.rc != 0 and "corrupt or unreadable: seq-b" in bad.out, bad
+    own = samples((tmp_path / "textfile" / "seq-b.prom").read_text())
+    assert own[("opstack_conductor_raft_integrity_ok", "sequencers", "seq-b")] == 0
+    assert samples((tmp_path / "textfile" / "seq-a.prom").read_text())[
+        ("opstack_conductor_raft_integrity_ok", "sequencers", "seq-a")] == 1
