@@ -266,8 +266,8 @@ class Roll:
             (status.get("sequencer_healthy") is not True, "its conductor reports the sequencer unhealthy"),
             (lag is None, "its unsafe head or the leader's cannot be read (%s)" % ("; ".join(
                 "%s: %s" % kv for kv in sorted(obs.errors.items())) or "no leader")),
-            (lag is not None and lag > self.params["max_lag"], "its unsafe head is %s blocks behind the leader's "
-                                                                "(max_lag %d)" % (lag, self.params["max_lag"])),
+            (lag is not None and lag > self.params["max_lag"],
+             "its unsafe head is %s blocks behind the leader's (max_lag %d)" % (lag, self.params["max_lag"])),
         ]
         return next((text for bad, text in checks if bad), None)
 
