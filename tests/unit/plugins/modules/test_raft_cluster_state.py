@@ -164,6 +164,15 @@ def test_bad_options_are_named_in_op_conductor_init_terms_and_nothing_is_made(tm
     assert not out.exists()
 
 
+def recording(real, calls):
+    """``real`` (os.listdir, os.fsync), appending its first argument to ``calls`` at each call."""
+    def record(*args):
+        target = args[0] if args else "."
+        calls.append(target if isinstance(target, int) else os.fspath(target))  # a descriptor, or a path
+        return real(*args)
+    return record
+
+
 def cluster_of(out, count, network=1, **extra):
     """``count`` nodes seq-000... at 127.0.0.<network>:<port> (another network: every node's state differs)."""
     ids = ["seq-%03d" % number for number in range(count)]
@@ -184,12 +193,7 @@ def test_one_listing_of_the_storage_directory_serves_every_node(tmp_path, run_mo
         (out / ".seq-001.opstack-new-0123456789ab").mkdir()
         (out / ".deleting-seq-002.4242.2026-01-01@00:00:00~").mkdir()
         listed = []
-
-        def listdir(path=".", _listed=listed):
-            _listed.append(os.fspath(path))
-            return real_listdir(path)
-
-        monkeypatch.setattr(os, "listdir", listdir)
+        monkeypatch.setattr(os, "listdir", recording(real_listdir, listed))
         results[count] = [run_module(raft_cluster_state.main, cluster_of(out, count)),
                           run_module(raft_cluster_state.main, cluster_of(out, count, 2, force=True, keep_backups=1)),
                           run_module(raft_cluster_state.main, cluster_of(out, count, 3, force=True, keep_backups=1))]
@@ -216,12 +220,7 @@ def fsyncs_per_node(tmp_path, run_module, monkeypatch, **extra):
             if case == "replace":
                 run_module(raft_cluster_state.main, cluster_of(out, count))
             calls = []
-
-            def fsync(fd, _calls=calls):
-                _calls.append(fd)
-                return real_fsync(fd)
-
-            monkeypatch.setattr(os, "fsync", fsync)
+            monkeypatch.setattr(os, "fsync", recording(real_fsync, calls))
             result = run_module(raft_cluster_state.main, cluster_of(out, count, 2, force=True, **extra))
             monkeypatch.setattr(os, "fsync", real_fsync)
             assert [node["action"] for node in result["nodes"]] == [case] * count, result
