@@ -214,9 +214,16 @@ def b7(case):
 
 
 def b7_cases():
-    """Smallest fleet first (a run stopped later keeps it), every forks value at each size."""
-    return {"%d clusters, forks %d" % (clusters, forks): (clusters, forks)
+    """Smallest fleet first (a run stopped later keeps it), every forks value at each size; the mode is in the
+    label, so a run of one mode keeps the other's figures."""
+    return {"%d clusters, forks %d, %s" % (clusters, forks, B7_MODE): (clusters, forks)
             for clusters in B7_CLUSTERS for forks in B7_FORKS}
+
+
+def _case_order(case):
+    """Rows in the order a round runs them (results.json sorts its keys)."""
+    order = ("floor", "deploy_first", "deploy_rerun", "info")
+    return order.index(case) if case in order else len(order)
 
 
 def _per_host_growth(b7_results):
@@ -232,7 +239,7 @@ def _per_host_growth(b7_results):
         small, large = sizes[min(sizes)], sizes[max(sizes)]
         cells = ["%s %.2f" % (case.replace("_", " "), large["cases"][case]["per_host_ms"] /
                               small["cases"][case]["per_host_ms"])
-                 for case in large["cases"] if case in small["cases"]]
+                 for case in sorted(large["cases"], key=_case_order) if case in small["cases"]]
         lines.append("* %s mode, forks %d: cost per host at %d clusters over %d clusters: %s." % (
             mode, forks, max(sizes), min(sizes), ", ".join(cells)))
     return lines
@@ -263,7 +270,7 @@ def b7_report(results):
     for r in b7_results.values():
         if not isinstance(r, dict) or "cases" not in r:
             continue
-        for case, c in r["cases"].items():
+        for case, c in sorted(r["cases"].items(), key=lambda item: _case_order(item[0])):
             ratio = "1" if case == "floor" else bench._ratio_cell(c)
             out.append("| %d (%d) | %s | %d | %s | %s | %s | %.0f | %.0f / %.0f | %s | %s (%s), %s |" % (
                 r["clusters"], r["hosts"], r.get("mode", "?"), r["forks"], case.replace("_", " "),
