@@ -260,8 +260,8 @@ def _without_file(reports: Mapping[str, HostSettings], hosts: Sequence[str]) -> 
         written = [variable for variable, value in report.values.items() if value[1]]
         if written and not report.env_file:
             problems.append("%s sets %s, but %s is empty: nothing would carry the settings to op-conductor (set it "
-                            "to the environment file the service reads)" % (host, ", ".join(written),
-                                                                              ENV_FILE_VARIABLE))
+                            "to the environment file the service reads)"
+                            % (host, ", ".join(written), ENV_FILE_VARIABLE))
         elif report.env_file and not report.env_file.startswith("/"):
             problems.append("%s on %s: %r is not an absolute path" % (ENV_FILE_VARIABLE, host, report.env_file))
     return problems

@@ -60,8 +60,8 @@ def test_uniform_settings_are_rendered_with_the_names_op_conductor_reads_and_uns
 @pytest.mark.skipif(not os.path.exists(PINNED_FLAGS), reason="the pinned op-conductor source is not in the cache")
 def test_every_written_name_is_an_env_var_of_the_pinned_op_conductor():
     with open(PINNED_FLAGS, encoding="utf-8") as handle:
-        names = set("OP_CONDUCTOR_" + name for name in re.findall(r'PrefixEnvVar\(EnvVarPrefix, "([A-Z0-9_]+)"\)',
-                                                                      handle.read()))
+        flags = handle.read()
+    names = set("OP_CONDUCTOR_" + name for name in re.findall(r'PrefixEnvVar\(EnvVarPrefix, "([A-Z0-9_]+)"\)', flags))
     written = [setting.env for setting in settings.SETTINGS if setting.env]
     assert len(written) == 12 and set(written) <= names
     assert not any("REORG" in name or "SHUTDOWN" in name for name in names)  # refused below, for this reason
@@ -117,8 +117,8 @@ def test_invalid_values_are_named_with_the_host_and_left_out_of_the_comparison()
     ("conductor_raft_heartbeat_timeout", "2s", "longer than 1000ms, the election timeout"),
     ("conductor_raft_heartbeat_timeout", "1ms", "shorter than hashicorp/raft's minimum of 5ms"),
     ("conductor_raft_snapshot_interval", "4ms", "shorter than hashicorp/raft's minimum of 5ms"),
-    ("conductor_raft_lease_timeout", "1500ms", "the leader lease timeout 1500ms is longer than the heartbeat timeout "
-                                              "1s (default)"),
+    ("conductor_raft_lease_timeout", "1500ms",
+     "the leader lease timeout 1500ms is longer than the heartbeat timeout 1s (default)"),
     ("conductor_raft_snapshot_threshold", -1, "-1 is out of range"),
     ("conductor_raft_snapshot_threshold", 2 ** 64, "out of range"),
     ("conductor_raft_trailing_logs", True, "True is not a whole number"),

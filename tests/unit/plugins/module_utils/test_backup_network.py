@@ -83,7 +83,7 @@ def test_forced_across_chains_the_node_state_is_kept_first(tmp_path):
     assert "forced past: the backup is of network 'chain-a', the node's network is 'chain-b'" in plan.reason
     kept = backups.restore(plan, node, 0o700, fs.Ownership())
     assert kept and os.path.isdir(kept)  # the node's previous state, kept beside it
-    assert {rel: entry for rel, entry in tree(kept).items()} == {
+    assert dict(tree(kept)) == {
         rel[len("seq-1/"):]: entry for rel, entry in before.items() if rel.startswith("seq-1/")}
 
 

@@ -25,8 +25,8 @@ def test_another_chains_backup_is_refused_naming_both_and_nothing_changes(tmp_pa
     assert made["manifest"]["cluster"]["network"] == "base-mainnet"
     has_run(node, SERVERS, term=2, entries=10, snapshot=False)  # the node moved back: a restore would change it
     before = tree(tmp_path)
-    refused = run_module(raft_restore.main, dict(src=made["backup_path"], path=node, expected_servers=SERVERS,
-                                                  network="op-mainnet"))
+    options = dict(src=made["backup_path"], path=node, expected_servers=SERVERS, network="op-mainnet")
+    refused = run_module(raft_restore.main, options)
     assert refused["failed"], refused
     assert "the backup is of network 'base-mainnet', the node's network is 'op-mainnet'" in refused["msg"]
     assert tree(tmp_path) == before
