@@ -14,9 +14,26 @@ from ansible_collections.opstack.conductor.plugins.plugin_utils._settings import
 
 HOSTS = ["seq-a", "seq-b", "seq-c"]
 FILE = {"conductor_env_file": "/etc/op-conductor/settings.env"}
-PINNED_FLAGS = os.path.join(os.path.dirname(__file__), "..", "..", "..", "..", ".cache", "op-conductor", "gomod",
-                            "github.com", "ethereum-optimism", "optimism@v1.19.0", "op-conductor", "flags",
-                            "flags.go")
+FLAGS_IN_CACHE = os.path.join("gomod", "github.com", "ethereum-optimism", "optimism@v1.19.0", "op-conductor", "flags",
+                              "flags.go")
+
+
+def pinned_flags() -> str:
+    """flags.go of the pinned op-conductor in the e2e build cache (tests/e2e/build_op_conductor.py: OPSTACK_E2E_CACHE,
+    else <repo>/.cache/op-conductor). Looked for in every ancestor: ansible-test units runs a copy of the collection
+    under <repo>/.cache/ansible-test/, where the repository's cache is an ancestor, not a sibling."""
+    if os.environ.get("OPSTACK_E2E_CACHE"):
+        return os.path.join(os.environ["OPSTACK_E2E_CACHE"], FLAGS_IN_CACHE)
+    here = os.path.dirname(os.path.abspath(__file__))
+    while os.path.dirname(here) != here:
+        candidate = os.path.join(here, ".cache", "op-conductor", FLAGS_IN_CACHE)
+        if os.path.exists(candidate):
+            return candidate
+        here = os.path.dirname(here)
+    return candidate
+
+
+PINNED_FLAGS = pinned_flags()
 
 
 def same(**values):
