@@ -14,7 +14,7 @@ description:
     directory renamed over O(path), so that a reader sees the old file or the new one, never a part.
   - The new file is named C(.<name>.opstack-new-<random>), which does not end in C(.prom). node_exporter reads
     every file of its textfile directory whose name ends in C(.prom), dotfiles included, so a temporary file named
-    like the target (as M(ansible.builtin.copy) names its fallback when its own temporary file is on another
+    like the target (as C(ansible.builtin.copy) names its fallback when its own temporary file is on another
     filesystem) would be read half-written, or its series twice.
   - Idempotent. The file is not touched when it already holds O(content) with O(mode); a rerun over unchanged
     state reports C(changed=false) (so node_exporter's C(node_textfile_mtime_seconds) is the time the values last
@@ -56,7 +56,9 @@ attributes:
   safe_file_operations:
     support: full
 seealso:
-  - module: ansible.builtin.copy
+  - name: ansible.builtin.copy
+    description: The general file copy, whose fallback temporary file node_exporter could read.
+    link: https://docs.ansible.com/ansible/latest/collections/ansible/builtin/copy_module.html
 notes:
   - The file belongs to the user the module runs as; the new file is fsynced before the rename and the directory
     after it. A run that dies before its rename leaves its C(.<name>.opstack-new-<random>) file behind, which no
