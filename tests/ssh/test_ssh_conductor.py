@@ -83,11 +83,19 @@ def ensure_up(live, tmp_path):
 
 
 def table_rows(run):
-    """{node: (up, leader as seen, leads)} from the status fleet table the role printed last (CLUSTER, HOST, SERVER ID,
-    UP, LEADER, LEADS, ...; issue 19 item 3)."""
+    """{server ID: (up, leader as seen, leads)} from the status fleet table the role printed last, read by its header
+    (CLUSTER, HOST, SERVER ID, ... UP, LEADER, LEADS, ...; issue 19 item 3): the Raft columns appear before UP when the
+    offline report is merged in, so columns are found by title, cells split on the two spaces that separate them."""
+    lines = re.findall(r'"([^"\n]*)"', run.out)
+    start = max(number for number, line in enumerate(lines) if line.startswith("CLUSTER") and " HOST " in line)
+    titles = re.split(r"\s{2,}", lines[start].strip())
     rows = {}
-    for match in re.finditer(r'"\S+\s+\S+\s+(sequencer-\d)\s+(\S+)\s+(\S+)\s+(\S+)\s', run.out):
-        rows[match.group(1)] = match.groups()[1:]
+    for line in lines[start + 2:]:
+        cells = re.split(r"\s{2,}", line.strip())
+        if len(cells) != len(titles):
+            break
+        row = dict(zip(titles, cells))
+        rows[row["SERVER ID"]] = (row["UP"], row["LEADER"], row["LEADS"])
     return rows
 
 
