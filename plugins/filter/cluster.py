@@ -232,8 +232,8 @@ def _live_node(host: str, host_vars: Mapping) -> Dict[str, Any]:
     return {key: node[key] if key == "member" else str(node[key]) for key in node}
 
 
-def _spans_clusters(hostvars: Mapping, hosts: Sequence[str], group: Any) -> str:
-    """The live playbooks handle one cluster per run (issue 19): a group whose hosts name several clusters
+def spans_clusters(hostvars: Mapping, hosts: Sequence[str], group: Any) -> str:
+    """For a playbook that handles one cluster per run: a group whose hosts name several clusters
     (conductor_cluster_name) is refused rather than driven as one cluster."""
     clusters = {}  # type: Dict[str, List[str]]
     for host in hosts:
@@ -256,7 +256,7 @@ def live_cluster(hostvars: Mapping, hosts: Sequence[str], play_hosts: Sequence[s
     members = [node for node in described if node["member"]]
     missing = [host for host in hosts if host not in play_hosts]
     voters = [node["id"] for node in members if node["suffrage"] == "voter"]
-    problem = _spans_clusters(hostvars, hosts, group)
+    problem = spans_clusters(hostvars, hosts, group)
     if missing or not hosts:
         problem = ("hosts of %s missing from this play (--limit?): %s; live operations need every node"
                    % (group, ", ".join(missing) or "the group is empty"))

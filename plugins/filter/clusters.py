@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any, Dict, List, Mapping, Sequence
 
-from ansible_collections.opstack.conductor.plugins.filter.cluster import cluster_members
+from ansible_collections.opstack.conductor.plugins.filter.cluster import cluster_members, live_cluster, spans_clusters
 from ansible_collections.opstack.conductor.plugins.filter.raft_info import inventory_inputs, raft_info_report
 from ansible_collections.opstack.conductor.plugins.plugin_utils import _fleet as fleet
 from ansible_collections.opstack.conductor.plugins.plugin_utils import _clusters
@@ -54,6 +54,36 @@ def cluster_partition(hostvars: Mapping, groups: Mapping, group: Any, play_hosts
         spec["problems"] = [p.text for p in refusals if name in p.clusters] + spec["problems"]
     every = [problem for spec in lists.values() for problem in spec["problems"]]
     return {"group": plan["group"], "of": plan["of"], "clusters": lists, "problems": list(dict.fromkeys(every))}
+
+
+def _live_entry(hostvars: Mapping, name: str, cluster: Mapping, play_hosts: Sequence[str], initial_leader: Any,
+                refusals: Sequence[str]) -> Dict[str, Any]:
+    hosts = cluster["hosts"]
+    live = live_cluster(hostvars, hosts, play_hosts, name,
+                        initial_leader=_setting(hostvars, hosts, "conductor_initial_leader", initial_leader))
+    problems = list(refusals) + ([live["problem"]] if live["problem"] else [])
+    live.update(name=name, hosts=list(hosts), lead=(list(cluster["play_hosts"]) or [""])[0],
+                problem="; ".join(problems))
+    return live
+
+
+def live_partition(hostvars: Mapping, groups: Mapping, group: Any, play_hosts: Sequence[str],
+                   initial_leader: Any = "", one_cluster: Any = False) -> Dict[str, Any]:
+    """The live playbooks' view of every cluster among the play's hosts: ``of`` {host: cluster} and ``clusters``
+    {name: live_cluster's nodes, servers, member_ids, leader_id + name, hosts, ``lead`` (the cluster's first play
+    host, which runs its cross-host steps from the controller) and ``problem`` (the refusals that stop it, joined;
+    empty when there is none)}. ``one_cluster``: a playbook not yet converted to fleets refuses a group whose hosts
+    form several clusters, in every cluster. Never fails: each host asserts on its own cluster's problem."""
+    plan = _clusters.partition(hostvars, groups, group, play_hosts)
+    spanning = spans_clusters(hostvars, [host for name in plan["clusters"]
+                                         for host in plan["clusters"][name]["hosts"]], plan["group"])
+    clusters = {}
+    for name, cluster in plan["clusters"].items():
+        refusals = [problem.text for problem in plan["problems"] if name in problem.clusters]
+        if one_cluster and spanning:
+            refusals.append(spanning)
+        clusters[name] = _live_entry(hostvars, name, cluster, play_hosts, initial_leader, refusals)
+    return {"group": plan["group"], "of": plan["of"], "clusters": clusters}
 
 
 def cluster_batch(cluster: Mapping, batch: Sequence[str], active: Sequence[str]) -> List[str]:
@@ -100,5 +130,5 @@ def cluster_summary(hostvars: Mapping, found: Sequence[str], alive: Sequence[str
 
 class FilterModule:
     def filters(self):
-        return {"cluster_partition": cluster_partition, "cluster_batch": cluster_batch,
+        return {"cluster_partition": cluster_partition, "cluster_batch": cluster_batch, "live_partition": live_partition,
                 "cluster_summary": cluster_summary, "cluster_info_report": cluster_info_report}

@@ -213,3 +213,28 @@ def test_the_live_playbooks_refuse_a_group_that_spans_clusters(plugin):
         "one cluster per run: run it once per cluster with -e conductor_group=<the cluster's group>")
     one = members_filter.live_cluster(hostvars, groups["op_a"], groups["op_a"], "op_a")
     assert one["problem"] == "" and one["member_ids"] == ["a-1", "a-2", "a-3"]
+
+
+def test_the_live_playbooks_take_each_cluster_on_its_own(plugin):
+    """live_partition (conductor_cluster nodes.yml): every cluster of a parent group with its own nodes, servers,
+    initial leader and lead host; a host of one cluster missing from the play stops that cluster only; a playbook
+    that handles one cluster per run (one_cluster) still refuses the spanning group, in every cluster."""
+    hostvars, groups = fleet(plugin, {"op_a": three("a"), "op_b": three("b")})
+    hostvars["b-1"]["conductor_initial_leader"] = "b-2"
+    hosts = groups["sequencers"]
+    live = plugin.live_partition(hostvars, groups, "sequencers", hosts)
+    assert live["of"] == {host: "op_" + host[0] for host in hosts}
+    a, b = live["clusters"]["op_a"], live["clusters"]["op_b"]
+    assert [n["id"] for n in a["nodes"]] == ["a-1", "a-2", "a-3"] and b["member_ids"] == ["b-1", "b-2", "b-3"]
+    assert (a["leader_id"], b["leader_id"]) == ("a-1", "b-2")
+    assert (a["lead"], b["lead"], a["problem"], b["problem"]) == ("a-1", "b-1", "", "")
+    limited = plugin.live_partition(hostvars, groups, "sequencers", ["a-2", "a-3", "b-1", "b-2", "b-3"])
+    assert limited["clusters"]["op_a"]["problem"] == (
+        "hosts of op_a missing from this play (--limit?): a-1; live operations need every node")
+    assert (limited["clusters"]["op_a"]["lead"], limited["clusters"]["op_b"]["problem"]) == ("a-2", "")
+    single = plugin.live_partition(hostvars, groups, "sequencers", hosts, one_cluster=True)
+    for name in ("op_a", "op_b"):
+        assert single["clusters"][name]["problem"].startswith(
+            "the hosts of sequencers form 2 clusters (op_a: a-1, a-2, a-3; op_b: b-1, b-2, b-3)")
+    assert plugin.live_partition(hostvars, groups, "op_a", groups["op_a"], one_cluster=True)["clusters"]["op_a"][
+        "problem"] == ""
