@@ -10,7 +10,7 @@ import json
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from ansible_collections.opstack.conductor.tests.support.playbooks import local_inventory, run_playbook, table
+from ansible_collections.opstack.conductor.tests.support.playbooks import local_inventory, run_playbook, table, table_records
 
 
 def hosts(tmp_path):
@@ -82,6 +82,8 @@ def test_status_prints_and_writes_the_live_fleet_view_of_unanswering_conductors(
     assert status.rc == 0 and "cluster sequencers, leader: none; DISAGREEMENT: unreachable: seq-a, seq-b" in status.out
     rows = table(status, with_cluster=True)
     assert [row[:4] for row in rows] == [["sequencers", "seq-a", "seq-a", "no"], ["sequencers", "seq-b", "seq-b", "no"]]
+    by_title = table_records(status)  # the reader the SSH tests use, by column title
+    assert [(r["CLUSTER"], r["HOST"], r["SERVER ID"], r["UP"]) for r in by_title] == [tuple(row[:4]) for row in rows]
     got = samples(out.read_text())
     assert got == {("opstack_conductor_up", "sequencers", "seq-a"): 0, ("opstack_conductor_up", "sequencers", "seq-b"): 0}
     before = snapshot(tmp_path / "fleet")

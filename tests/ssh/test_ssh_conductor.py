@@ -25,7 +25,7 @@ import pytest
 from ansible_collections.opstack.conductor.tests.ssh import partition
 from ansible_collections.opstack.conductor.tests.ssh.conductors import LiveCluster, wait_for
 from ansible_collections.opstack.conductor.tests.ssh.testbed import HOST_NAMES, SPARE
-from ansible_collections.opstack.conductor.tests.support.playbooks import WORKTREE_COLLECTIONS, run_playbook
+from ansible_collections.opstack.conductor.tests.support.playbooks import WORKTREE_COLLECTIONS, run_playbook, table_records
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 LEADER = HOST_NAMES[0]  # conductor_initial_leader of the bed's inventory
@@ -83,20 +83,8 @@ def ensure_up(live, tmp_path):
 
 
 def table_rows(run):
-    """{server ID: (up, leader as seen, leads)} from the status fleet table the role printed last, read by its header
-    (CLUSTER, HOST, SERVER ID, ... UP, LEADER, LEADS, ...; issue 19 item 3): the Raft columns appear before UP when the
-    offline report is merged in, so columns are found by title, cells split on the two spaces that separate them."""
-    lines = re.findall(r'"([^"\n]*)"', run.out)
-    start = max(number for number, line in enumerate(lines) if line.startswith("CLUSTER") and " HOST " in line)
-    titles = re.split(r"\s{2,}", lines[start].strip())
-    rows = {}
-    for line in lines[start + 2:]:
-        cells = re.split(r"\s{2,}", line.strip())
-        if len(cells) != len(titles):
-            break
-        row = dict(zip(titles, cells))
-        rows[row["SERVER ID"]] = (row["UP"], row["LEADER"], row["LEADS"])
-    return rows
+    """{server ID: (up, leader as seen, leads)} from the status fleet table the role printed last."""
+    return {row["SERVER ID"]: (row["UP"], row["LEADER"], row["LEADS"]) for row in table_records(run)}
 
 
 def summary_line(run):

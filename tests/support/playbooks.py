@@ -79,6 +79,22 @@ def table(run: Run, with_cluster: bool = False) -> List[List[str]]:
     return rows
 
 
+def table_records(run: Run) -> List[Dict[str, str]]:
+    """The rows of the last fleet table a playbook printed, each as {column title: cell}: columns found by title,
+    cells split on the two or more spaces that separate them (a cell may hold one space, and the Raft columns come
+    before UP when status merges the offline report)."""
+    lines = re.findall(r'"([^"\n]*)"', run.out)
+    start = max(number for number, line in enumerate(lines) if line.startswith("CLUSTER") and " HOST " in line)
+    titles = re.split(r"\s{2,}", lines[start].strip())
+    records = []
+    for line in lines[start + 2:]:
+        cells = re.split(r"\s{2,}", line.strip())
+        if len(cells) != len(titles):
+            break
+        records.append(dict(zip(titles, cells)))
+    return records
+
+
 def local_inventory(path, hosts: Dict[str, Dict[str, str]], group_vars: Optional[Dict[str, object]] = None) -> str:
     """A YAML inventory of local-connection hosts in group sequencers."""
     lines = ["all:", "  children:", "    sequencers:", "      hosts:"]
