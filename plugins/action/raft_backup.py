@@ -20,6 +20,8 @@ from __future__ import annotations
 import os
 from typing import Any, Dict
 
+from ansible.errors import AnsibleError
+
 from ansible_collections.opstack.conductor.plugins.module_utils import _backup as backups
 from ansible_collections.opstack.conductor.plugins.plugin_utils import _backup_plans as plans
 from ansible_collections.opstack.conductor.plugins.plugin_utils._action import ConductorAction
@@ -55,11 +57,22 @@ class ActionModule(ConductorAction):
         return {"changed": False, "locked": check.get("locked"), "plan": plan}
 
     def _fetch_file(self, source: str, rel: str, target: str, task_vars: Dict[str, Any]) -> None:
+        """One file of the backup into ``target``. Without become the connection transfers it as it is (no module
+        run per file; issue 15): the copy is checked against the manifest as a whole before it gets its name, which
+        any damage in transit fails. With become the files are the become user's: ansible's fetch reads them
+        through it (slurp), as before."""
         if os.path.isabs(rel) or ".." in rel.split("/"):
             raise backups.BackupError("%s: the manifest names the file %r outside the backup" % (source, rel))
-        got = self.run_action("ansible.legacy.fetch", {"src": "%s/%s" % (source, rel), "flat": True,
-                                                       "dest": os.path.join(target, rel), "validate_checksum": True},
-                              task_vars)
+        remote, local = "%s/%s" % (source, rel), os.path.join(target, rel)
+        if not self._connection.become:
+            os.makedirs(os.path.dirname(local), mode=0o700, exist_ok=True)
+            try:
+                self._connection.fetch_file(remote, local)
+            except AnsibleError as exc:
+                raise backups.BackupError("fetching %s to %s failed: %s" % (remote, target, exc)) from exc
+            return
+        got = self.run_action("ansible.legacy.fetch", {"src": remote, "flat": True, "dest": local,
+                                                       "validate_checksum": True}, task_vars)
         if got.get("failed"):
             raise backups.BackupError("fetching %s/%s to %s failed: %s" % (source, rel, target, got.get("msg")))
 

@@ -185,12 +185,13 @@ def backup_record(hostvars: Mapping[str, Any], host: str) -> List[Dict[str, Any]
         return []
     manifest = result.get("manifest") or {}
     position = manifest.get("position") or {}
-    fetched = _done(hostvars, host, "__conductor_backup_fetch") or {}
+    # fetched by the backup task itself, or (op-conductor stopped for the backup) by a later task
+    fetched = (_done(hostvars, host, "__conductor_backup_fetch") or {}).get("fetched") or result.get("fetched", "")
     return [{"host": host, "server_id": check["plan"]["server_id"], "path": result.get("backup_path", ""),
              "current_term": manifest.get("current_term"), "last_log_term": position.get("term"),
              "last_index": position.get("index"), "cluster": (manifest.get("cluster") or {}).get("id"),
              "online": manifest.get("online", False), "stopped": check["plan"]["stop"],
-             "removed": result.get("removed", []), "fetched": fetched.get("fetched", ""), "msg": result.get("msg", "")}]
+             "removed": result.get("removed", []), "fetched": fetched, "msg": result.get("msg", "")}]
 
 
 def restore_record(hostvars: Mapping[str, Any], host: str) -> List[Dict[str, Any]]:

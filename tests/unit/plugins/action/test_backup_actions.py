@@ -10,6 +10,7 @@ import importlib
 import json
 import os
 import shutil
+import subprocess
 from unittest import mock
 
 import pytest
@@ -279,3 +280,57 @@ def test_backup_preflight_plans_every_node_without_failing_the_task(plugins, run
         "conductor_backup_fetch=true needs conductor_backup_fetch_dir"]
     assert "inside the node directory" in problems[0]  # the module's own refusal of the check run
     assert not os.path.exists(tmp_path / "b")
+
+
+class Connection:
+    """The host's end of a connection without become (issue 15): files move by fetch_file/put_file, shell commands
+    run here; both recorded. ``corrupt``: a file name whose transferred copy gets one bit flipped."""
+
+    def __init__(self, corrupt=None):
+        self.become, self.corrupt, self.transfers, self.commands = None, corrupt, [], []
+        self.has_native_async = False
+        self._shell = mock.MagicMock(tmpdir=None)
+
+    def _copy(self, source, target):
+        self.transfers.append((source, target))
+        shutil.copyfile(source, target)
+        if self.corrupt and target.endswith("/" + self.corrupt):
+            data = bytearray(open(target, "rb").read())
+            data[5000] ^= 1
+            open(target, "wb").write(bytes(data))
+
+    fetch_file = put_file = _copy
+
+
+def plain_action(plugins, host, connection, name, args, check_mode=False):
+    """``action`` over a connection without become: low-level shell commands run for real."""
+    plugin = action(plugins, host, name, args, check_mode)
+    plugin._connection = connection
+
+    def low_level(cmd, sudoable=True, **_kwargs):
+        connection.commands.append(cmd)
+        done = subprocess.run(["/bin/sh", "-c", cmd], capture_output=True, text=True, check=False, timeout=60)
+        return {"rc": done.returncode, "stdout": done.stdout, "stderr": done.stderr}
+    plugin._low_level_execute_command = low_level
+    return plugin
+
+
+def test_backup_fetch_without_become_runs_no_module_per_file_and_still_verifies(plugins, run_module, tmp_path):
+    path = node(run_module, tmp_path / "n")
+    has_run(path, SERVERS)  # with a snapshot directory to carry along
+    host, connection = Host(run_module), Connection()
+    args = dict(path=path, dest=str(tmp_path / "b"), server_id="seq-1", fetch_dest=str(tmp_path / "c" / "seq-1"))
+    made = plain_action(plugins, host, connection, "raft_backup", dict(args)).run(task_vars={})
+    name = os.path.basename(made["backup_path"])
+    assert made["fetched"] == str(tmp_path / "c" / "seq-1" / name) and os.listdir(tmp_path / "c" / "seq-1") == [name]
+    assert host.modules() == [("opstack.conductor.raft_backup", False)]  # the backup; no stat/slurp per file
+    assert sorted(source[len(made["backup_path"]) + 1:] for source, _target in connection.transfers) == \
+        sorted(["manifest.json"] + list(made["manifest"]["files"]))
+    assert {k: v.digest for k, v in tree(made["fetched"]).items()} == \
+        {k: v.digest for k, v in tree(made["backup_path"]).items()}
+    damaged = Connection(corrupt=raft.LOG_FILE)
+    again = plain_action(plugins, host, damaged, "raft_backup", dict(args, fetch_src=made["backup_path"]))
+    again = again.run(task_vars={})
+    assert again["failed"] and "does not verify (it is left there for inspection" in again["msg"], again
+    assert "raft-log.db" in again["msg"]
+    assert sorted(os.listdir(tmp_path / "c" / "seq-1")) == sorted([name, ".%s.unverified" % name])
