@@ -28,11 +28,15 @@ def _alive(status: Mapping, leader_id: str) -> bool:
     return (status.get("leader_with_id") or {}).get("id") == leader_id
 
 
-def replace_targets(info: Any, requested: Any, member_ids: Sequence[str]) -> Dict[str, List[str]]:
+def replace_targets(info: Any, requested: Any, member_ids: Sequence[str],
+                    fleet_ids: Sequence[str] = ()) -> Dict[str, List[str]]:
     """``replace`` (dead members to replace), ``alive`` (requested but healthy: left alone) and ``problems``, from
-    a conductor_info result, the requested server IDs (a list or a comma-separated string) and the member IDs."""
+    a conductor_info result, the requested server IDs (a list or a comma-separated string) and the member IDs.
+    ``fleet_ids``: the member IDs of every cluster of the run; a requested member of another cluster is that
+    cluster's to replace (neither a target nor a problem here)."""
     info = info if isinstance(info, Mapping) else {}
-    wanted = _requested(requested)
+    elsewhere = set(str(i) for i in fleet_ids or []) - set(member_ids)
+    wanted = [i for i in _requested(requested) if i not in elsewhere]
     out = dict(replace=[], alive=[], problems=[])
     if not wanted:
         return out

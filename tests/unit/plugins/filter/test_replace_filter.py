@@ -53,3 +53,17 @@ def test_requests_naming_no_member_or_the_whole_cluster_are_refused():
                 leader=None)
     assert replace_targets(down, IDS, IDS)["problems"] == [
         "no leader that every reachable node names: a replace needs a working cluster (see the recover playbook)"]
+
+
+def test_over_a_fleet_an_id_of_another_cluster_is_left_to_that_cluster_and_one_of_none_is_refused():
+    """Issue 19: membership runs over every cluster of the play; conductor_replace names IDs of the whole run. Each
+    cluster replaces its own, leaves another cluster's alone (no problem, not even a missing leader), and refuses
+    an ID that is a member of no cluster."""
+    fleet = IDS + ["t1", "t2"]
+    healthy = info(status("s1"), status("s2"), status("s3", reachable=False))
+    assert replace_targets(healthy, "t2", IDS, fleet_ids=fleet) == dict(replace=[], alive=[], problems=[])
+    assert replace_targets(info(leader=None), ["t1"], IDS, fleet_ids=fleet) == dict(replace=[], alive=[], problems=[])
+    assert replace_targets(healthy, "t2,s3", IDS, fleet_ids=fleet) == dict(replace=["s3"], alive=[], problems=[])
+    refused = replace_targets(healthy, ["t9", "s3"], IDS, fleet_ids=fleet)
+    assert refused["replace"] == [] and refused["problems"] == [
+        "conductor_replace names t9, which is not a member (conductor_member=true) of the group"]
