@@ -3,9 +3,10 @@
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
 """raft_restore's controller part, in the ansible.posix ``patch`` style (issue 14 item 1, issue 15 item 2).
 
-- O(remote_src=false): O(src) is a backup on the controller. It is pushed to O(staging_dir) on the host (copy
-  checks every file's checksum after the transfer) and the module restores from that copy, verifying it again;
-  in check mode nothing is pushed and the module judges the restore from the backup's manifest (src_manifest).
+- O(remote_src=false): O(src) is a backup on the controller. It is pushed to O(staging_dir) on the host (with
+  become by ansible's copy, which checks every file's checksum after the transfer; without, by the connection, no
+  module run per file) and the module restores from that copy, verifying it again against its manifest; in check
+  mode nothing is pushed and the module judges the restore from the backup's manifest (src_manifest).
 - O(preflight): the restore role's judgement of one node, before anything is pushed anywhere: the backup that
   raft_backup_info chose (``found``), one raft_restore check run against the node (refusals, entries lost, a node
   that already holds the backup), and the role's service settings, combined into the node's plan (its
@@ -18,7 +19,10 @@ Without these options the module runs alone, as it always did.
 from __future__ import annotations
 
 import os
+import shlex
 from typing import Any, Dict
+
+from ansible.errors import AnsibleError
 
 from ansible_collections.opstack.conductor.plugins.module_utils import _backup as backups
 from ansible_collections.opstack.conductor.plugins.plugin_utils import _backup_plans as plans
@@ -48,6 +52,8 @@ class ActionModule(ConductorAction):
         """The backup directory ``src`` copied to <staging_dir>/<its name>/ on the host: {path} or {failed, msg}."""
         if not staging_dir:
             return {"failed": True, "msg": "staging_dir is required to push a backup from the controller"}
+        if not self._connection.become:
+            return self._put_backup(src, staging_dir)
         made = self.run_module({"path": staging_dir, "state": "directory", "mode": "0700"}, task_vars,
                                module="ansible.legacy.file")
         if made.get("failed"):
@@ -57,6 +63,37 @@ class ActionModule(ConductorAction):
                                                          "mode": "preserve", "directory_mode": "0700"}, task_vars)
         if copied.get("failed"):
             return dict(copied, msg="pushing %s to %s failed: %s" % (src, target, copied.get("msg")))
+        return {"path": target, "changed": True}
+
+    def _shell(self, command: str) -> str:
+        """One shell command on the host, as the connection's user (no module run): '' or why it failed."""
+        done = self._low_level_execute_command(command, sudoable=False)
+        return "" if done.get("rc") == 0 else "%s: %s" % (command, (done.get("stderr") or done.get("stdout") or "").strip())
+
+    def _put_backup(self, src: str, staging_dir: str) -> Dict[str, Any]:
+        """Without become (issue 15): the staging directory made (0700) by one shell command, the backup's manifest
+        and the files it names (verified on the controller) put by the connection, then made owner-only: no module
+        run per file. Whether the copy is the backup is the check on the host's copy that follows (sha256 and size
+        of every file against the manifest, nothing missing or extra, the full integrity check)."""
+        staging_dir = self._remote_expand_user(staging_dir, sudoable=False)
+        target = os.path.join(staging_dir, os.path.basename(src.rstrip("/")))
+        try:
+            files = [backups.MANIFEST] + sorted(backups.read_manifest(src)["files"])
+        except backups.BackupError as exc:
+            return {"failed": True, "msg": str(exc)}
+        if any(os.path.isabs(rel) or ".." in rel.split("/") for rel in files):
+            return {"failed": True, "msg": "%s: the manifest names a file outside the backup" % src}
+        directories = sorted({os.path.dirname(os.path.join(target, rel)) for rel in files})
+        failed = self._shell("mkdir -p -- %s && chmod 0700 -- %s && mkdir -p -- %s" % (
+            shlex.quote(staging_dir), shlex.quote(staging_dir), " ".join(shlex.quote(d) for d in directories)))
+        try:
+            for rel in [] if failed else files:
+                self._connection.put_file(os.path.join(src, rel), os.path.join(target, rel))
+        except AnsibleError as exc:
+            failed = str(exc)
+        failed = failed or self._shell("chmod -R u=rwX,go= -- %s" % shlex.quote(target))
+        if failed:
+            return {"failed": True, "msg": "pushing %s to %s failed: %s" % (src, target, failed)}
         return {"path": target, "changed": True}
 
     def _from_controller(self, module_args, staging_dir, task_vars):

@@ -10,6 +10,7 @@ import importlib
 import json
 import os
 import shutil
+import stat
 import subprocess
 from unittest import mock
 
@@ -334,3 +335,30 @@ def test_backup_fetch_without_become_runs_no_module_per_file_and_still_verifies(
     assert again["failed"] and "does not verify (it is left there for inspection" in again["msg"], again
     assert "raft-log.db" in again["msg"]
     assert sorted(os.listdir(tmp_path / "c" / "seq-1")) == sorted([name, ".%s.unverified" % name])
+
+
+def test_stage_without_become_puts_the_files_and_checks_the_copy_with_one_module_run(plugins, run_module, tmp_path):
+    path = node(run_module, tmp_path / "n")
+    has_run(path, SERVERS)  # with a snapshot directory to carry along
+    made = backup(run_module, path, tmp_path / "controller")
+    shutil.rmtree(path)
+    host = Host(run_module)
+    plan = preflight(plugins, host, path, found_in(plugins, host, tmp_path / "controller"))
+    args = dict(path=path, server_id="seq-1", expected_servers=SERVERS, staging_dir=str(tmp_path / "staging"),
+                stage=plan)
+    host.calls.clear()
+    staged = plain_action(plugins, host, Connection(), "raft_restore", dict(args)).run(task_vars={})
+    copy = str(tmp_path / "staging" / os.path.basename(made))
+    assert (staged["changed"], staged["plan"]["host_backup"], staged["plan"]["pushed"]) == (True, copy, True)
+    assert staged["plan"]["problems"] == [] and not os.path.exists(path)  # checked, not restored
+    assert host.modules() == [("opstack.conductor.raft_restore", True)]  # the check; no file/stat/copy module
+    assert {k: v.digest for k, v in tree(copy).items()} == {k: v.digest for k, v in tree(made).items()}
+    modes = {os.path.relpath(os.path.join(d, n), copy): os.stat(os.path.join(d, n)).st_mode & 0o777
+             for d, dirs, files in os.walk(copy) for n in dirs + files}
+    assert stat.S_IMODE(os.stat(tmp_path / "staging").st_mode) == 0o700
+    assert modes and all(mode == (0o700 if os.path.isdir(os.path.join(copy, rel)) else 0o600)
+                         for rel, mode in modes.items()), modes
+    shutil.rmtree(tmp_path / "staging")
+    damaged = plain_action(plugins, host, Connection(corrupt=raft.LOG_FILE), "raft_restore", dict(args))
+    problems = damaged.run(task_vars={})["plan"]["problems"]  # damaged in transit: the check on the host refuses it
+    assert len(problems) == 1 and "raft-log.db: sha256" in problems[0] and not os.path.exists(path), problems
