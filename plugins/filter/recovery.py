@@ -90,13 +90,15 @@ def _leader(plan: rules.Plan, heads: Sequence[rules.OpNodeHead], members: Sequen
 
 
 def recovery_plan(hostvars: Mapping, members: Sequence[Mapping], group: Any, confirm: Any = None,
-                  mode: Any = "survivor", force: Any = False, check_mode: Any = False) -> Dict[str, Any]:
-    """The plan for the hosts of ``members`` (cluster_members' list), from the results each host registered."""
+                  mode: Any = "survivor", force: Any = False, check_mode: Any = False,
+                  cluster: Any = None) -> Dict[str, Any]:
+    """The plan for the hosts of ``members`` (one cluster's member list, ``cluster`` its name), from the results
+    each host registered."""
     members = list(members or [])
     nodes = [node_report(m, hostvars[m["host"]].get(INFO_VAR)) for m in members]
     heads = [op_node_head(m["host"], hostvars[m["host"]].get(SYNC_VAR)) for m in members]
     plan = rules.recovery_plan(str(group), confirm, mode, nodes, heads, force=bool(force),
-                               dry_run=bool(check_mode))
+                               dry_run=bool(check_mode), cluster_name=str(cluster) if cluster else None)
     highest = plan.highest_op_node
     leader = _leader(plan, heads, members) if not plan.problems else None
     return {
@@ -112,13 +114,14 @@ def recovery_plan(hostvars: Mapping, members: Sequence[Mapping], group: Any, con
 
 
 def recovery_request(group: Any, confirm: Any = None, mode: Any = "survivor", live: Any = None,
-                     force: Any = False) -> List[str]:
-    """The problems of the request itself (confirmation, mode) and of the live cluster (``live``: a conductor_info
-    result; a conductor that leads means the quorum is not lost), checked before anything is stopped or read."""
-    cluster = (live or {}).get("cluster") if isinstance(live, Mapping) else None
-    claimed = [str(sid) for sid in (cluster or {}).get("leaders_claimed") or []]
-    return (rules.confirmation_problems(confirm, str(group)) + rules.mode_problems(mode)
-            + rules.live_leader_problems(claimed, bool(force)))
+                     force: Any = False, cluster: Any = None) -> List[str]:
+    """The problems of the request itself (confirmation of ``cluster`` of the play's ``group``, mode) and of the live
+    cluster (``live``: a conductor_info result; a conductor that leads means the quorum is not lost), checked
+    before anything is stopped or read."""
+    view = (live or {}).get("cluster") if isinstance(live, Mapping) else None
+    claimed = [str(sid) for sid in (view or {}).get("leaders_claimed") or []]
+    return (rules.confirmation_problems(confirm, str(group), str(cluster) if cluster else None)
+            + rules.mode_problems(mode) + rules.live_leader_problems(claimed, bool(force)))
 
 
 class FilterModule:

@@ -100,14 +100,22 @@ class Plan:
 # ================================================================================================================
 
 
-def confirmation_problems(confirm: Any, group: str) -> List[str]:
+def confirmation_problems(confirm: Any, group: str, cluster_name: Optional[str] = None) -> List[str]:
     """Recovery commits entries no quorum committed and drops the others' state: the operator must name the group,
-    as an answer to "which cluster?", not a yes that a copied command line carries to the wrong inventory."""
-    if confirm is not None and str(confirm) == str(group) and str(group):
+    as an answer to "which cluster?", not a yes that a copied command line carries to the wrong inventory. Over
+    several clusters (issue 19) the play's group confirms every cluster of it, and a comma-separated list confirms
+    each cluster it names; names are compared exactly, as the group is."""
+    text = str(confirm) if confirm is not None and not isinstance(confirm, bool) else ""
+    if text and (text == str(group) or (cluster_name and str(cluster_name) in text.split(","))):
         return []
     shown = "unset" if confirm in (None, "") else "%r" % (confirm,)
-    return ["conductor_recover_confirm is %s: a recovery is one-shot and drops state, so confirm it by naming the "
-            "cluster's inventory group: -e conductor_recover_confirm=%s" % (shown, group)]
+    if not cluster_name or str(cluster_name) == str(group):
+        return ["conductor_recover_confirm is %s: a recovery is one-shot and drops state, so confirm it by naming "
+                "the cluster's inventory group: -e conductor_recover_confirm=%s" % (shown, group)]
+    return ["conductor_recover_confirm is %s: cluster %s is not confirmed, and nothing of it is touched; a recovery is "
+            "one-shot and drops state, so name the clusters to recover, comma-separated without spaces "
+            "(-e conductor_recover_confirm=%s), or the play's group for every cluster of it "
+            "(-e conductor_recover_confirm=%s)" % (shown, cluster_name, cluster_name, group)]
 
 
 def live_leader_problems(leaders_claimed: Sequence[str], force: bool) -> List[str]:
@@ -227,11 +235,12 @@ def _survivor_part(plan: Plan, nodes: Sequence[NodeReport], heads: Sequence[OpNo
 
 
 def recovery_plan(group: str, confirm: Any, mode: Any, nodes: Sequence[NodeReport], heads: Sequence[OpNodeHead],
-                  force: bool = False, dry_run: bool = False) -> Plan:
-    """The whole decision. ``problems`` empty means go; every problem is reported at once. A dry run (check mode,
-    where no conductor was stopped) reports running nodes as warnings and decides as if they had stopped."""
+                  force: bool = False, dry_run: bool = False, cluster_name: Optional[str] = None) -> Plan:
+    """The whole decision for one cluster (``cluster_name``, of the play's ``group``). ``problems`` empty means
+    go; every problem is reported at once. A dry run (check mode, where no conductor was stopped) reports running
+    nodes as warnings and decides as if they had stopped."""
     plan = Plan(mode=str(mode))
-    plan.problems += confirmation_problems(confirm, group)
+    plan.problems += confirmation_problems(confirm, group, cluster_name)
     plan.problems += mode_problems(mode)
     plan.problems += node_problems([replace(n, locked=False) for n in nodes] if dry_run else nodes)
     plan.warnings += ["check mode: op-conductor runs on host %s; a real run stops it first" % n.host

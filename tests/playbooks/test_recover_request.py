@@ -4,6 +4,9 @@ whole recovery runs against real op-conductors in tests/e2e/test_recover.py.)"""
 
 from __future__ import annotations
 
+import json
+import re
+
 import pytest
 
 from ansible_collections.opstack.conductor.tests.support.net import free_port
@@ -60,3 +63,67 @@ def test_confirmed_it_stops_every_conductor_then_refuses_a_cluster_without_usabl
     assert run.rc != 0 and "only conductor_recover_mode=reseed can bring this cluster back" in run.out, run
     assert sorted(p.name for p in tmp_path.glob("*.stop")) == ["seq-a.stop", "seq-b.stop", "seq-c.stop"]
     assert not list(tmp_path.glob("*.start")) and not (tmp_path / "raft").exists()
+
+
+# Issue 19: one run over every cluster among the play's hosts. Two clusters under sequencers (conductor_cluster_name
+# per child group); the confirmation names the play's group (every cluster) or lists the clusters to recover.
+TWO = {"op_a": ["a-1", "a-2", "a-3"], "op_b": ["b-1", "b-2", "b-3"]}
+
+
+def fleet_inventory(tmp_path):
+    closed = free_port("127.0.0.1")
+    hook = "touch %s/{{ inventory_hostname }}.$CONDUCTOR_ACTION" % tmp_path
+    children, port = {}, 57390
+    for cluster, hosts in TWO.items():
+        members = {}
+        for host in hosts:
+            port += 1
+            members[host] = {"conductor_raft_address": "127.0.0.1:%d" % port,
+                             "conductor_rpc_url": "http://127.0.0.1:%d" % closed,
+                             "conductor_node_rpc_url": "http://127.0.0.1:%d" % closed}
+        children[cluster] = {"vars": {"conductor_cluster_name": cluster}, "hosts": members}
+    base = {"ansible_connection": "local", "ansible_python_interpreter": "{{ ansible_playbook_python }}",
+            "conductor_storage_dir": str(tmp_path / "raft") + "/{{ inventory_hostname }}",
+            "conductor_service_stop_command": hook, "conductor_service_start_command": hook,
+            "conductor_request_timeout": 2}
+    path = tmp_path / "fleet.yml"
+    path.write_text(json.dumps({"all": {"vars": base, "children": {"sequencers": {"children": children}}}}))
+    return str(path)
+
+
+def failed_hosts(run):
+    return sorted(host for host, counts in run.recap.items() if counts["failed"] or counts["unreachable"])
+
+
+def stopped(tmp_path):
+    return sorted(p.name[:-len(".stop")] for p in tmp_path.glob("*.stop"))
+
+
+@pytest.mark.parametrize("confirm", ["sequencers", "op_a,op_b"])
+def test_the_group_or_a_list_of_clusters_confirms_every_cluster_it_names(tmp_path, confirm):
+    # Both clusters go on past the request (every conductor of both is stopped), each then refused by its own plan
+    # (no node holds state, no op-node answers), nothing written; one line per cluster.
+    run = run_playbook(tmp_path, "-i", fleet_inventory(tmp_path), "opstack.conductor.recover",
+                       "-e", "conductor_recover_confirm=" + confirm, timeout=300)
+    assert run.rc != 0 and "form 2 clusters" not in run.out, run
+    assert stopped(tmp_path) == TWO["op_a"] + TWO["op_b"], run
+    assert not list(tmp_path.glob("*.start")) and not (tmp_path / "raft").exists()
+    # Every cluster failed, so Ansible runs no further play (no summary lines): each cluster's refusal is its own.
+    assert failed_hosts(run) == TWO["op_a"] + TWO["op_b"], run
+    for cluster in TWO:
+        assert re.search(r"cluster %s: every conductor is stopped; no Raft state was changed\..*only "
+                         r"conductor_recover_mode=reseed can bring this cluster back" % cluster, run.out, re.S), run
+
+
+def test_a_cluster_not_confirmed_is_refused_before_anything_of_it_is_stopped(tmp_path):
+    # op_a is confirmed and goes on (its conductors stopped, then its own plan refuses); op_b is not named: none of
+    # its conductors is stopped and the run says why in op_b's line.
+    run = run_playbook(tmp_path, "-i", fleet_inventory(tmp_path), "opstack.conductor.recover",
+                       "-e", "conductor_recover_confirm=op_a", timeout=300)
+    assert run.rc != 0, run
+    assert stopped(tmp_path) == TWO["op_a"], run
+    assert not list(tmp_path.glob("*.start")) and not (tmp_path / "raft").exists()
+    assert failed_hosts(run) == TWO["op_a"] + TWO["op_b"], run
+    assert "cluster op_a: every conductor is stopped" in run.out and "cluster op_b: every conductor" not in run.out, run
+    assert re.search(r"cluster op_b: Nothing was stopped or changed:.*conductor_recover_confirm is 'op_a': cluster op_b "
+                     r"is not confirmed", run.out, re.S) and "cluster op_a: Nothing was stopped" not in run.out, run

@@ -36,6 +36,18 @@ def test_the_request_is_checked_alone_before_anything_runs():
     assert len(recovery_request("seq", "", "survivors")) == 2
 
 
+def test_the_request_and_the_plan_are_confirmed_per_cluster():
+    """Issue 19: the play's group confirms every cluster of it; a comma-separated list the clusters it names."""
+    assert recovery_request("seq", "seq", "survivor", cluster="op_b") == []
+    assert recovery_request("seq", "op_a,op_b", "survivor", cluster="op_b") == []
+    refused = recovery_request("seq", "op_a", "survivor", cluster="op_b")
+    assert len(refused) == 1 and "cluster op_b is not confirmed" in refused[0]
+    hv = hostvars([info(), info(), info()], [sync(100)] * 3)
+    assert recovery_plan(hv, MEMBERS, "seq", confirm="op_b", mode="survivor", cluster="op_b")["ok"]
+    plan = recovery_plan(hv, MEMBERS, "seq", confirm="op_a", mode="survivor", cluster="op_b")
+    assert not plan["ok"] and "cluster op_b is not confirmed" in plan["problems"][0]
+
+
 def test_the_request_is_refused_while_a_conductor_leads():
     live = {"failed": False, "cluster": {"leaders_claimed": ["seq-b"], "unreachable": ["seq-a"]}}
     problems = recovery_request("seq", "seq", "survivor", live=live)

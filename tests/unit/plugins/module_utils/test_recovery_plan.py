@@ -36,6 +36,38 @@ def test_an_empty_group_cannot_be_confirmed():
     assert rp.confirmation_problems("", "")
 
 
+# Issue 19: one run over every cluster among the play's hosts; the play's group confirms every cluster of it, a
+# comma-separated list confirms the clusters it names (exactly, as the group is named).
+
+def test_the_group_confirms_every_cluster_of_it():
+    assert rp.confirmation_problems("sequencers", "sequencers", cluster_name="op_a") == []
+    assert rp.confirmation_problems("sequencers", "sequencers", cluster_name="op_b") == []
+
+
+@pytest.mark.parametrize("confirm", ["op_b", "op_a,op_b", "op_b,op_c", "op_b,op_b"])
+def test_a_list_confirms_the_clusters_it_names(confirm):
+    assert rp.confirmation_problems(confirm, "sequencers", cluster_name="op_b") == []
+
+
+@pytest.mark.parametrize("confirm", [None, "", "op_a", "op_a, op_b", "OP_B", "op_b ", "op_", "op_a;op_b", True])
+def test_a_cluster_the_list_does_not_name_exactly_is_refused(confirm):
+    problems = rp.confirmation_problems(confirm, "sequencers", cluster_name="op_b")
+    assert len(problems) == 1 and "cluster op_b is not confirmed" in problems[0], problems
+    assert "-e conductor_recover_confirm=sequencers" in problems[0] and "op_b" in problems[0]
+
+
+def test_a_cluster_named_like_its_group_keeps_the_one_cluster_message():
+    problems = rp.confirmation_problems("yes", "sequencers", cluster_name="sequencers")
+    assert problems == rp.confirmation_problems("yes", "sequencers")
+
+
+def test_the_plan_takes_the_cluster_confirmation():
+    nodes = [node("a", index=41), node("b")]
+    assert rp.recovery_plan("sequencers", "op_b", "survivor", nodes, [op("a", 100)], cluster_name="op_b").problems == []
+    refused = rp.recovery_plan("sequencers", "op_a", "survivor", nodes, [op("a", 100)], cluster_name="op_b")
+    assert len(refused.problems) == 1 and "cluster op_b is not confirmed" in refused.problems[0]
+
+
 @pytest.mark.parametrize("mode", ["survivor", "all", "reseed"])
 def test_known_modes(mode):
     assert rp.mode_problems(mode) == []
