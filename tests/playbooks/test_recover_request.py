@@ -70,7 +70,7 @@ def test_confirmed_it_stops_every_conductor_then_refuses_a_cluster_without_usabl
 TWO = {"op_a": ["a-1", "a-2", "a-3"], "op_b": ["b-1", "b-2", "b-3"]}
 
 
-def fleet_inventory(tmp_path):
+def fleet_inventory(tmp_path, extra=None):
     closed = free_port("127.0.0.1")
     hook = "touch %s/{{ inventory_hostname }}.$CONDUCTOR_ACTION" % tmp_path
     children, port = {}, 57390
@@ -80,7 +80,7 @@ def fleet_inventory(tmp_path):
             port += 1
             members[host] = {"conductor_raft_address": "127.0.0.1:%d" % port,
                              "conductor_rpc_url": "http://127.0.0.1:%d" % closed,
-                             "conductor_node_rpc_url": "http://127.0.0.1:%d" % closed}
+                             "conductor_node_rpc_url": "http://127.0.0.1:%d" % closed, **(extra or {}).get(host, {})}
         children[cluster] = {"vars": {"conductor_cluster_name": cluster}, "hosts": members}
     base = {"ansible_connection": "local", "ansible_python_interpreter": "{{ ansible_playbook_python }}",
             "conductor_storage_dir": str(tmp_path / "raft") + "/{{ inventory_hostname }}",
@@ -127,3 +127,17 @@ def test_a_cluster_not_confirmed_is_refused_before_anything_of_it_is_stopped(tmp
     assert "cluster op_a: every conductor is stopped" in run.out and "cluster op_b: every conductor" not in run.out, run
     assert re.search(r"cluster op_b: Nothing was stopped or changed:.*conductor_recover_confirm is 'op_a': cluster op_b "
                      r"is not confirmed", run.out, re.S) and "cluster op_a: Nothing was stopped" not in run.out, run
+
+
+def test_a_host_that_fails_to_stop_stops_its_cluster_only_before_anything_of_it_is_read(tmp_path):
+    # b-2's stop hook fails: op_b stops right there (b-1 and b-3 by the guard, before any node of op_b is read or
+    # judged), while op_a goes on to its own plan (refused: no node holds state). The play has no any_errors_fatal.
+    fail_b2 = {"b-2": {"conductor_service_stop_command": "exit 3"}}
+    run = run_playbook(tmp_path, "-i", fleet_inventory(tmp_path, fail_b2), "opstack.conductor.recover",
+                       "-e", "conductor_recover_confirm=sequencers", timeout=300)
+    assert run.rc != 0, run
+    assert stopped(tmp_path) == TWO["op_a"] + ["b-1", "b-3"], run
+    assert "cluster op_b stopped: host b-2 failed to stop its conductor" in run.out, run
+    assert "cluster op_a: every conductor is stopped" in run.out and "cluster op_b: every conductor" not in run.out, run
+    assert "Recovery of cluster op_a" in run.out and "Recovery of cluster op_b" not in run.out, run
+    assert failed_hosts(run) == TWO["op_a"] + TWO["op_b"] and not (tmp_path / "raft").exists(), run
