@@ -8,7 +8,8 @@
   module run per file) and the module restores from that copy, verifying it again against its manifest; in check
   mode nothing is pushed and the module judges the restore from the backup's manifest (src_manifest).
 - O(preflight): the restore role's judgement of one node, before anything is pushed anywhere: the backup that
-  raft_backup_info chose (``found``), one raft_restore check run against the node (refusals, entries lost, a node
+  raft_backup_info chose (``found``; or ``find``, {controller_path, path}: chosen and verified here by its rules,
+  returned as ``found``), one raft_restore check run against the node (refusals, entries lost, a node
   that already holds the backup), and the role's service settings, combined into the node's plan (its
   ``problems`` are reported for every host at once).
 - O(stage): the role's second step, once every node is judged: the planned backup pushed to the host when it is on
@@ -29,6 +30,7 @@ from ansible_collections.opstack.conductor.plugins.plugin_utils import _backup_p
 from ansible_collections.opstack.conductor.plugins.plugin_utils._action import ConductorAction
 
 _JUDGE_ARGS = ("path", "server_id", "expected_servers", "force", "network")
+_INFO_MODULE = "opstack.conductor.raft_backup_info"
 
 
 class ActionModule(ConductorAction):
@@ -112,19 +114,34 @@ class ActionModule(ConductorAction):
             return pushed
         return dict(self.run_module(dict(module_args, src=pushed["path"]), task_vars), pushed=pushed["path"])
 
+    def _find(self, module_args, preflight, task_vars):
+        """The backup raft_backup_info chose (``found``, from an earlier task), or (``find``: {controller_path,
+        path}) chosen here with its rules, in this task (issue 15: one task per node for finding and judging)."""
+        if "find" not in preflight:
+            return preflight["found"]
+        find = preflight["find"] or {}
+        args = {key: module_args[key] for key in ("server_id", "expected_servers", "network")
+                if module_args.get(key) is not None}
+        if find.get("path"):
+            args["path"] = find["path"]
+        return plans.find_backup(lambda listed: self.run_module(listed, task_vars, module=_INFO_MODULE), args,
+                                 find.get("controller_path"))
+
     def _preflight(self, module_args, preflight, task_vars):
-        found, server_id, node_dir = preflight["found"], module_args.get("server_id"), module_args["path"]
+        found, server_id, node_dir = self._find(module_args, preflight, task_vars), module_args.get("server_id"), \
+            module_args["path"]
         problems = plans.found_problems(found, server_id, bool(module_args.get("force")),
                                         bool(preflight.get("default_places")))
         if problems:
-            return {"changed": False, "plan": {"server_id": server_id, "node_dir": node_dir, "problems": problems}}
+            return {"changed": False, "found": found,
+                    "plan": {"server_id": server_id, "node_dir": node_dir, "problems": problems}}
         chosen = found["chosen"]
         judged = self.run_module(dict(self._judge_args(module_args), src_manifest=chosen["manifest"]), task_vars,
                                  check_mode=True)
         plan = plans.restore_plan(chosen, server_id, node_dir, {"locked": judged.get("locked")}, judged,
                                   judged.get("action") == backups.RESTORE_UNCHANGED, preflight["service"],
                                   bool(self._task.check_mode))
-        return {"changed": False, "plan": plan, "warnings": judged.get("warnings", [])}
+        return {"changed": False, "found": found, "plan": plan, "warnings": judged.get("warnings", [])}
 
     def _stage(self, module_args, plan, staging_dir, task_vars):
         """Push the planned backup when it is on the controller (not in check mode), then check the restore on the

@@ -66,7 +66,9 @@ options:
     description:
       - The C(opstack.conductor.raft_restore) role's judgement of the node before anything is pushed or changed -
         C(found) (the result of M(opstack.conductor.raft_backup_info) with its O(opstack.conductor.raft_backup_info#module:controller_path)),
-        C(service) (C(manage), C(name), C(stop_command), C(start_command)) and C(default_places) (the backups were
+        or instead C(find) (C(controller_path), C(path): where to look, as those options of
+        M(opstack.conductor.raft_backup_info); the backup is chosen and verified in this task and returned as
+        RV(found)), C(service) (C(manage), C(name), C(stop_command), C(start_command)) and C(default_places) (the backups were
         looked for where the backup playbook keeps them). The chosen backup is judged against the node in check
         mode from its manifest and RV(plan) says what happens to the node; the task does not fail, the plan's
         C(problems) say why the node cannot be restored.
@@ -192,6 +194,13 @@ plan:
     - With O(preflight) or O(stage) - what happens to the node (C(action), C(backup), C(where), C(stop),
       C(locked), C(host_backup), C(pushed), C(lost), C(overridden), C(caveats), C(problems) ...).
   returned: with O(preflight) or O(stage)
+  type: dict
+found:
+  description:
+    - With O(preflight) - the backup chosen for the node and its verification where it is (C(chosen), C(looked),
+      C(backups), C(newest), C(partials)), as M(opstack.conductor.raft_backup_info) with
+      O(opstack.conductor.raft_backup_info#module:choose) returns them.
+  returned: with O(preflight)
   type: dict
 recovered:
   description:

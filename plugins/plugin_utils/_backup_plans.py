@@ -14,9 +14,10 @@ from __future__ import annotations
 import json
 import os
 import stat
-from typing import Any, Dict, List, Mapping, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Mapping, Sequence, Tuple
 
 from ansible_collections.opstack.conductor.plugins.module_utils import _backup as backups
+from ansible_collections.opstack.conductor.plugins.module_utils import _servers as servers
 from ansible_collections.opstack.conductor.plugins.module_utils._errors import OpstackError
 
 CONTROLLER = "the controller"
@@ -63,6 +64,56 @@ def looked(places: Sequence[Sequence[Any]]) -> str:
             if not report.get("ok"):
                 reasons.extend(report.get("problems", [])[:1])
     return " nor ".join(seen) + (" (%s)" % "; ".join(reasons) if reasons else "")
+
+
+def controller_listing(root: str, server_id: Any, verify: bool = False, expected: Any = None,
+                       network: Any = None) -> Dict[str, Any]:
+    """What raft_backup_info reports for ``root``, read on the controller by the module's own code."""
+    try:
+        return dict(backups.describe_backups(root, verify, server_id, expected, network), changed=False)
+    except (OpstackError, OSError) as exc:
+        return {"failed": True, "msg": str(exc)}
+
+
+def _expected_servers(module_args: Mapping[str, Any]) -> Any:
+    """The options the module would refuse, checked before anything is read; the expected servers or None."""
+    if module_args.get("server_id") is not None:
+        servers.validate_server_id(module_args["server_id"])
+    backups.validate_network(module_args.get("network"))
+    if module_args.get("expected_servers") is None:
+        return None
+    return servers.server_dicts(module_args["expected_servers"], "expected_servers")
+
+
+ModuleRun = Callable[[Dict[str, Any]], Dict[str, Any]]
+
+
+def find_backup(run_module: ModuleRun, module_args: Mapping[str, Any], controller_path: Any) -> Dict[str, Any]:
+    """raft_backup_info's choice (its action plugin, and the restore role's preflight in raft_restore's): this
+    server's backups on the controller (``controller_path``) and on the host (module_args' path, listed by one
+    raft_backup_info run through ``run_module``), the newest of both by ``_backup``'s ranking, and only that one
+    verified where it is: {chosen, looked, backups, newest, partials} or {failed, msg}."""
+    try:
+        expected = _expected_servers(module_args)
+    except OpstackError as exc:
+        return {"failed": True, "msg": str(exc)}
+    server_id, places = module_args.get("server_id"), []
+    if controller_path:
+        places.append([CONTROLLER, controller_path, controller_listing(controller_path, server_id)])
+    if module_args.get("path"):
+        places.append([HOST, module_args["path"], run_module(dict(module_args, verify=False, expected_servers=None))])
+    chosen = backup_choice([[where, listing] for where, _root, listing in places])
+    result = {"changed": False, "chosen": chosen, "looked": looked(places), "backups": [], "newest": None,
+              "partials": []}
+    if not chosen:
+        return result
+    if chosen["where"] == CONTROLLER:
+        verified = controller_listing(chosen["path"], server_id, True, expected, module_args.get("network"))
+    else:
+        verified = run_module(dict(module_args, path=chosen["path"], verify=True))
+    if verified.get("failed"):
+        return dict(result, failed=True, msg=verified.get("msg") or "the verification failed")
+    return dict(result, **{key: verified.get(key) for key in ("backups", "newest", "partials")})
 
 
 def found_problems(found: Mapping[str, Any], server_id: str, force: bool, default_places: bool) -> List[str]:
@@ -201,6 +252,9 @@ def restore_record(hostvars: Mapping[str, Any], host: str) -> List[Dict[str, Any
     if "__conductor_restore_done" in hostvars[host]:
         return list(hostvars[host]["__conductor_restore_done"])
     result, staged = _done(hostvars, host, "conductor_restore_result"), _done(hostvars, host, "__conductor_restore_staged")
+    if result is None and staged is not None and "conductor_restore_result" not in hostvars[host] \
+            and staged["plan"].get("action") == backups.RESTORE_UNCHANGED:
+        result = {"skipped": True}  # the node already holds the backup: the playbook did not include its restore
     if result is None or staged is None:
         return []
     plan = staged["plan"]

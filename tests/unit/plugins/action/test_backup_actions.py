@@ -362,3 +362,31 @@ def test_stage_without_become_puts_the_files_and_checks_the_copy_with_one_module
     damaged = plain_action(plugins, host, Connection(corrupt=raft.LOG_FILE), "raft_restore", dict(args))
     problems = damaged.run(task_vars={})["plan"]["problems"]  # damaged in transit: the check on the host refuses it
     assert len(problems) == 1 and "raft-log.db: sha256" in problems[0] and not os.path.exists(path), problems
+
+
+def test_the_restore_preflight_finds_verifies_and_judges_in_one_task(plugins, run_module, tmp_path):
+    path = node(run_module, tmp_path / "n")
+    made = backup(run_module, path, tmp_path / "host")
+    has_run(path, SERVERS, snapshot=False)  # the node moves on: the backup is older
+    host = Host(run_module)
+    args = dict(path=path, server_id="seq-1", expected_servers=SERVERS,
+                preflight=dict(find=dict(controller_path=str(tmp_path / "controller"), path=str(tmp_path / "host")),
+                               service=SERVICE, default_places=True))
+    result = action(plugins, host, "raft_restore", dict(args)).run(task_vars={})
+    assert (result["found"]["chosen"]["path"], result["found"]["chosen"]["where"]) == (made, "the host")
+    assert [r["path"] for r in result["found"]["backups"]] == [made] and result["found"]["backups"][0]["usable"]
+    assert len(result["plan"]["problems"]) == 1 and "is older than the node's log" in result["plan"]["problems"][0]
+    assert host.modules() == [("opstack.conductor.raft_backup_info", False), ("opstack.conductor.raft_backup_info",
+                                                                              False), ("opstack.conductor.raft_restore",
+                                                                                       True)]
+    assert [args.get("verify") for name, args, _check in host.calls[:2]] == [False, True]  # listed, then verified
+    forced = action(plugins, host, "raft_restore", dict(args, force=True)).run(task_vars={})["plan"]
+    assert (forced["action"], forced["problems"], forced["backup"]) == ("restore", [], made)
+    nothing = dict(args, preflight=dict(args["preflight"], find=dict(controller_path=str(tmp_path / "none"), path="")))
+    plan = action(plugins, host, "raft_restore", nothing).run(task_vars={})["plan"]
+    assert plan["problems"] == ["no backup of server seq-1 in %s on the controller (%s does not exist or is not a "
+                                "directory); the backup playbook keeps backups on each host in conductor_backup_dest, "
+                                "and on the controller in conductor_backup_fetch_dir/<host> with "
+                                "conductor_backup_fetch=true; set conductor_restore_src (and "
+                                "conductor_restore_remote_src) to restore from elsewhere"
+                                % (tmp_path / "none", tmp_path / "none")]
