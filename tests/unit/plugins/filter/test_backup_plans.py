@@ -69,6 +69,24 @@ def test_restore_records_take_the_result_where_the_restore_ran_and_the_plan_wher
     assert (c["action"], c["predicted"], c["host"], c["candidates"]) == ("unchanged", False, "c", 2)
 
 
+def test_records_of_the_one_task_fetch_and_of_a_node_whose_restore_tasks_were_not_included():
+    """Issue 15: the backup task fetches itself when op-conductor was not stopped (its result says fetched, the
+    fetch task is skipped); the restore playbook does not include the restore tasks of a node that already holds
+    its backup (no conductor_restore_result at all), which is still reported unchanged. A node to restore whose
+    tasks never ran (its batch never came) is not reported."""
+    check = {"plan": {"server_id": "a", "stop": False, "problems": []}}
+    made = {"backup_path": "/b/x", "fetched": "/c/a/x", "manifest": {}}
+    hv = hostvars(a={"conductor_backup_result": made, "__conductor_backup_check": check,
+                     "__conductor_backup_fetch": {"skipped": True}})
+    assert plans.play_records(hv, ["a"], "backup")[0]["fetched"] == "/c/a/x"
+    plan = {"node_dir": "/n/a", "backup": "/c/x", "where": "the controller", "last_log_term": 3, "last_index": 9,
+            "candidates": 1, "action": "unchanged", "overridden": [], "lost": {"count": 0}, "caveats": []}
+    hv = hostvars(a={"__conductor_restore_staged": {"plan": plan}},
+                  b={"__conductor_restore_staged": {"plan": dict(plan, action="restore")}})
+    (a,) = plans.play_records(hv, ["a", "b"], "restore")
+    assert (a["host"], a["action"], a["predicted"], a["previous"]) == ("a", "unchanged", False, "")
+
+
 MEMBERS = [{"host": h, "suffrage": "voter"} for h in ("a", "b", "c")] + [{"host": "d", "suffrage": "nonvoter"}]
 
 
