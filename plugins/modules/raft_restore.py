@@ -66,7 +66,7 @@ options:
     description:
       - The C(opstack.conductor.raft_restore) role's judgement of the node before anything is pushed or changed -
         C(found) (the result of M(opstack.conductor.raft_backup_info) with its O(opstack.conductor.raft_backup_info#module:controller_path)),
-        or instead C(find) (C(controller_path), C(path): where to look, as those options of
+        or instead C(find) (C(controller_path) and C(path), where to look, as those options of
         M(opstack.conductor.raft_backup_info); the backup is chosen and verified in this task and returned as
         RV(found)), C(service) (C(manage), C(name), C(stop_command), C(start_command)) and C(default_places) (the backups were
         looked for where the backup playbook keeps them). The chosen backup is judged against the node in check
