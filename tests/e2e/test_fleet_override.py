@@ -2,8 +2,9 @@
 conductors in ONE inventory (group sequencers, a child group per cluster naming it with conductor_cluster_name).
 One run breaks glass in both, each on its own (its own pauses, its own chosen op-node, exactly one active sequencer
 in each), and one run of the way back brings both back; a cluster that is not confirmed, or whose conductor does not
-answer, is refused with nothing changed in it while the other cluster is overridden, the run red, one summary line
-per cluster.
+answer, is refused with nothing changed in it while the other cluster is overridden, and a cluster whose op-node
+restart fails on the way back stops before its restore while the other goes back: the run red, one summary line per
+cluster.
 
 Two conductors per cluster where that is enough (a follower to choose, the Raft leader the way back needs); three in
 the cluster with a stopped conductor, which keeps its quorum that way.
@@ -23,7 +24,8 @@ from playbook_runs import playbook
 CHAINS = {"chain_a": ["a-seq-1", "a-seq-2"], "chain_b": ["b-seq-1", "b-seq-2"]}
 
 
-def fleet_inventory(clusters: dict, workdir, cluster_vars: dict | None = None):
+def fleet_inventory(clusters: dict, workdir, cluster_vars: dict | None = None,
+                    filename: str = "fleet.yml"):
     """hosts.yml: group sequencers with one child group per cluster (named like it, conductor_cluster_name set);
     each cluster's op-node restart hook drives its own stub cluster."""
     children = {}
@@ -38,7 +40,7 @@ def fleet_inventory(clusters: dict, workdir, cluster_vars: dict | None = None):
     inv = {"all": {"children": {"sequencers": {"children": children, "vars": {
         "ansible_connection": "local", "ansible_python_interpreter": sys.executable,
         "conductor_override_timeout": 30, "conductor_wait_timeout": 60}}}}}
-    path = workdir / "fleet.yml"
+    path = workdir / filename
     path.write_text(yaml.safe_dump(inv, sort_keys=False))
     return path
 
@@ -120,19 +122,37 @@ def test_one_run_breaks_glass_in_every_cluster_and_one_run_goes_back(make_cluste
     again = playbook(workdir, "override", inventory, "-e", "conductor_override_confirm=sequencers")
     assert again.rc == 0 and again.changed == 0, again
 
+    # The way back with chain_b's op-node restart hook failing: chain_a goes back, chain_b stops before its restore
+    # (released: every conductor paused, its break-glass sequencer stopped, none active), the run red.
     back_marks = {name: c.stubs.mark() for name, (c, _l) in fleet.items()}
+    broken = fleet_inventory({"chain_a": a, "chain_b": b}, workdir, {
+        "chain_a": {"conductor_override_leader": a_chosen}, "chain_b": {"conductor_op_node_restart_command": "false"}},
+        filename="broken-hook.yml")
+    half = playbook(workdir, "override", broken, "-e", "conductor_override_confirm=sequencers",
+                    "-e", "conductor_override_state=absent")
+    assert half.rc != 0 and summary(half, "chain_a").endswith(": changed"), half
+    assert f"FAILED on b-seq-1, b-seq-2: host {b_leader}: non-zero return code" in summary(half, "chain_b"), half
+    assert "stopped before the restore" in half.out, half
+    a_leader_back = a.wait_leader()
+    assert state(a) == running["chain_a"] and a.stubs.active() == [a_leader_back]
+    assert state(b) == {sid: (True, sid == b_leader) for sid in b.nodes} and b.stubs.active() == []
+    assert admin_calls(b, back_marks["chain_b"]) == [(b_leader, "admin_stopSequencer")]
+
     back = playbook(workdir, "override", inventory, "-e", "conductor_override_confirm=sequencers",
                     "-e", "conductor_override_state=absent")
     assert back.rc == 0, back
-    assert summary(back, "chain_a").endswith(": changed") and summary(back, "chain_b").endswith(": changed"), back
+    assert summary(back, "chain_a").endswith(": ok") and summary(back, "chain_b").endswith(": changed"), back
     for name, (c, _l), chosen in (("chain_a", fleet["chain_a"], a_chosen), ("chain_b", fleet["chain_b"], b_leader)):
         leader = c.wait_leader()
         assert state(c) == running[name] and c.stubs.active() == [leader]
         assert not c.stubs.nodes[chosen].override and c.stubs.nodes[chosen].restarts == 1
-        assert admin_calls(c, back_marks[name]) == [(chosen, "admin_stopSequencer"), (chosen, "<restart>"),
-                                                    (leader, "admin_startSequencer")]
         wait_until(lambda c=c, leader=leader, name=name: committed(c, leader, since=back_marks[name]), 30,
                    what=f"{name}'s Raft leader to commit blocks again")
+    assert admin_calls(a, back_marks["chain_a"]) == [(a_chosen, "admin_stopSequencer"), (a_chosen, "<restart>"),
+                                                     (a_leader_back, "admin_startSequencer")]
+    b_leader_back = b.wait_leader()
+    assert admin_calls(b, back_marks["chain_b"]) == [(b_leader, "admin_stopSequencer"), (b_leader, "<restart>"),
+                                                     (b_leader_back, "admin_startSequencer")]
     resumed = playbook(workdir, "override", inventory, "-e", "conductor_override_confirm=sequencers",
                        "-e", "conductor_override_state=absent")
     assert resumed.rc == 0 and resumed.changed == 0, resumed
