@@ -176,3 +176,26 @@ def test_a_cluster_not_confirmed_is_left_as_it_was_while_the_other_is_recovered(
     assert list(heads) == [LEADERS["op_a"]], run
     kept_head(clusters["op_a"], lost_at["op_a"], heads[LEADERS["op_a"]])
     assert assert_recovered(clusters["op_a"], lost_at["op_a"], heads[LEADERS["op_a"]], mark) == LEADERS["op_a"]
+
+
+def test_one_run_reseeds_every_cluster_whose_nodes_all_lost_their_state(fleet):
+    """Every node's state of both clusters is gone: one run in mode reseed brings each back from its inventory at
+    its own re-seed term, led by the voter whose op-node holds its chain's highest unsafe head (conductor_cluster's
+    bring_up per cluster), sequencing again from that head."""
+    clusters, workdir, inventory = fleet
+    heads = {}
+    for name, c in clusters.items():
+        for sid in c.nodes:
+            c.kill(sid)
+            shutil.rmtree(c.nodes[sid].node_dir)
+        wait_until(lambda c=c: not c.running(), 10, what=f"every conductor of {name} to exit")
+    for name, c in clusters.items():  # op-node's sequencer (the stub's) still runs but cannot commit: the head stays
+        heads[name] = c.stubs.chain.head()["number"]
+    marks = {name: c.stubs.mark() for name, c in clusters.items()}
+    run = playbook(workdir, "recover", inventory, "-e", "conductor_recover_confirm=sequencers",
+                   "-e", "conductor_recover_mode=reseed", timeout=600)
+    assert run.rc == 0 and not run.failed, run
+    assert len(re.findall(r"re-seed term: 1, leader [ab]-1", run.out)) == 2, run
+    for name, c in clusters.items():
+        assert assert_recovered(c, heads[name], heads[name], marks[name]) == CLUSTERS[name][0]
+    assert summary(run.out) == {name: f"cluster {name} (3 hosts): changed" for name in clusters}, run
