@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import sys
 
-import pytest
 import yaml
 
 from harness import HERE, ConductorCluster, wait_until
