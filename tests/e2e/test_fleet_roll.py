@@ -173,6 +173,19 @@ def test_one_run_rolls_both_clusters_side_by_side_and_a_rerun_restarts_nothing(f
     assert hook_calls(events, since) == [], again
     assert summary(again) == {"op_a": "cluster op_a (3 hosts): ok", "op_b": "cluster op_b (3 hosts): ok"}, again
 
+    # clusters of different lengths (op_a two followers, op_b one): op_b's only wave is reported though op_a's second
+    # wave runs after it (what a host registered in its own wave outlives the later waves)
+    since = len(hook_calls(events))
+    some = playbook(workdir, "rolling_restart", inventory, "-e", "conductor_roll_hosts=a-2,a-3,b-3", timeout=900)
+    assert some.rc == 0 and some.failed == 0, some
+    calls, orders = hook_calls(events, since), planned(some)
+    assert orders == {"op_a": ["a-2", "a-3"], "op_b": ["b-3"]}, some  # followers only: leadership stays
+    # wave 0 stops a-2 and b-3 (in either order) before starting either again; wave 1 is a-3 alone
+    assert sorted(calls[:2]) == [("stop", "a-2"), ("stop", "b-3")], calls
+    assert sorted(calls[2:4]) == [("start", "a-2"), ("start", "b-3")], calls
+    assert calls[4:] == [("stop", "a-3"), ("start", "a-3")], calls
+    assert summary(some) == {"op_a": "cluster op_a (3 hosts): changed", "op_b": "cluster op_b (3 hosts): changed"}, some
+
 
 def test_a_degraded_cluster_is_refused_while_the_other_rolls_completely(fleet):
     clusters, workdir, inventory, events = fleet
