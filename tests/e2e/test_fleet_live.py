@@ -18,15 +18,15 @@ A, B = ["a-1", "a-2"], ["b-1", "b-2"]
 LEADERS = {"op_a": "a-2", "op_b": "b-1"}
 
 
-def fleet_inventory(workdir, clusters, leaders, members=None):
+def fleet_inventory(workdir, clusters, leaders, members=None, host_vars=None):
     """One inventory for every cluster: group sequencers with one child group per cluster, each child as
-    playbook_runs.write_inventory writes a single cluster (its own start/stop hooks), plus its cluster key and
-    initial leader."""
+    playbook_runs.write_inventory writes a single cluster (its own start/stop hooks; ``members`` and ``host_vars``
+    per server ID), plus its cluster key and initial leader."""
     children = {}
     for name, c in clusters.items():
         part = workdir / name
         part.mkdir(exist_ok=True)
-        path = write_inventory(c, part, members=members, group_vars={
+        path = write_inventory(c, part, members=members, host_vars=host_vars, group_vars={
             "conductor_cluster_name": name, "conductor_initial_leader": leaders[name]})
         children[name] = yaml.safe_load(path.read_text())["all"]["children"]["sequencers"]
     inventory = workdir / "fleet.yml"
@@ -114,6 +114,20 @@ def test_membership_changes_one_cluster_and_leaves_the_other_unchanged(fleet):
 
     again = playbook(workdir, "membership", inventory)
     assert again.rc == 0 and again.changed == 0, again
+
+    # a-1, op_a's first host (the one that led op_a's steps), dies with its machine and is retired: its conductor is
+    # gone and the host no longer answers (SSH to a closed port). op_a's next host leads the removal, as run_once
+    # chose the first host still running; op_b is again unchanged. The run is red: a-1 was unreachable.
+    a.kill("a-1")
+    dead = {"a-1": {"ansible_connection": "ssh", "ansible_host": "127.0.0.1", "ansible_port": 9}}
+    inventory = fleet_inventory(workdir, clusters, LEADERS, members={"a-1": False}, host_vars=dead)
+    retired = playbook(workdir, "membership", inventory)
+    assert retired.rc != 0 and retired.recap["a-1"]["unreachable"] == 1, retired
+    own_membership(a, ["a-2", "a-3"])
+    assert b.memberships(B) == b_before and changed_on(retired, B) == 0, retired
+    lines = summary(retired)
+    assert lines["op_a"].startswith("cluster op_a (3 hosts): FAILED on a-1: "), lines
+    assert lines["op_b"] == "cluster op_b (2 hosts): ok", lines
 
 
 def test_a_refusal_in_one_cluster_leaves_it_untouched_and_the_other_brought_up(op_conductor, tmp_path):
