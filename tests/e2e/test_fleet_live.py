@@ -13,6 +13,7 @@ import yaml
 
 from harness import ConductorCluster, wait_until
 from playbook_runs import playbook, write_inventory
+from ansible_collections.opstack.conductor.tests.support.playbooks import cluster_summary
 
 A, B = ["a-1", "a-2"], ["b-1", "b-2"]
 LEADERS = {"op_a": "a-2", "op_b": "b-1"}
@@ -37,14 +38,7 @@ def fleet_inventory(workdir, clusters, leaders, members=None, host_vars=None):
 
 def summary(run):
     """The end-of-run lines, {cluster: line}."""
-    assert "TASK [Show the outcome of every cluster]" in run.out, run
-    start = run.out.rindex("TASK [Show the outcome of every cluster]")
-    found = {}
-    for line in run.out[start:].splitlines():
-        line = line.strip().rstrip(",").strip('"')
-        if line.startswith("cluster "):
-            found[line.split()[1]] = line
-    return found
+    return cluster_summary(run.out)
 
 
 def own_membership(c, ids):

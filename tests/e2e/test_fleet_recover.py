@@ -20,6 +20,7 @@ import yaml
 
 from harness import HERE, ConductorCluster, wait_until
 from playbook_runs import playbook
+from ansible_collections.opstack.conductor.tests.support.playbooks import cluster_summary
 
 CLUSTERS = {"op_a": ["a-1", "a-2", "a-3"], "op_b": ["b-1", "b-2", "b-3"]}
 LEADERS = {"op_a": "a-2", "op_b": "b-2"}
@@ -100,13 +101,7 @@ def recovered_heads(out: str) -> dict:
 
 def summary(out: str) -> dict:
     """The last lines of the run, {cluster: line} (playbooks/_cluster_summary.yml)."""
-    start = out.rindex("TASK [Show the outcome of every cluster]")
-    found = {}
-    for line in out[start:].splitlines():
-        line = line.strip().rstrip(",").strip('"')
-        if line.startswith("cluster "):
-            found[line.split()[1]] = line
-    return found
+    return cluster_summary(out)
 
 
 def storage_digest(c: ConductorCluster) -> dict:

@@ -22,6 +22,7 @@ import yaml
 
 from harness import HERE, ConductorCluster, Node, wait_until
 from playbook_runs import playbook
+from ansible_collections.opstack.conductor.tests.support.playbooks import cluster_summary
 
 CLUSTERS = {"op_a": ["a-1", "a-2", "a-3"], "op_b": ["b-1", "b-2", "b-3"]}
 LEADERS = {"op_a": "a-2", "op_b": "b-2"}  # conductor_initial_leader of each cluster
@@ -115,13 +116,7 @@ def planned(run) -> dict:
 
 def summary(run) -> dict:
     """The end-of-run lines of _cluster_summary.yml, {cluster: line}."""
-    start = run.out.rindex("TASK [Show the outcome of every cluster]")
-    found = {}
-    for line in run.out[start:].splitlines():
-        line = line.strip().rstrip(",").strip('"')
-        if line.startswith("cluster "):
-            found[line.split()[1]] = line
-    return found
+    return cluster_summary(run.out)
 
 
 def transfers(c: ConductorCluster, since: int) -> list[tuple[str, str]]:

@@ -13,7 +13,7 @@ import shutil
 
 from ansible_collections.opstack.conductor.plugins.module_utils._node_state import read_node_state
 from ansible_collections.opstack.conductor.tests.support.fs import tree
-from ansible_collections.opstack.conductor.tests.support.playbooks import run_playbook, table
+from ansible_collections.opstack.conductor.tests.support.playbooks import cluster_summary, run_playbook, table
 
 
 def inventory(tmp_path, clusters, name="hosts.yml", extra=None):
@@ -44,13 +44,7 @@ def members(tmp_path, host):
 
 def summary(run):
     """The end-of-run lines, {cluster: line}."""
-    start = run.out.rindex("TASK [Show the outcome of every cluster]")
-    found = {}
-    for line in run.out[start:].splitlines():
-        line = line.strip().rstrip(",").strip('"')
-        if line.startswith("cluster "):
-            found[line.split()[1]] = line
-    return found
+    return cluster_summary(run.out)
 
 
 TWO = {"op_a": ["a-1", "a-2", "a-3"], "op_b": ["b-1", "b-2", "b-3"]}

@@ -95,6 +95,17 @@ def table_records(run: Run) -> List[Dict[str, str]]:
     return records
 
 
+def cluster_summary(out: str) -> Dict[str, str]:
+    """The last lines of a run (playbooks/_cluster_summary.yml), {cluster: line}."""
+    start = out.rindex("TASK [Show the outcome of every cluster]")
+    found = {}
+    for line in out[start:].splitlines():
+        line = line.strip().rstrip(",").strip('"')
+        if line.startswith("cluster "):
+            found[line.split()[1]] = line
+    return found
+
+
 def local_inventory(path, hosts: Dict[str, Dict[str, str]], group_vars: Optional[Dict[str, object]] = None) -> str:
     """A YAML inventory of local-connection hosts in group sequencers."""
     lines = ["all:", "  children:", "    sequencers:", "      hosts:"]
