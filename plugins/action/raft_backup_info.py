@@ -11,8 +11,6 @@ from __future__ import annotations
 from ansible_collections.opstack.conductor.plugins.plugin_utils import _backup_plans as plans
 from ansible_collections.opstack.conductor.plugins.plugin_utils._action import ConductorAction
 
-controller_listing = plans.controller_listing  # what the module reports for a directory, read on the controller
-
 
 class ActionModule(ConductorAction):
     MODULE = "opstack.conductor.raft_backup_info"

@@ -17,9 +17,10 @@ from ansible_collections.opstack.conductor.tests.support.nodes import SERVERS
 
 @pytest.fixture
 def action():
+    """plugin_utils/_backup_plans: the controller side raft_backup_info's action plugin (and restore's) calls."""
     was = module_internal.is_controller
     try:
-        yield importlib.import_module("ansible_collections.opstack.conductor.plugins.action.raft_backup_info")
+        yield importlib.import_module("ansible_collections.opstack.conductor.plugins.plugin_utils._backup_plans")
     finally:
         module_internal.is_controller = was
 
