@@ -201,14 +201,20 @@ def test_the_restore_preflight_reports_a_missing_or_damaged_backup_without_judgi
     assert host.calls == []
 
 
-def test_stage_pushes_a_controller_backup_and_checks_the_restore_on_the_copy(plugins, run_module, tmp_path):
-    path = node(run_module, tmp_path / "n")
+def lost_node_with_a_controller_backup(plugins, run_module, tmp_path, path):
+    """The node at ``path`` backed up to the controller, then lost, and judged by the preflight: (the backup, the
+    host, the stage step's arguments, which push it to tmp_path/staging)."""
     made = backup(run_module, path, tmp_path / "controller")
     shutil.rmtree(path)
     host = Host(run_module)
     plan = preflight(plugins, host, path, found_in(plugins, host, tmp_path / "controller"))
-    args = dict(path=path, server_id="seq-1", expected_servers=SERVERS, staging_dir=str(tmp_path / "staging"),
-                stage=plan)
+    return made, host, dict(path=path, server_id="seq-1", expected_servers=SERVERS,
+                            staging_dir=str(tmp_path / "staging"), stage=plan)
+
+
+def test_stage_pushes_a_controller_backup_and_checks_the_restore_on_the_copy(plugins, run_module, tmp_path):
+    path = node(run_module, tmp_path / "n")
+    made, host, args = lost_node_with_a_controller_backup(plugins, run_module, tmp_path, path)
     before = tree(str(tmp_path))
     dry = action(plugins, host, "raft_restore", dict(args), check_mode=True).run(task_vars={})
     assert (dry["changed"], dry["plan"]["host_backup"], dry["plan"]["pushed"]) == (False, "", False)
@@ -222,7 +228,7 @@ def test_stage_pushes_a_controller_backup_and_checks_the_restore_on_the_copy(plu
                               ("opstack.conductor.raft_restore", True)]
     with open(os.path.join(copy, raft.LOG_FILE), "ab") as handle:
         handle.write(b"\0")  # the copy on the host damaged: the check there refuses it
-    staged = action(plugins, host, "raft_restore", dict(args, stage=dict(plan, where="the host", backup=copy)))
+    staged = action(plugins, host, "raft_restore", dict(args, stage=dict(args["stage"], where="the host", backup=copy)))
     problems = staged.run(task_vars={})["plan"]["problems"]
     assert len(problems) == 1 and "raft-log.db" in problems[0]
 
@@ -340,12 +346,7 @@ def test_backup_fetch_without_become_runs_no_module_per_file_and_still_verifies(
 def test_stage_without_become_puts_the_files_and_checks_the_copy_with_one_module_run(plugins, run_module, tmp_path):
     path = node(run_module, tmp_path / "n")
     has_run(path, SERVERS)  # with a snapshot directory to carry along
-    made = backup(run_module, path, tmp_path / "controller")
-    shutil.rmtree(path)
-    host = Host(run_module)
-    plan = preflight(plugins, host, path, found_in(plugins, host, tmp_path / "controller"))
-    args = dict(path=path, server_id="seq-1", expected_servers=SERVERS, staging_dir=str(tmp_path / "staging"),
-                stage=plan)
+    made, host, args = lost_node_with_a_controller_backup(plugins, run_module, tmp_path, path)
     host.calls.clear()
     staged = plain_action(plugins, host, Connection(), "raft_restore", dict(args)).run(task_vars={})
     copy = str(tmp_path / "staging" / os.path.basename(made))
