@@ -226,13 +226,19 @@ def delete_directory(path: str) -> None:
     fs.fsync_dir(parent)
 
 
-def finish_deletions(path: str, entries: Optional[List[str]] = None) -> List[str]:
-    """Remove this node's ``.deleting-*`` directories that a run killed during retention left behind.
-    ``entries``: as for leftovers()."""
+def pending_deletions(path: str, entries: Optional[List[str]] = None) -> List[str]:
+    """This node's ``.deleting-*`` directories that a run killed during retention left behind (the next writing
+    run removes them). ``entries``: as for leftovers()."""
     parent = os.path.dirname(os.path.abspath(path))
     pattern = _kept_pattern(path)
-    finished = [os.path.join(parent, entry) for entry in (_entries(parent) if entries is None else entries)
-                if entry.startswith(DELETING_MARK) and pattern.match(entry[len(DELETING_MARK):])]
+    return [os.path.join(parent, entry) for entry in (_entries(parent) if entries is None else entries)
+            if entry.startswith(DELETING_MARK) and pattern.match(entry[len(DELETING_MARK):])]
+
+
+def finish_deletions(path: str, entries: Optional[List[str]] = None) -> List[str]:
+    """Remove pending_deletions(path, entries)."""
+    parent = os.path.dirname(os.path.abspath(path))
+    finished = pending_deletions(path, entries)
     for doomed in finished:
         _remove_doomed(doomed)
     if finished:

@@ -194,6 +194,14 @@ removed_backups:
   returned: when a replacement kept a backup
   type: list
   elements: str
+would_change:
+  description:
+    - Whether a real run would change anything on this node (its state, file attributes, or leftovers of an
+      interrupted run to put right). The raft_state role writes only the nodes whose preflight says so; its preflight
+      task reports C(changed=false) to keep the recap honest, so the role reads this instead.
+  returned: with O(state=present), when O(preflight=true) or in check mode
+  type: bool
+  sample: false
 probe:
   description:
     - Whether the predicted write could be made (O(preflight) or check mode, when the state would be written).
@@ -545,6 +553,8 @@ def converge(module, result):
     diff = _judge(module, plan, node_dir, result)
     _apply(module, plan, node_dir, diff, result)
     result["msg"] = _done_message(plan, spec, params, node_dir, result, module.check_mode)
+    if module.check_mode:
+        result["would_change"] = bool(result["changed"] or nodes.pending_deletions(node_dir))
     if module._diff and diff:
         result["diff"] = diff if len(diff) > 1 else diff[0]
     return result

@@ -11,7 +11,7 @@ has to earn its place; when it goes down, lower the pin.
 
 from __future__ import annotations
 
-from ansible_collections.opstack.conductor.tests.support.playbooks import local_inventory, run_playbook
+from ansible_collections.opstack.conductor.tests.support.playbooks import local_inventory, module_runs_per_host, run_playbook
 
 HOSTS = {"seq-a": {"conductor_raft_address": "127.0.0.1:57471"},
          "seq-b": {"conductor_raft_address": "127.0.0.1:57472"},
@@ -35,13 +35,19 @@ def test_deploy_and_info_run_only_the_tasks_they_need(tmp_path):
     # stops its cluster when a preflight of it failed, the write. The first host also builds every cluster's member
     # list. The gate is per host since issue 19 item 2 (+1 on the others): a run_once assert would stop every
     # cluster of the play; the cluster check and the self check are one task now (-1 on the first host).
-    deploy = {"seq-a": (8, 3), "seq-b": (6, 2), "seq-c": (6, 2)}
-    first = run_playbook(tmp_path, "-i", inventory, "opstack.conductor.deploy")
+    # The write runs only where the preflight found something to change, and where it did not the preflight's
+    # result is recorded as conductor_raft_state instead (one task more, skipped on the other run: +1 skipped).
+    deploy = {"seq-a": (8, 4), "seq-b": (6, 3), "seq-c": (6, 3)}
+    first = run_playbook(tmp_path, "-i", inventory, "opstack.conductor.deploy", "-vvv")
     assert first.rc == 0 and first.changed_hosts == sorted(HOSTS), first
     assert _per_host(first) == deploy, first
-    again = run_playbook(tmp_path, "-i", inventory, "opstack.conductor.deploy")
+    assert module_runs_per_host(first) == {host: 2 for host in HOSTS}, first  # the preflight and the write
+    again = run_playbook(tmp_path, "-i", inventory, "opstack.conductor.deploy", "-vvv")
     assert again.rc == 0 and again.changed_hosts == [], again
     assert _per_host(again) == deploy, again
+    # Issue 15: a rerun over deployed nodes is one module run per host (it was two: the write ran to say unchanged).
+    assert module_runs_per_host(again) == {host: 1 for host in HOSTS}, again
+    assert "cluster sequencers (3 hosts): ok" in again.out, again
 
     # info per host: the role's argument check, the mode's tasks, this host's own view of its variables and
     # raft_state_info (allow_missing: an absent node directory is a verdict, not an error, with no stat task before
@@ -93,3 +99,34 @@ def test_status_reads_the_cluster_once_and_every_host_sees_it(tmp_path):
     limited = run_playbook(tmp_path, "-i", inventory, "opstack.conductor.status", "--limit", "seq-a,seq-b")
     assert limited.rc != 0
     assert "hosts of sequencers missing from this play (--limit?): seq-c; live operations need every node" in limited.out
+
+
+# Loaded first by every Python process of the run (PYTHONPATH), forked workers included: one line per process that
+# imports a module of our plugin_utils through the import system (Python's "import" audit event).
+AUDIT_IMPORTS = """import os, sys
+def _hook(event, args):
+    if event == "import" and str(args[0]).startswith("ansible_collections.opstack.conductor.plugins.plugin_utils"):
+        with open(os.environ["OPSTACK_IMPORT_LOG"], "a") as log:
+            log.write("%d %s\\n" % (os.getpid(), args[0]))
+sys.addaudithook(_hook)
+"""
+
+
+def test_our_filter_and_action_plugins_are_imported_once_per_run(tmp_path):
+    """Issue 15: ansible-playbook forks a worker per host and task, and a fresh worker imported every filter file of
+    the collection to find one of our filters, and our action plugins when they ran: 24 processes imported our
+    plugin_utils in a 7-host deploy. _group_guard.yml's first play calls opstack.conductor.preload in its name,
+    which ansible-playbook's own process templates before any worker is forked: one process imports them, once."""
+    (tmp_path / "audit").mkdir()
+    (tmp_path / "audit" / "sitecustomize.py").write_text(AUDIT_IMPORTS)
+    inventory = local_inventory(tmp_path / "hosts.yml", HOSTS, {
+        "conductor_storage_dir": str(tmp_path / "hosts") + "/{{ inventory_hostname }}/raft",
+        "conductor_backup_dest": str(tmp_path / "hosts") + "/{{ inventory_hostname }}/backups"})
+    for playbook in ("deploy", "info", "backup"):  # our filters; raft_backup's action plugin
+        log = tmp_path / ("%s.log" % playbook)
+        run = run_playbook(tmp_path, "-i", inventory, "opstack.conductor." + playbook, env_extra={
+            "PYTHONPATH": str(tmp_path / "audit"), "OPSTACK_IMPORT_LOG": str(log)})
+        assert run.rc == 0, run
+        lines = log.read_text().splitlines()
+        assert any(line.endswith("plugin_utils._action") for line in lines), lines  # the action plugins' base
+        assert len({line.split()[0] for line in lines}) == 1, (playbook, lines)

@@ -66,6 +66,18 @@ def run_playbook(tmp_path, *args: str, env_extra: Optional[Dict[str, str]] = Non
     return Run(proc.returncode, out, recap)
 
 
+# A module run in a -vvv log: the interpreter started on the AnsiballZ wrapper (not the chmod before it).
+MODULE_RUN = re.compile(r"^<([^>]+)> EXEC /bin/sh -c '\S*python\S* \S+/AnsiballZ_\w+\.py && sleep 0'$", re.MULTILINE)
+
+
+def module_runs_per_host(run: Run) -> Dict[str, int]:
+    """{host: AnsiballZ module runs} of a run made with -vvv."""
+    runs = {}  # type: Dict[str, int]
+    for host in MODULE_RUN.findall(run.out):
+        runs[host] = runs.get(host, 0) + 1
+    return runs
+
+
 def table(run: Run, with_cluster: bool = False) -> List[List[str]]:
     """The rows (lists of cells) of the last node table that the raft_info role printed: the fleet view's (issue 19
     item 3), without its first cell (CLUSTER) unless ``with_cluster``."""

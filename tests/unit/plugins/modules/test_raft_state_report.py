@@ -89,6 +89,24 @@ def test_an_interrupted_deletion_is_finished_by_the_next_run(tmp_path, run_modul
     assert not doomed.exists() and other.exists()
 
 
+def test_the_preflight_says_whether_a_real_run_would_change_anything(tmp_path, run_module):
+    """Issue 15: the raft_state role skips the write where the preflight says nothing would change (its task reports
+    changed=false, so the role reads would_change): a new node, a mode to apply and a retention left half-done all
+    need the write; a node that holds exactly this state does not."""
+    node = tmp_path / "seq-1"
+    assert run_module(raft_state.main, args(node, preflight=True))["would_change"] is True
+    run_module(raft_state.main, args(node))
+    unchanged = run_module(raft_state.main, args(node, preflight=True))
+    assert unchanged["action"] == "unchanged" and unchanged["would_change"] is False
+    assert run_module(raft_state.main, args(node), check_mode=True)["would_change"] is False
+    assert run_module(raft_state.main, args(node, preflight=True, mode="0640"))["would_change"] is True
+    doomed = tmp_path / ".deleting-seq-1.77.2026-11-01@10:00:00~"
+    doomed.mkdir()
+    pending = run_module(raft_state.main, args(node, preflight=True))
+    assert pending["action"] == "unchanged" and pending["would_change"] is True and doomed.exists()
+    assert "would_change" not in run_module(raft_state.main, args(node))  # a real run did it, or not
+
+
 def test_keep_backups_must_not_be_negative(tmp_path, run_module):
     result = run_module(raft_state.main, args(tmp_path / "seq-1", keep_backups=-1))
     assert result["failed"] and "keep_backups=-1" in result["msg"] and os.listdir(str(tmp_path)) == []
