@@ -277,6 +277,16 @@ def _backup_plan_of(hostvars: Mapping[str, Any], host: str) -> Mapping[str, Any]
     return (_done(hostvars, host, "__conductor_backup_check") or {}).get("plan") or {}
 
 
+def backup_batch_size(hostvars: Mapping[str, Any], play_hosts: Sequence[str], requested: Any = "") -> Any:
+    """The backup play's serial (issue 15): ``requested`` (conductor_backup_serial) when given; else one node at a
+    time when the preflight plans to stop op-conductor on any host of the play, so at most one node is down for
+    its backup, and every host at once when it plans to stop none (nothing is stopped, so going one by one would
+    keep nothing safe and only take longer)."""
+    if requested not in (None, ""):
+        return requested
+    return 1 if any(_backup_plan_of(hostvars, host).get("stop") for host in play_hosts) else "100%"
+
+
 def quorum_problems(hostvars: Mapping[str, Any], batch: Sequence[str], play_hosts: Sequence[str],
                     members: Sequence[Mapping[str, Any]], keep_quorum: bool) -> List[str]:
     """Why stopping op-conductor on the voters of this batch (their plans say stop) would leave fewer than a

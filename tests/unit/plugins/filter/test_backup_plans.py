@@ -109,3 +109,14 @@ def test_stopping_voters_keeps_a_quorum_counting_the_voters_that_are_down_alread
                               "would leave fewer than a quorum of the 3 voters")
     hv["c"] = {}  # a host without a plan counts as running, as before
     assert plans.quorum_problems(hv, ["a"], ["a", "b", "c", "d"], MEMBERS, True) == []
+
+
+def test_the_backup_play_goes_one_node_at_a_time_only_where_op_conductor_is_stopped():
+    """Issue 15: serial 1 kept one node down at most, and was also paid where nothing is stopped (7 hosts: seven
+    batches one after the other)."""
+    assert plans.backup_batch_size(hostvars(a=planned(), b=planned(), c={}), ["a", "b", "c"]) == "100%"
+    assert plans.backup_batch_size(hostvars(a=planned(), b=planned(stop=True)), ["a", "b"]) == 1
+    assert plans.backup_batch_size(hostvars(a=planned(), b=planned(stop=True)), ["a"]) == "100%"  # b not in the play
+    assert plans.backup_batch_size(hostvars(a=planned(stop=True)), ["a"], "100%") == "100%"  # the operator chose
+    assert plans.backup_batch_size(hostvars(a=planned()), ["a"], 2) == 2
+    assert FilterModule().filters()["backup_batch_size"] is plans.backup_batch_size
