@@ -18,7 +18,8 @@ import re
 import shutil
 
 from ansible_collections.opstack.conductor.tests.support.nodes import has_run
-from ansible_collections.opstack.conductor.tests.support.playbooks import local_inventory, module_runs_per_host, run_playbook
+from ansible_collections.opstack.conductor.tests.support.playbooks import (
+    local_inventory, module_runs_per_host, run_playbook)
 
 HOSTS = {"seq-a": {"conductor_raft_address": "127.0.0.1:57681"},
          "seq-b": {"conductor_raft_address": "127.0.0.1:57682"},
@@ -42,7 +43,8 @@ def test_backup_and_restore_run_no_more_tasks_per_host_than_they_need(tmp_path):
     assert run_playbook(tmp_path, "-i", hosts, "opstack.conductor.deploy").rc == 0
     has_run(root / "seq-b" / "raft" / "seq-b", SERVERS)
     counted, modules = {}, {}
-    backup = run_playbook(tmp_path, "-i", hosts, "opstack.conductor.backup", "-e", "conductor_backup_fetch=true", "-vvv")
+    backup = run_playbook(tmp_path, "-i", hosts, "opstack.conductor.backup", "-e", "conductor_backup_fetch=true",
+                          "-vvv")
     assert backup.rc == 0, backup
     # No op-conductor to stop for the backup: every node in one batch (it was serial 1: three batches one after the
     # other), since going one by one keeps nothing safer (opstack.conductor.backup_batch_size).

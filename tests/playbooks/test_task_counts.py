@@ -11,7 +11,8 @@ has to earn its place; when it goes down, lower the pin.
 
 from __future__ import annotations
 
-from ansible_collections.opstack.conductor.tests.support.playbooks import local_inventory, module_runs_per_host, run_playbook
+from ansible_collections.opstack.conductor.tests.support.playbooks import (
+    local_inventory, module_runs_per_host, run_playbook)
 
 HOSTS = {"seq-a": {"conductor_raft_address": "127.0.0.1:57471"},
          "seq-b": {"conductor_raft_address": "127.0.0.1:57472"},

@@ -8,6 +8,7 @@ import os
 import re
 import subprocess
 import sys
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional
 
@@ -72,10 +73,7 @@ MODULE_RUN = re.compile(r"^<([^>]+)> EXEC /bin/sh -c '\S*python\S* \S+/AnsiballZ
 
 def module_runs_per_host(run: Run) -> Dict[str, int]:
     """{host: AnsiballZ module runs} of a run made with -vvv."""
-    runs = {}  # type: Dict[str, int]
-    for host in MODULE_RUN.findall(run.out):
-        runs[host] = runs.get(host, 0) + 1
-    return runs
+    return dict(Counter(MODULE_RUN.findall(run.out)))
 
 
 def table(run: Run, with_cluster: bool = False) -> List[List[str]]:
