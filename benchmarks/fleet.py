@@ -119,7 +119,12 @@ def measured_tree():
     """The commit measured, as the report names it (the working tree: HEAD plus whatever was uncommitted)."""
     head = subprocess.run(["git", "-C", bench.REPO, "rev-parse", "--short", B7_TREE or "HEAD"], capture_output=True,
                           text=True, check=False).stdout.strip()
-    return head if B7_TREE else "working tree at %s (with uncommitted edits of other sessions)" % head
+    if B7_TREE:
+        return head
+    status = subprocess.run(["git", "-C", bench.REPO, "status", "--porcelain", "--", ".", ":!benchmarks/RESULTS.md",
+                             ":!benchmarks/results.json"], capture_output=True, text=True, check=False).stdout
+    # The result files a benchmark run itself rewrites are not edits to the code measured.
+    return "working tree at %s (with uncommitted edits)" % head if status.strip() else head
 
 
 def play_sampled(args, root, forks):
