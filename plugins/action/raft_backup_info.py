@@ -20,5 +20,7 @@ class ActionModule(ConductorAction):
         return bool(task_args.get("controller_path") or task_args.get("choose"))
 
     def on_controller(self, module_args, task_args, task_vars):
-        return plans.find_backup(lambda args: self.run_module(args, task_vars), module_args,
-                                 task_args.get("controller_path"))
+        found = plans.find_backup(lambda choice: self.run_module(dict(module_args, host_choice=choice), task_vars),
+                                  module_args, task_args.get("controller_path"))
+        found.pop("host_run", None)  # the host's listing and verification are in found's own keys
+        return found

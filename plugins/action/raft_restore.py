@@ -11,7 +11,8 @@
   raft_backup_info chose (``found``; or ``find``, {controller_path, path}: chosen and verified here by its rules,
   returned as ``found``), one raft_restore check run against the node (refusals, entries lost, a node
   that already holds the backup), and the role's service settings, combined into the node's plan (its
-  ``problems`` are reported for every host at once).
+  ``problems`` are reported for every host at once). With ``find`` and a place on the host, that check run also
+  lists, chooses and verifies there (O(host_choice)): one module run per node for the whole preflight.
 - O(stage): the role's second step, once every node is judged: the planned backup pushed to the host when it is on
   the controller, and the restore checked on the host's copy.
 Without these options the module runs alone, as it always did.
@@ -30,7 +31,6 @@ from ansible_collections.opstack.conductor.plugins.plugin_utils import _backup_p
 from ansible_collections.opstack.conductor.plugins.plugin_utils._action import ConductorAction
 
 _JUDGE_ARGS = ("path", "server_id", "expected_servers", "force", "network")
-_INFO_MODULE = "opstack.conductor.raft_backup_info"
 
 
 class ActionModule(ConductorAction):
@@ -116,32 +116,40 @@ class ActionModule(ConductorAction):
 
     def _find(self, module_args, preflight, task_vars):
         """The backup raft_backup_info chose (``found``, from an earlier task), or (``find``: {controller_path,
-        path}) chosen here with its rules, in this task (issue 15: one task per node for finding and judging)."""
+        path}) chosen here with its rules, in this task. With a place on the host, one module run lists, chooses,
+        verifies and judges there (issue 15): (found, that run's judgement of the chosen backup or None, its
+        warnings)."""
         if "find" not in preflight:
-            return preflight["found"]
+            return preflight["found"], None, []
         find = preflight["find"] or {}
         args = {key: module_args[key] for key in ("server_id", "expected_servers", "network")
                 if module_args.get(key) is not None}
         if find.get("path"):
             args["path"] = find["path"]
-        return plans.find_backup(lambda listed: self.run_module(listed, task_vars, module=_INFO_MODULE), args,
-                                 find.get("controller_path"))
+        judge_args = self._judge_args(module_args)
+        found = plans.find_backup(lambda choice: self.run_module(dict(judge_args, host_choice=choice), task_vars,
+                                                                 check_mode=True), args, find.get("controller_path"))
+        host_run = found.pop("host_run", None) or {}
+        same = (host_run.get("chosen") or {}).get("path") == (found.get("chosen") or {}).get("path")
+        return found, host_run.get("judged") if same else None, host_run.get("warnings", [])
 
     def _preflight(self, module_args, preflight, task_vars):
-        found, server_id, node_dir = self._find(module_args, preflight, task_vars), module_args.get("server_id"), \
-            module_args["path"]
+        found, judged, warnings = self._find(module_args, preflight, task_vars)
+        server_id, node_dir = module_args.get("server_id"), module_args["path"]
         problems = plans.found_problems(found, server_id, bool(module_args.get("force")),
                                         bool(preflight.get("default_places")))
         if problems:
             return {"changed": False, "found": found,
                     "plan": {"server_id": server_id, "node_dir": node_dir, "problems": problems}}
         chosen = found["chosen"]
-        judged = self.run_module(dict(self._judge_args(module_args), src_manifest=chosen["manifest"]), task_vars,
-                                 check_mode=True)
+        if judged is None:  # the backup was not chosen on the host: judge it from its manifest now
+            judged = self.run_module(dict(self._judge_args(module_args), src_manifest=chosen["manifest"]), task_vars,
+                                     check_mode=True)
+            warnings = judged.get("warnings", [])
         plan = plans.restore_plan(chosen, server_id, node_dir, {"locked": judged.get("locked")}, judged,
                                   judged.get("action") == backups.RESTORE_UNCHANGED, preflight["service"],
                                   bool(self._task.check_mode))
-        return {"changed": False, "found": found, "plan": plan, "warnings": judged.get("warnings", [])}
+        return {"changed": False, "found": found, "plan": plan, "warnings": warnings}
 
     def _stage(self, module_args, plan, staging_dir, task_vars):
         """Push the planned backup when it is on the controller (not in check mode), then check the restore on the

@@ -11,6 +11,7 @@ and only then renamed to its final name; a ``.partial`` directory is never a bac
 
 from __future__ import annotations
 
+import collections.abc
 import datetime
 import hashlib
 import json
@@ -589,6 +590,58 @@ def describe_backups(path: str, verify: bool, server_id: Optional[str] = None,
     reports.sort(key=_report_position, reverse=True)
     newest = next((report["path"] for report in reports if report["usable"]), None)
     return dict(backups=reports, newest=newest, partials=partials)
+
+
+# Where a chosen backup is: a listing's place, as the choice and the restore report name it.
+CONTROLLER = "the controller"
+HOST = "the host"
+
+
+def _rankable(listing: Any) -> List[Dict[str, Any]]:
+    """The reports of a listing that ran and found a readable manifest with a log position."""
+    if not isinstance(listing, collections.abc.Mapping) or listing.get("skipped") or listing.get("failed"):
+        return []
+    return [report for report in listing.get("backups") or [] if report.get("ok") and report.get("position")]
+
+
+def backup_choice(listings: List[List[Any]]) -> Dict[str, Any]:
+    """The newest backup of ``listings`` (``[[where, describe_backups result], ...]``) by last log term, then last
+    index (as Raft compares logs; never CurrentTerm, the name or the time but as the last tie-breaker), then the
+    time made; on a full tie (the same backup, fetched) the earlier place. {} when there is none."""
+    ranked = []
+    for preference, (where, listing) in enumerate(listings):
+        for report in _rankable(listing):
+            rank = Backup(report["path"], report["manifest"]).position + (-preference,)
+            ranked.append((rank, {"path": report["path"], "manifest": report["manifest"], "where": where}))
+    if not ranked:
+        return {}
+    rank, chosen = max(ranked, key=lambda entry: entry[0])
+    return dict(chosen, key=list(rank), candidates=len(ranked))
+
+
+# The modules' internal option for it (doc fragment backups.HOST_CHOICE).
+HOST_CHOICE_SPEC = dict(type="dict", options=dict(path=dict(type="path", required=True), rival=dict(type="dict")))
+
+
+def choose_on_host(root: str, server_id: Optional[str], expected: Optional[List[Dict[str, str]]],
+                   network: Optional[str], rival: Optional[Dict[str, Any]]) -> Dict[str, Any]:
+    """The host's part of choosing this server's backup, in the run that needs it (issue 15: one module run, not a
+    listing and then a verification): its backups in ``root`` listed from their manifests, the newest of them and
+    of ``rival`` (the controller's newest, a describe_backups report, ahead of the host's on a full tie) chosen,
+    and the chosen one verified only when it is here. {listing, chosen, verified}; a listing or a verification that
+    cannot run is reported in it ({failed, msg}), never raised."""
+    try:
+        listing = dict(describe_backups(root, False, server_id), changed=False)
+    except (BackupError, OSError) as exc:
+        listing = {"failed": True, "msg": str(exc)}
+    chosen = backup_choice([[CONTROLLER, {"backups": [rival] if rival else []}], [HOST, listing]])
+    verified = None
+    if chosen.get("where") == HOST:
+        try:
+            verified = describe_backups(chosen["path"], True, server_id, expected, network)
+        except (BackupError, OSError) as exc:
+            verified = {"failed": True, "msg": str(exc)}
+    return {"listing": listing, "chosen": chosen, "verified": verified}
 
 
 def server_id_of_name(path: str) -> Optional[str]:

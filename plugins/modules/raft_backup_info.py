@@ -61,6 +61,7 @@ options:
     type: bool
     default: true
 extends_documentation_fragment:
+  - opstack.conductor.backups.HOST_CHOICE
   - opstack.conductor.servers.EXPECTED
   - opstack.conductor.servers.MSGPACK
   - opstack.conductor._attributes
@@ -139,7 +140,15 @@ chosen:
   description:
     - With O(controller_path) - the newest backup of both places (C(path), C(where) - V(the controller) or
       V(the host), C(manifest), C(candidates) - how many were ranked); empty when there is none.
-  returned: with O(controller_path) or O(choose)
+  returned: with O(controller_path), O(choose) or O(host_choice)
+  type: dict
+listing:
+  description: With O(host_choice) - this server's backups in O(host_choice.path), from their manifests.
+  returned: with O(host_choice)
+  type: dict
+verified:
+  description: With O(host_choice) - the chosen backup's verification when it is on the host, else null.
+  returned: with O(host_choice)
   type: dict
 looked:
   description: With O(controller_path) - where the backups were looked for, and why what was there is unusable.
@@ -171,6 +180,9 @@ def inspect(module, result):
     if params["expected_servers"] is not None:
         expected = servers.server_dicts(params["expected_servers"], "expected_servers")
     network = backups.validate_network(params["network"])
+    choice = params["host_choice"]
+    if choice is not None:  # the action plugin's choice, its host part in this one run
+        return dict(result, **backups.choose_on_host(choice["path"], server_id, expected, network, choice["rival"]))
     return dict(result, **backups.describe_backups(params["path"], params["verify"], server_id, expected, network))
 
 
@@ -183,7 +195,8 @@ def main():
         verify=dict(type="bool", default=True),
         network=dict(type="str"),
         expected_servers=servers.server_list_spec(),
-    ), supports_check_mode=True, required_one_of=[("path", "controller_path")])
+        host_choice=backups.HOST_CHOICE_SPEC,
+    ), supports_check_mode=True, required_one_of=[("path", "controller_path", "host_choice")])
     common.refuse_controller_options(module, ["controller_path"], choose=False)
     common.run_reader(module, inspect)
 

@@ -114,6 +114,7 @@ options:
     type: raw
     default: "0750"
 extends_documentation_fragment:
+  - opstack.conductor.backups.HOST_CHOICE
   - opstack.conductor.servers.EXPECTED
   - opstack.conductor.servers.MSGPACK
   - opstack.conductor._attributes
@@ -201,6 +202,24 @@ found:
       C(backups), C(newest), C(partials)), as M(opstack.conductor.raft_backup_info) with
       O(opstack.conductor.raft_backup_info#module:choose) returns them.
   returned: with O(preflight)
+  type: dict
+listing:
+  description: With O(host_choice) - this server's backups in O(host_choice.path), from their manifests.
+  returned: with O(host_choice)
+  type: dict
+chosen:
+  description: With O(host_choice) - the newest of those and O(host_choice.rival) (C(path), C(where), C(manifest)).
+  returned: with O(host_choice)
+  type: dict
+verified:
+  description: With O(host_choice) - the chosen backup's verification when it is on the host, else null.
+  returned: with O(host_choice)
+  type: dict
+judged:
+  description:
+    - With O(host_choice) - the chosen backup judged against the node from its manifest (C(action), C(msg),
+      C(refusals), C(lost), C(locked) ... as a check run with O(src_manifest) returns them, or C(failed) and C(msg)).
+  returned: with O(host_choice) when a backup was chosen
   type: dict
 recovered:
   description:
@@ -327,6 +346,31 @@ def restore(module, result, directory_mode):
     return result
 
 
+def choose_and_judge(module, result, directory_mode):
+    """The restore role's preflight of this node in one run (issue 15; O(host_choice), check mode): the host's part
+    of the backup choice (listed, chosen against the controller's newest, verified when it is here), then the chosen
+    backup judged against the node from its manifest, as with O(src_manifest). A judgement that fails is reported in
+    ``judged``, not raised: the choice must still reach the controller, which reports both for every host."""
+    params = module.params
+    if not module.check_mode:
+        raise runner.Failure("host_choice chooses and judges a backup, it restores nothing: it needs check mode")
+    expected = None
+    if params["expected_servers"] is not None:
+        expected = servers.server_dicts(params["expected_servers"], "expected_servers")
+    choice = params["host_choice"]
+    result.update(backups.choose_on_host(choice["path"], params["server_id"], expected,
+                                         backups.validate_network(params["network"]), choice["rival"]))
+    if result["chosen"]:
+        judged = common.writer_result()
+        params["src_manifest"] = result["chosen"]["manifest"]
+        try:
+            restore(module, judged, directory_mode)
+        except OpstackError as exc:
+            judged = runner.failure_result(dict(judged, failed=True), exc)
+        result["judged"] = judged
+    return result
+
+
 def main():
     module = AnsibleModule(argument_spec=dict(
         src=dict(type="path"),
@@ -343,14 +387,16 @@ def main():
         staging_dir=dict(type="path"),
         preflight=dict(type="dict"),
         stage=dict(type="dict"),
-    ), supports_check_mode=True, required_one_of=[("src", "src_manifest")],
-        mutually_exclusive=[("src", "src_manifest")])
+        host_choice=backups.HOST_CHOICE_SPEC,
+    ), supports_check_mode=True, required_one_of=[("src", "src_manifest", "host_choice")],
+        mutually_exclusive=[("src", "src_manifest", "host_choice")])
     common.refuse_controller_options(module, ["staging_dir", "preflight", "stage"], remote_src=True)
     common.require_msgpack(module)
     # Paths and modes first: nothing, not even the network filesystem probe, may look at a bad path.
     directory_mode = common.validate_options(module, paths=dict(src=options.READ_ROOM, path=options.NODE_ROOM),
                                              directory_modes=["directory_mode"])["directory_mode"]
-    runner.run(module, functools.partial(restore, directory_mode=directory_mode), common.writer_result())
+    work = choose_and_judge if module.params["host_choice"] is not None else restore
+    runner.run(module, functools.partial(work, directory_mode=directory_mode), common.writer_result())
 
 
 if __name__ == "__main__":

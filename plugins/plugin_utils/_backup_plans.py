@@ -20,33 +20,11 @@ from ansible_collections.opstack.conductor.plugins.module_utils import _backup a
 from ansible_collections.opstack.conductor.plugins.module_utils import _servers as servers
 from ansible_collections.opstack.conductor.plugins.module_utils._errors import OpstackError
 
-CONTROLLER = "the controller"
-HOST = "the host"
+CONTROLLER, HOST = backups.CONTROLLER, backups.HOST
+backup_choice = backups.backup_choice  # the ranking is _backup's: the host's part of a choice runs it too
 _DEFAULT_PLACES_HINT = ("; the backup playbook keeps backups on each host in conductor_backup_dest, and on the "
                         "controller in conductor_backup_fetch_dir/<host> with conductor_backup_fetch=true; set "
                         "conductor_restore_src (and conductor_restore_remote_src) to restore from elsewhere")
-
-
-def _usable(listing: Any) -> List[Mapping]:
-    """The reports of a listing that ran and found a readable manifest with a log position."""
-    if not isinstance(listing, Mapping) or listing.get("skipped") or listing.get("failed"):
-        return []
-    return [report for report in listing.get("backups") or [] if report.get("ok") and report.get("position")]
-
-
-def backup_choice(listings: Sequence[Sequence[Any]]) -> Dict[str, Any]:
-    """The newest backup of ``listings`` (``[[where, raft_backup_info result], ...]``) by last log term, then last
-    index (as Raft compares logs; never CurrentTerm, the name or the time but as the last tie-breaker), then the
-    time made; on a full tie (the same backup, fetched) the earlier place. {} when there is none."""
-    ranked = []
-    for preference, (where, listing) in enumerate(listings):
-        for report in _usable(listing):
-            rank = backups.Backup(report["path"], report["manifest"]).position + (-preference,)
-            ranked.append((rank, {"path": report["path"], "manifest": report["manifest"], "where": where}))
-    if not ranked:
-        return {}
-    rank, chosen = max(ranked, key=lambda entry: entry[0])
-    return dict(chosen, key=list(rank), candidates=len(ranked))
 
 
 def looked(places: Sequence[Sequence[Any]]) -> str:
@@ -88,29 +66,41 @@ def _expected_servers(module_args: Mapping[str, Any]) -> Any:
 ModuleRun = Callable[[Dict[str, Any]], Dict[str, Any]]
 
 
-def find_backup(run_module: ModuleRun, module_args: Mapping[str, Any], controller_path: Any) -> Dict[str, Any]:
+def _newest_report(listing: Mapping[str, Any]) -> Any:
+    """The report of the newest backup of one place's listing (the host's rival), or None."""
+    chosen = backup_choice([[CONTROLLER, listing]])
+    return next((report for report in listing["backups"] if report["path"] == chosen["path"]), None) if chosen else None
+
+
+def find_backup(run_find: ModuleRun, module_args: Mapping[str, Any], controller_path: Any) -> Dict[str, Any]:
     """raft_backup_info's choice (its action plugin, and the restore role's preflight in raft_restore's): this
-    server's backups on the controller (``controller_path``) and on the host (module_args' path, listed by one
-    raft_backup_info run through ``run_module``), the newest of both by ``_backup``'s ranking, and only that one
-    verified where it is: {chosen, looked, backups, newest, partials} or {failed, msg}."""
+    server's backups on the controller (``controller_path``, read here) and on the host (module_args' path), the
+    newest of both by ``_backup``'s ranking, verified where it is: {chosen, looked, backups, newest, partials,
+    host_run} or {failed, msg}. The host's part is one module run through ``run_find`` (its ``host_choice``
+    option, {path, rival}: the controller's newest as the rival): it lists, chooses and verifies the chosen backup
+    when it is there, and for the restore also judges it; ``host_run`` is that run's result."""
     try:
         expected = _expected_servers(module_args)
     except OpstackError as exc:
         return {"failed": True, "msg": str(exc)}
-    server_id, places = module_args.get("server_id"), []
+    server_id, places, host_run = module_args.get("server_id"), [], {}
     if controller_path:
         places.append([CONTROLLER, controller_path, controller_listing(controller_path, server_id)])
     if module_args.get("path"):
-        places.append([HOST, module_args["path"], run_module(dict(module_args, verify=False, expected_servers=None))])
+        rival = _newest_report(places[0][2]) if places and not places[0][2].get("failed") else None
+        host_run = run_find({"path": module_args["path"], "rival": rival})
+        places.append([HOST, module_args["path"], host_run if host_run.get("failed") else host_run.get("listing")])
     chosen = backup_choice([[where, listing] for where, _root, listing in places])
     result = {"changed": False, "chosen": chosen, "looked": looked(places), "backups": [], "newest": None,
-              "partials": []}
+              "partials": [], "host_run": host_run}
     if not chosen:
         return result
     if chosen["where"] == CONTROLLER:
         verified = controller_listing(chosen["path"], server_id, True, expected, module_args.get("network"))
+    elif (host_run.get("chosen") or {}).get("path") == chosen["path"] and host_run.get("verified"):
+        verified = host_run["verified"]
     else:
-        verified = run_module(dict(module_args, path=chosen["path"], verify=True))
+        verified = {"failed": True, "msg": "%s: the host did not verify it" % chosen["path"]}
     if verified.get("failed"):
         return dict(result, failed=True, msg=verified.get("msg") or "the verification failed")
     return dict(result, **{key: verified.get(key) for key in ("backups", "newest", "partials")})

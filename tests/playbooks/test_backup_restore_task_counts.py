@@ -11,7 +11,11 @@ per file, the restore preflight finds, verifies and judges in one task, the push
 and a node that already holds its backup skips the restore tasks in one include: backup with fetch 7-11 -> 6-10 tasks
 per host, restore 13-20 -> 11-18; AnsiballZ module runs per host (counted in the -vvv log) backup with fetch 5 -> 2,
 restore of the wiped node 11 -> 5 (the listing, the judgement, the check of the pushed copy, the restore, the
-verification afterwards)."""
+verification afterwards).
+
+Then (issue 15, restore still missing its goal): the host lists, chooses, verifies and judges in one module run
+(raft_restore's host_choice), so the restore makes 4 module runs on the wiped node (the preflight, the check of the
+pushed copy, the restore, the verification afterwards) and 2 on the others (it made 5 and 3)."""
 
 import os
 import re
@@ -27,7 +31,7 @@ HOSTS = {"seq-a": {"conductor_raft_address": "127.0.0.1:57681"},
 SERVERS = [{"id": host, "address": hostvars["conductor_raft_address"]} for host, hostvars in HOSTS.items()]
 RECAP = re.compile(r"^(\S+)\s+:\s+ok=(\d+)\s+changed=\d+\s+unreachable=\d+\s+failed=(\d+)", re.MULTILINE)
 MOST_TASKS = {"backup fetch": 10, "restore": 18}
-MOST_MODULE_RUNS = {"backup fetch": 2, "restore": 5}
+MOST_MODULE_RUNS = {"backup fetch": 2, "restore": 4}
 
 
 def tasks_per_host(run):
@@ -54,6 +58,7 @@ def test_backup_and_restore_run_no_more_tasks_per_host_than_they_need(tmp_path):
     restore = run_playbook(tmp_path, "-i", hosts, "opstack.conductor.restore", "-vvv")
     assert restore.rc == 0 and os.path.isdir(root / "seq-b" / "raft" / "seq-b"), restore
     counted["restore"], modules["restore"] = tasks_per_host(restore), module_runs_per_host(restore)
+    assert modules["restore"] == {"seq-a": 2, "seq-b": 4, "seq-c": 2}, restore
     for playbook, per_host in counted.items():
         assert sorted(per_host) == sorted(HOSTS), (playbook, per_host)
         assert max(per_host.values()) <= MOST_TASKS[playbook], (playbook, per_host)

@@ -135,9 +135,11 @@ def test_choose_takes_the_newest_of_both_places_and_verifies_only_it_where_it_is
                                                            choose=True, expected_servers=SERVERS)).run(task_vars={})
     assert (found["chosen"]["path"], found["chosen"]["where"], found["chosen"]["candidates"]) == (new, "the host", 2)
     assert [r["path"] for r in found["backups"]] == [new] and found["backups"][0]["usable"] and found["newest"] == new
-    verified = [args for name, args, _check in host.calls if args.get("verify")]
-    assert [(args["path"], args["expected_servers"]) for args in verified] == [(new, SERVERS)]
-    assert old not in json.dumps(found["backups"])
+    # One module run on the host (issue 15): it lists, ranks against the controller's newest and verifies its own.
+    ((name, args, _check),) = host.calls
+    assert (name, args["host_choice"]["path"], args["host_choice"]["rival"]["path"]) == (
+        "opstack.conductor.raft_backup_info", str(tmp_path / "host"), old)
+    assert old not in json.dumps(found["backups"]) and "host_run" not in found
 
 
 def test_a_damaged_controller_backup_is_chosen_and_reported_and_none_says_where_it_looked(plugins, run_module, tmp_path):
@@ -365,6 +367,43 @@ def test_stage_without_become_puts_the_files_and_checks_the_copy_with_one_module
     assert len(problems) == 1 and "raft-log.db: sha256" in problems[0] and not os.path.exists(path), problems
 
 
+def restore_preflight(plugins, host, path, tmp_path, **extra):
+    args = dict(path=path, server_id="seq-1", expected_servers=SERVERS,
+                preflight=dict(find=dict(controller_path=str(tmp_path / "controller"), path=str(tmp_path / "host")),
+                               service=SERVICE, default_places=True), **extra)
+    return action(plugins, host, "raft_restore", args).run(task_vars={})
+
+
+def test_the_one_host_run_judges_whichever_backup_is_newest_and_reports_what_it_could_not_do(plugins, run_module,
+                                                                                             tmp_path):
+    path = node(run_module, tmp_path / "n")
+    on_host = backup(run_module, path, tmp_path / "host")
+    has_run(path, SERVERS, snapshot=False)
+    newest = backup(run_module, path, tmp_path / "controller")
+    shutil.rmtree(path)  # a lost node: both backups could be restored, the controller's is newer
+    host = Host(run_module)
+    result = restore_preflight(plugins, host, path, tmp_path)
+    assert (result["found"]["chosen"]["where"], result["plan"]["backup"], result["plan"]["problems"]) == (
+        "the controller", newest, [])
+    assert result["plan"]["action"] == "restore" and result["plan"]["last_index"] > 3
+    assert host.modules() == [("opstack.conductor.raft_restore", True)]  # judged in the host's one run
+    assert host.calls[0][1]["host_choice"]["rival"]["path"] == newest
+
+    log = os.path.join(newest, raft.LOG_FILE)  # damaged on the controller: reported, never judged past
+    data = bytearray(open(log, "rb").read())
+    data[5000] ^= 1
+    open(log, "wb").write(bytes(data))
+    plan = restore_preflight(plugins, Host(run_module), path, tmp_path)["plan"]
+    assert len(plan["problems"]) == 1 and plan["problems"][0].startswith(newest + ": ") and \
+        "raft-log.db: sha256" in plan["problems"][0], plan
+
+    shutil.rmtree(tmp_path / "controller")
+    open(path, "w").close()  # the node directory is a file: the judgement fails, the choice is still reported
+    result = restore_preflight(plugins, Host(run_module), path, tmp_path)
+    assert (result["found"]["chosen"]["path"], result["found"]["backups"][0]["usable"]) == (on_host, True)
+    assert len(result["plan"]["problems"]) == 1 and path in result["plan"]["problems"][0], result["plan"]
+
+
 def test_the_restore_preflight_finds_verifies_and_judges_in_one_task(plugins, run_module, tmp_path):
     path = node(run_module, tmp_path / "n")
     made = backup(run_module, path, tmp_path / "host")
@@ -377,10 +416,9 @@ def test_the_restore_preflight_finds_verifies_and_judges_in_one_task(plugins, ru
     assert (result["found"]["chosen"]["path"], result["found"]["chosen"]["where"]) == (made, "the host")
     assert [r["path"] for r in result["found"]["backups"]] == [made] and result["found"]["backups"][0]["usable"]
     assert len(result["plan"]["problems"]) == 1 and "is older than the node's log" in result["plan"]["problems"][0]
-    assert host.modules() == [("opstack.conductor.raft_backup_info", False), ("opstack.conductor.raft_backup_info",
-                                                                              False), ("opstack.conductor.raft_restore",
-                                                                                       True)]
-    assert [args.get("verify") for name, args, _check in host.calls[:2]] == [False, True]  # listed, then verified
+    # One module run on the host (issue 15; it was a listing, a verification and a judgement): check mode.
+    assert host.modules() == [("opstack.conductor.raft_restore", True)]
+    assert host.calls[0][1]["host_choice"] == {"path": str(tmp_path / "host"), "rival": None}
     forced = action(plugins, host, "raft_restore", dict(args, force=True)).run(task_vars={})["plan"]
     assert (forced["action"], forced["problems"], forced["backup"]) == ("restore", [], made)
     nothing = dict(args, preflight=dict(args["preflight"], find=dict(controller_path=str(tmp_path / "none"), path="")))
