@@ -16,7 +16,8 @@ options:
         M(opstack.conductor.raft_restore) when they choose a backup. This server's backups in C(path) on the host
         are listed from their manifests, the newest of them and of C(rival) (the newest on the controller, a
         report of RV(opstack.conductor.raft_backup_info#module:backups); ahead on a full tie) is chosen, and
-        verified when it is on the host. The result holds C(listing), C(chosen) and C(verified).
+        verified when it is on the host. The result holds C(listing) (the host's backups, from their manifests),
+        C(chosen) and C(verified) (the chosen backup's verification when it is on the host, else null).
     type: dict
     suboptions:
       path:

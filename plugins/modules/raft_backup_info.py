@@ -142,14 +142,6 @@ chosen:
       V(the host), C(manifest), C(candidates) - how many were ranked); empty when there is none.
   returned: with O(controller_path), O(choose) or O(host_choice)
   type: dict
-listing:
-  description: With O(host_choice) - this server's backups in O(host_choice.path), from their manifests.
-  returned: with O(host_choice)
-  type: dict
-verified:
-  description: With O(host_choice) - the chosen backup's verification when it is on the host, else null.
-  returned: with O(host_choice)
-  type: dict
 looked:
   description: With O(controller_path) - where the backups were looked for, and why what was there is unusable.
   returned: with O(controller_path) or O(choose)

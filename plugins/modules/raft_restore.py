@@ -203,16 +203,8 @@ found:
       O(opstack.conductor.raft_backup_info#module:choose) returns them.
   returned: with O(preflight)
   type: dict
-listing:
-  description: With O(host_choice) - this server's backups in O(host_choice.path), from their manifests.
-  returned: with O(host_choice)
-  type: dict
 chosen:
   description: With O(host_choice) - the newest of those and O(host_choice.rival) (C(path), C(where), C(manifest)).
-  returned: with O(host_choice)
-  type: dict
-verified:
-  description: With O(host_choice) - the chosen backup's verification when it is on the host, else null.
   returned: with O(host_choice)
   type: dict
 judged:
