@@ -429,3 +429,14 @@ def test_the_restore_preflight_finds_verifies_and_judges_in_one_task(plugins, ru
                                 "conductor_backup_fetch=true; set conductor_restore_src (and "
                                 "conductor_restore_remote_src) to restore from elsewhere"
                                 % (tmp_path / "none", tmp_path / "none")]
+
+
+def test_host_choice_only_judges_and_needs_check_mode(run_module, tmp_path):
+    path = node(run_module, tmp_path / "n")
+    backup(run_module, path, tmp_path / "host")
+    args = dict(path=path, server_id="seq-1", host_choice={"path": str(tmp_path / "host")})
+    refused = run_module(raft_restore.main, dict(args))
+    assert refused["failed"] and "it needs check mode" in refused["msg"], refused
+    judged = run_module(raft_restore.main, dict(args), check_mode=True)
+    outcome = (judged["chosen"]["where"], judged["judged"]["action"], judged["changed"])
+    assert outcome == ("the host", "unchanged", False), judged
