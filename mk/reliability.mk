@@ -6,6 +6,8 @@
 #   make crash             crash injection, every fault point of every scenario before and after it plus
 #                          CRASH_DELAYS random SIGKILLs per scenario (>= 1000 trials) -> tests/output/reliability/crash.json
 #   make test-reliability  the fast slices, plus the property tests that need hypothesis (pytest marker `reliability`)
+#   make test-properties   the property tests alone (tests/reliability, a few seconds); part of `make test`, since the
+#                          slices already run there and a test CI skips is a test that failed
 
 FUZZ_MUTANTS ?= 10000
 FUZZ_RAFT ?= 160
@@ -15,7 +17,7 @@ CRASH_SEED ?= $(shell date -u +%Y%m%d%H%M%S)
 RELIABILITY_OUT := tests/output/reliability
 RELIABILITY_STAMP := $(VENV)/.installed-reliability
 
-.PHONY: fuzz crash test-reliability
+.PHONY: fuzz crash test-reliability test-properties
 
 $(RELIABILITY_STAMP): $(STAMP) requirements-reliability.txt
 	$(VPY) -m pip install --quiet -r requirements-reliability.txt
@@ -30,3 +32,8 @@ crash: oracle
 
 test-reliability: oracle $(RELIABILITY_STAMP)
 	$(VPY) -m pytest -p no:cacheprovider -m reliability tests/unit tests/interop tests/reliability
+
+test-properties: $(RELIABILITY_STAMP)
+	$(VPY) -m pytest -p no:cacheprovider tests/reliability
+
+TEST_SUITES += test-properties

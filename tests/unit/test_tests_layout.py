@@ -56,3 +56,38 @@ def test_no_test_file_imports_another_test_file():
 def test_no_test_file_patches_sys_path():
     # A child process's script inside a string (tests/support/locks.py) is not the test's own sys.path.
     assert sorted(path for path, source in _test_sources().items() if patches_sys_path(source)) == []
+
+
+def _pytest_runs(dry_run: str) -> List[List[str]]:
+    """The arguments of every pytest that a dry run of make (``make -n``) prints, continuation lines joined."""
+    runs = []
+    for line in dry_run.replace("\\\n", " ").splitlines():
+        words = line.split()
+        if "pytest" in words:
+            runs.append(words[words.index("pytest") + 1:])
+    return runs
+
+
+def _covered(runs: List[List[str]]) -> set:
+    """The test files (tests/...) that those pytest runs collect: their paths, less their --ignore=s."""
+    covered = set()
+    for args in runs:
+        paths = [os.path.normpath(a) for a in args if not a.startswith("-") and a.startswith("tests")]
+        ignored = {os.path.normpath(a.split("=", 1)[1]) for a in args if a.startswith("--ignore=")}
+        for test in _test_sources():
+            path = os.path.join("tests", test)
+            if path not in ignored and any(path == p or path.startswith(p + os.sep) for p in paths):
+                covered.add(path)
+    return covered
+
+
+def test_make_test_runs_every_test_file():
+    """`make test` (what .ci/run runs) must collect every test_*.py of tests/: a test CI skips is a test that failed.
+    Read from a dry run (`make -n test`, which runs nothing but prints the recipes of every suite it would run)."""
+    import subprocess
+
+    repo = os.path.dirname(TESTS)
+    dry_run = subprocess.run(["make", "-n", "--no-print-directory", "test"], cwd=repo, capture_output=True,
+                             text=True, check=True, timeout=120).stdout
+    every = {os.path.join("tests", test) for test in _test_sources()}
+    assert sorted(every - _covered(_pytest_runs(dry_run))) == []
