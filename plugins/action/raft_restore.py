@@ -130,8 +130,7 @@ class ActionModule(ConductorAction):
         found = plans.find_backup(lambda choice: self.run_module(dict(judge_args, host_choice=choice), task_vars,
                                                                  check_mode=True), args, find.get("controller_path"))
         host_run = found.pop("host_run", None) or {}
-        same = (host_run.get("chosen") or {}).get("path") == (found.get("chosen") or {}).get("path")
-        return found, host_run.get("judged") if same else None, host_run.get("warnings", [])
+        return found, host_run.get("judged"), host_run.get("warnings", [])
 
     def _preflight(self, module_args, preflight, task_vars):
         found, judged, warnings = self._find(module_args, preflight, task_vars)
@@ -142,7 +141,7 @@ class ActionModule(ConductorAction):
             return {"changed": False, "found": found,
                     "plan": {"server_id": server_id, "node_dir": node_dir, "problems": problems}}
         chosen = found["chosen"]
-        if judged is None:  # the backup was not chosen on the host: judge it from its manifest now
+        if judged is None:  # no host run judged it (``found`` given, or no place on the host): judge it now
             judged = self.run_module(dict(self._judge_args(module_args), src_manifest=chosen["manifest"]), task_vars,
                                      check_mode=True)
             warnings = judged.get("warnings", [])

@@ -354,7 +354,7 @@ def choose_and_judge(module, result, directory_mode):
                                          backups.validate_network(params["network"]), choice["rival"]))
     if result["chosen"]:
         judged = common.writer_result()
-        params["src_manifest"] = result["chosen"]["manifest"]
+        params["src_manifest"] = result["chosen"]["manifest"]  # restore() judges it, as in a src_manifest check run
         try:
             restore(module, judged, directory_mode)
         except OpstackError as exc:

@@ -78,7 +78,8 @@ def find_backup(run_find: ModuleRun, module_args: Mapping[str, Any], controller_
     newest of both by ``_backup``'s ranking, verified where it is: {chosen, looked, backups, newest, partials,
     host_run} or {failed, msg}. The host's part is one module run through ``run_find`` (its ``host_choice``
     option, {path, rival}: the controller's newest as the rival): it lists, chooses and verifies the chosen backup
-    when it is there, and for the restore also judges it; ``host_run`` is that run's result."""
+    when it is there, and for the restore also judges it; ``host_run`` is that run's result when it chose the same
+    backup, else {}."""
     try:
         expected = _expected_servers(module_args)
     except OpstackError as exc:
@@ -91,13 +92,16 @@ def find_backup(run_find: ModuleRun, module_args: Mapping[str, Any], controller_
         host_run = run_find({"path": module_args["path"], "rival": rival})
         places.append([HOST, module_args["path"], host_run if host_run.get("failed") else host_run.get("listing")])
     chosen = backup_choice([[where, listing] for where, _root, listing in places])
+    # The host ranked the same candidates by the same rule; its run is only used for the backup chosen here.
+    if (host_run.get("chosen") or {}).get("path") != chosen.get("path"):
+        host_run = {}
     result = {"changed": False, "chosen": chosen, "looked": looked(places), "backups": [], "newest": None,
               "partials": [], "host_run": host_run}
     if not chosen:
         return result
     if chosen["where"] == CONTROLLER:
         verified = controller_listing(chosen["path"], server_id, True, expected, module_args.get("network"))
-    elif (host_run.get("chosen") or {}).get("path") == chosen["path"] and host_run.get("verified"):
+    elif host_run.get("verified"):
         verified = host_run["verified"]
     else:
         verified = {"failed": True, "msg": "%s: the host did not verify it" % chosen["path"]}
