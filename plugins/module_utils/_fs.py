@@ -35,7 +35,7 @@ from typing import Dict, Iterable, List, Optional, Tuple, Union
 from ansible_collections.opstack.conductor.plugins.module_utils._errors import OpstackError
 # Every look at a node, its files, snapshots and locks goes through these: only "does not exist" means absent.
 from ansible_collections.opstack.conductor.plugins.module_utils._lookup import (  # noqa: F401 pylint: disable=unused-import
-    NodeUnreadable, is_directory, listdir_or_none, lstat_or_none, open_or_none, stat_or_none)
+    NodeUnreadable, holds_exactly, is_directory, listdir_or_none, lstat_or_none, open_or_none, stat_or_none)
 
 NEW_MARK = ".opstack-new-"
 OLD_MARK = ".opstack-old-"

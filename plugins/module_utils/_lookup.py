@@ -83,3 +83,23 @@ def is_directory(path: str) -> bool:
     """A real directory (not a symlink to one); False when absent; NodeUnreadable when it cannot be looked at."""
     info = lstat_or_none(path)
     return info is not None and stat.S_ISDIR(info.st_mode)
+
+
+def holds_exactly(path: str, data: bytes) -> bool:
+    """True only when ``path`` is a regular file (not a symlink, FIFO or device) whose content is ``data``. Any
+    other answer, an error included, is False: this is a shortcut's test, and a caller that needs to know why
+    looks the long way (which raises NodeUnreadable where that is the answer)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0))
+    except OSError:
+        return False
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode) or info.st_size != len(data):
+            return False
+        with os.fdopen(os.dup(fd), "rb") as handle:
+            return handle.read(len(data) + 1) == data
+    except OSError:
+        return False
+    finally:
+        os.close(fd)

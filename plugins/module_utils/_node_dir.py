@@ -172,8 +172,16 @@ DELETING_MARK = ".deleting-"  # a kept directory being deleted; listings skip it
 _KEPT_TAIL = r"\.[0-9]+\.([0-9]{4}-[0-9]{2}-[0-9]{2}@[0-9]{2}:[0-9]{2}:[0-9]{2})(?:\.[0-9a-f]{6})?~"
 
 
-def _kept_pattern(path: str):
-    return re.compile(re.escape(os.path.basename(os.path.abspath(path))) + _KEPT_TAIL + r"\Z")
+_KEPT_TAIL_ONLY = re.compile(_KEPT_TAIL + r"\Z")
+
+
+def _kept_stamp(path: str, entry: str) -> Optional[str]:
+    """The time in ``entry`` when it is one of this node's kept directory names, else None. The node's name is
+    compared as a plain prefix and only the tail is a pattern, compiled once: a pattern per node cost generate
+    a regex compilation per node (40-60 ms of its run at 101 nodes, issue 15)."""
+    name = os.path.basename(os.path.abspath(path))
+    match = _KEPT_TAIL_ONLY.match(entry, len(name)) if entry.startswith(name) else None
+    return match.group(1) if match else None
 
 
 def _entries(directory: str) -> List[str]:
@@ -189,15 +197,14 @@ def kept_directories(path: str, entries: Optional[List[str]] = None) -> List[str
     the inode change time (set by the rename that kept it). Symlinks and ``.deleting-*`` names are skipped.
     ``entries``: as for leftovers()."""
     parent = os.path.dirname(os.path.abspath(path))
-    pattern = _kept_pattern(path)
     found = []
     for entry in _entries(parent) if entries is None else entries:
-        match = pattern.match(entry)
-        if not match:
+        stamp = _kept_stamp(path, entry)
+        if stamp is None:
             continue
         info = os.lstat(os.path.join(parent, entry))
         if stat.S_ISDIR(info.st_mode):
-            found.append((match.group(1), info.st_ctime_ns, os.path.join(parent, entry)))
+            found.append((stamp, info.st_ctime_ns, os.path.join(parent, entry)))
     return [full for _stamp, _ctime, full in sorted(found, reverse=True)]
 
 
@@ -230,9 +237,8 @@ def pending_deletions(path: str, entries: Optional[List[str]] = None) -> List[st
     """This node's ``.deleting-*`` directories that a run killed during retention left behind (the next writing
     run removes them). ``entries``: as for leftovers()."""
     parent = os.path.dirname(os.path.abspath(path))
-    pattern = _kept_pattern(path)
     return [os.path.join(parent, entry) for entry in (_entries(parent) if entries is None else entries)
-            if entry.startswith(DELETING_MARK) and pattern.match(entry[len(DELETING_MARK):])]
+            if entry.startswith(DELETING_MARK) and _kept_stamp(path, entry[len(DELETING_MARK):]) is not None]
 
 
 def finish_deletions(path: str, entries: Optional[List[str]] = None) -> List[str]:

@@ -4,9 +4,11 @@ nothing; departed nodes refused without force and kept aside with it; cluster.js
 
 import json
 import os
+import re
 
 import pytest
 
+from ansible_collections.opstack.conductor.plugins.module_utils import _bbolt as bolt
 from ansible_collections.opstack.conductor.plugins.module_utils import _cluster as cluster
 from ansible_collections.opstack.conductor.plugins.module_utils import _fs as fs
 from ansible_collections.opstack.conductor.plugins.module_utils import _node_state as node_state
@@ -237,3 +239,35 @@ def test_generate_fsyncs_per_node_only_what_the_swap_needs(tmp_path, run_module,
     fsynced once after the last swap, before any backup is reported (a power loss before it leaves an
     opstack-old sibling the next run keeps as a backup). That was one fsync more per replaced node."""
     assert fsyncs_per_node(tmp_path, run_module, monkeypatch) == {"create": 4, "replace": 4}
+
+
+def counting(real, calls):
+    """``real``, appending its arguments to ``calls`` at each call."""
+    def count(*args, **kwargs):
+        calls.append(args)
+        return real(*args, **kwargs)
+    return count
+
+
+def test_per_node_work_is_only_the_node_own(tmp_path, run_module, monkeypatch):
+    """Issue 15, generate at 101 nodes: work repeated per node that every node shares. Counted for 4 and 16 nodes:
+    - the databases built: every node starts from the same log and the stable files differ only by the leader's
+      vote, so a cluster is 3 databases (it was 2 per node);
+    - regular expressions compiled: none per node (a kept-directory pattern was compiled for each node);
+    - nodes decoded by a rerun: none, their files are byte for byte what the spec builds (each node's two files
+      were decoded and checked)."""
+    counts = {}
+    real_build, real_compile, real_read = bolt.build_database, re.compile, node_state.read_node_state
+    for count in (4, 16):
+        out, builds, compiled, reads = tmp_path / str(count), [], [], []
+        monkeypatch.setattr(bolt, "build_database", counting(real_build, builds))
+        monkeypatch.setattr(re, "compile", counting(real_compile, compiled))
+        options = cluster_of(out, count, initial_term=424200 + count)  # a term of its own: no database built before
+        first = run_module(raft_cluster_state.main, options)
+        monkeypatch.setattr(node_state, "read_node_state", counting(real_read, reads))
+        rerun = run_module(raft_cluster_state.main, options)
+        monkeypatch.undo()
+        assert [node["action"] for node in first["nodes"]] == ["create"] * count, first
+        assert [node["action"] for node in rerun["nodes"]] == ["unchanged"] * count, rerun
+        counts[count] = dict(builds=len(builds), compiled=len(compiled), reads=len(reads))
+    assert counts[4] == counts[16] and counts[4]["builds"] == 3 and counts[4]["reads"] == 0, counts
