@@ -37,6 +37,8 @@ options:
     description:
       - The Raft addresses (C(host:port)) of the nodes, in the order of O(server_ids) (C(--nodes)).
       - IPv6 literals go in brackets. Addresses may not repeat.
+      - A comma-separated string is a list too. Entries are trimmed and empty ones dropped, as op-conductor-init
+        reads the flag; none left is refused naming the option.
     type: list
     elements: str
     required: true
@@ -45,12 +47,17 @@ options:
       - The server IDs, in the order of O(nodes) (C(--server-ids)); each is also a directory name, so it may
         not contain V(/), NUL or control characters, start with a dot, or exceed 200 bytes. IDs may not repeat
         (also not in a different case).
+      - A comma-separated string is a list too. Entries are trimmed and empty ones dropped; none left is refused
+        naming the option.
     type: list
     elements: str
     required: true
   initial_leader:
-    description: The server that records a vote for itself in the initial term (C(--initial-leader)).
+    description:
+      - The server that records a vote for itself in the initial term (C(--initial-leader)).
+      - Required, as by op-conductor-init; an empty value is refused naming it.
     type: str
+    required: true
   initial_term:
     description:
       - The initial term, from 1 to 2^63-1 (C(--initial-term)); see O(opstack.conductor.raft_state#module:term).
@@ -206,7 +213,7 @@ def argument_spec():
         output_dir=dict(type="path", required=True),
         nodes=dict(type="list", elements="str", required=True),
         server_ids=dict(type="list", elements="str", required=True),
-        initial_leader=dict(type="str"),
+        initial_leader=dict(type="str", required=True),
         initial_term=dict(type="int", default=1),
         network=dict(type="str"),
         force=dict(type="bool", default=False),
@@ -248,8 +255,29 @@ def _spec_message(exc: cluster.SpecError) -> str:
     return str(exc)
 
 
+# What each required option is, for the message when it is missing or empty: op-conductor-init's flag and variable.
+_REQUIRED = (
+    ("nodes", "the nodes' Raft addresses (host:port), comma-separated, in the order of server_ids", "--nodes"),
+    ("server_ids", "the server IDs, comma-separated, in the order of nodes", "--server-ids"),
+    ("initial_leader", "the server ID that records a vote for itself, one of server_ids", "--initial-leader"),
+)
+
+
+def _required(params):
+    """Refused naming the first required option that is empty (op-conductor-init's order of checks). The lists'
+    entries are trimmed and empty ones dropped, as op-conductor-init reads a comma-separated flag: the generate
+    playbook passes -e values and OP_CONDUCTOR_INIT_* variables as they came, AnsibleModule splits them."""
+    for name in ("nodes", "server_ids"):
+        params[name] = [entry.strip() for entry in params[name] or () if entry.strip()]
+    for name, what, flag in _REQUIRED:
+        if not params[name]:
+            raise Refused(["%s is required: %s (op-conductor-init %s, OP_CONDUCTOR_INIT_%s)"
+                           % (name, what, flag, name.upper())])
+
+
 def _cluster_spec(params):
     """The spec and its warnings; Refused (in option names) for the first problem."""
+    _required(params)
     try:
         servers = cluster.servers_from_lists(params["nodes"], params["server_ids"])
     except cluster.SpecError:

@@ -157,6 +157,16 @@ def test_a_swap_that_fails_names_the_nodes_already_written_and_leaves_no_build(t
     (dict(nodes=NODES[:2]), "nodes has 2 address(es) but server_ids has 3 ID(s)"),
     (dict(initial_term=1 << 63), "initial_term=%d: must be between 1 and 2^63-1" % (1 << 63)),
     (dict(initial_leader="seq-x"), "initial_leader='seq-x': is not one of server_ids (seq-a, seq-b, seq-c)"),
+    # The generate playbook passes what -e or OP_CONDUCTOR_INIT_* gave, unchecked: empty is refused here, named.
+    (dict(nodes=""), "nodes is required: the nodes' Raft addresses (host:port), comma-separated, in the order of "
+                     "server_ids (op-conductor-init --nodes, OP_CONDUCTOR_INIT_NODES)"),
+    (dict(nodes=" , ", server_ids=""), "nodes is required"),
+    (dict(server_ids=[" "]), "server_ids is required: the server IDs, comma-separated, in the order of nodes "
+                             "(op-conductor-init --server-ids, OP_CONDUCTOR_INIT_SERVER_IDS)"),
+    (dict(initial_leader=""), "initial_leader is required: the server ID that records a vote for itself, one of "
+                              "server_ids (op-conductor-init --initial-leader, OP_CONDUCTOR_INIT_INITIAL_LEADER)"),
+    (dict(initial_term="seven"), "initial_term"),
+    (dict(output_dir=""), "output_dir"),
 ])
 def test_bad_options_are_named_in_op_conductor_init_terms_and_nothing_is_made(tmp_path, run_module, change,
                                                                               message):
@@ -164,6 +174,13 @@ def test_bad_options_are_named_in_op_conductor_init_terms_and_nothing_is_made(tm
     result = run_module(raft_cluster_state.main, options(out, **change))
     assert result.get("failed") and message in result["msg"] and result["msg"].count(message) == 1, result
     assert not out.exists()
+
+
+def test_comma_separated_lists_are_trimmed_as_op_conductor_init_reads_them(tmp_path, run_module):
+    out = tmp_path / "out"
+    result = run_module(raft_cluster_state.main, options(out, nodes=" , ".join(NODES) + ",", server_ids="seq-a, seq-b ,seq-c"))
+    assert [node["server_id"] for node in result["nodes"]] == IDS and not result.get("failed"), result
+    assert json.loads((out / "cluster.json").read_text())["servers"][2]["address"] == NODES[2]
 
 
 def recording(real, calls):
