@@ -12,6 +12,19 @@ from ansible_collections.opstack.conductor.plugins.module_utils import _raft as 
 from ansible_collections.opstack.conductor.tests.support.net import free_port
 
 SERVERS = [{"id": "seq-%d" % i, "address": "10.0.0.%d:50050" % i} for i in (1, 2, 3)]
+OTHER = SERVERS[:2] + [{"id": "seq-4", "address": "10.0.0.4:50050"}]  # SERVERS with seq-3 replaced
+
+
+def spec(servers=None, leader="seq-1", term=1):
+    """The validated cluster spec of servers (SERVERS unless given)."""
+    return cluster.validate_cluster(servers or SERVERS, leader, term)[0]
+
+
+def seeded(tmp_path, servers=None, term=1, leader="seq-1"):
+    """A node seq-1 as our writer seeds it for that cluster (never run), at tmp_path/seq-1."""
+    node = tmp_path / "seq-1"
+    write_node(node, spec(servers, leader, term), "seq-1")
+    return node
 
 
 def args(path, **extra):

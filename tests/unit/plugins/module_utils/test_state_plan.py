@@ -12,14 +12,7 @@ from ansible_collections.opstack.conductor.plugins.module_utils import _errors a
 from ansible_collections.opstack.conductor.plugins.module_utils import _raft as raft
 from ansible_collections.opstack.conductor.plugins.module_utils import _state_plan as state_plan
 from ansible_collections.opstack.conductor.tests.support.fs import tree
-from ansible_collections.opstack.conductor.tests.support.nodes import SERVERS, has_run, write_node
-
-OTHER = SERVERS[:2] + [{"id": "seq-4", "address": "10.0.0.4:50050"}]
-
-
-def spec(servers=None, leader="seq-1", term=1):
-    return cluster.validate_cluster(servers or SERVERS, leader, term)[0]
-
+from ansible_collections.opstack.conductor.tests.support.nodes import OTHER, SERVERS, has_run, seeded, spec, write_node
 
 def decide(node, wanted=None, force=False, server_id="seq-1"):
     """plan() for node, asserting it changed nothing on disk."""
@@ -27,13 +20,6 @@ def decide(node, wanted=None, force=False, server_id="seq-1"):
     found = state_plan.plan(str(node), wanted or spec(), server_id, 4096, force=force)
     assert tree(node.parent) == before
     return found
-
-
-def seeded(tmp_path, servers=None, term=1, leader="seq-1"):
-    """A node seq-1 as our writer seeds it for that cluster (never run)."""
-    node = tmp_path / "seq-1"
-    write_node(node, spec(servers, leader, term), "seq-1")
-    return node
 
 
 @pytest.mark.parametrize("prepare", ["absent", "empty", "empty-snapshots"])

@@ -13,8 +13,7 @@ from ansible_collections.opstack.conductor.plugins.module_utils import _node_sta
 from ansible_collections.opstack.conductor.plugins.module_utils._lookup import NodeUnreadable
 from ansible_collections.opstack.conductor.plugins.module_utils import _raft as raft
 from ansible_collections.opstack.conductor.plugins.module_utils import _state_plan as state_plan
-from ansible_collections.opstack.conductor.tests.support.nodes import SERVERS, has_run, write_node
-from ansible_collections.opstack.conductor.tests.unit.plugins.module_utils.test_state_plan import OTHER, seeded, spec
+from ansible_collections.opstack.conductor.tests.support.nodes import OTHER, SERVERS, has_run, seeded, spec, write_node
 
 
 def _flip_last_byte(path):

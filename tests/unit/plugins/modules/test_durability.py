@@ -291,7 +291,8 @@ def generate(run_module, out, network=1, **extra):
     """raft_cluster_state (the generate playbook's one module run) over three nodes at 127.0.0.<network>."""
     ids = ["seq-1", "seq-2", "seq-3"]
     result = run_module(raft_cluster_state.main, dict(
-        dict(output_dir=str(out), server_ids=ids, nodes=["127.0.0.%d:%d" % (network, 50001 + n) for n in range(3)]),
+        dict(output_dir=str(out), server_ids=ids, initial_leader="seq-1",
+             nodes=["127.0.0.%d:%d" % (network, 50001 + n) for n in range(3)]),
         **extra))
     assert not result.get("failed"), result
     return result
