@@ -30,7 +30,7 @@ from ansible_collections.opstack.conductor.plugins.module_utils import _backup a
 from ansible_collections.opstack.conductor.plugins.plugin_utils import _backup_plans as plans
 from ansible_collections.opstack.conductor.plugins.plugin_utils._action import ConductorAction
 
-_JUDGE_ARGS = ("path", "server_id", "expected_servers", "force", "network")
+_JUDGE_ARGS = ("path", "server_id", "expected_servers", "force", "network", "report_info")
 
 
 class ActionModule(ConductorAction):
@@ -148,25 +148,29 @@ class ActionModule(ConductorAction):
         plan = plans.restore_plan(chosen, server_id, node_dir, {"locked": judged.get("locked")}, judged,
                                   judged.get("action") == backups.RESTORE_UNCHANGED, preflight["service"],
                                   bool(self._task.check_mode))
-        return {"changed": False, "found": found, "plan": plan, "warnings": warnings}
+        return {"changed": False, "found": found, "plan": plan, "warnings": warnings, "info": judged.get("info")}
 
     def _stage(self, module_args, plan, staging_dir, task_vars):
         """Push the planned backup when it is on the controller (not in check mode), then check the restore on the
-        host's copy (unless op-conductor holds the node: the real run stops it first)."""
+        pushed copy (unless op-conductor holds the node: the real run stops it first). A backup already on the host
+        is not checked again: the preflight verified it there and judged it from that manifest (found_problems
+        refuses a plan without that verification), and the restore verifies it once more before it swaps anything
+        (issue 15: the check was a third verification of the same files, a module run on every restored node)."""
         plan = dict(plan)
-        remote = plan["where"] == plans.HOST
-        if plan["action"] == backups.RESTORE_UNCHANGED or (not remote and self._task.check_mode):
+        if plan["action"] == backups.RESTORE_UNCHANGED:
             return {"changed": False, "plan": plan}
-        host_backup = plan["backup"]
-        if not remote:
-            pushed = self._push(plan["backup"], staging_dir, task_vars)
-            if pushed.get("failed"):
-                return {"changed": False, "plan": dict(plan, problems=[pushed.get("msg", "the push failed")])}
-            host_backup = pushed["path"]
-        plan.update(host_backup=host_backup, pushed=not remote)
+        if plan["where"] == plans.HOST:
+            plan.update(host_backup=plan["backup"], pushed=False)
+            return {"changed": False, "plan": plan}
+        if self._task.check_mode:
+            return {"changed": False, "plan": plan}
+        pushed = self._push(plan["backup"], staging_dir, task_vars)
+        if pushed.get("failed"):
+            return {"changed": False, "plan": dict(plan, problems=[pushed.get("msg", "the push failed")])}
+        plan.update(host_backup=pushed["path"], pushed=True)
         if not plan["locked"]:
-            checked = self.run_module(dict(self._judge_args(module_args), src=host_backup), task_vars,
+            checked = self.run_module(dict(self._judge_args(module_args), src=pushed["path"]), task_vars,
                                       check_mode=True)
             if checked.get("failed"):
                 plan["problems"] = [checked.get("msg") or "the check failed"]
-        return {"changed": not remote, "plan": plan}
+        return {"changed": True, "plan": plan}

@@ -15,7 +15,7 @@ from ``backup_state_dir_records`` and ``restore_state_dir_records``.
 from __future__ import annotations
 
 from ansible_collections.opstack.conductor.plugins.plugin_utils._backup_plans import (  # noqa: F401 (re-exported)
-    backup_batch_size, backup_choice, play_problems, play_records, quorum_problems, restore_plan,
+    backup_batch_size, backup_choice, play_problems, play_records, quorum_problems, restore_node_info, restore_plan,
     state_dir_backup_plan, state_dir_backup_records, state_dir_restore_plan, state_dir_restore_records)
 
 
@@ -24,6 +24,7 @@ class FilterModule:
         return {"backup_batch_size": backup_batch_size, "backup_choice": backup_choice, "restore_plan": restore_plan,
                 "backup_play_problems": play_problems,
                 "backup_play_records": play_records, "backup_quorum_problems": quorum_problems,
+                "restore_node_info": restore_node_info,
                 "backup_state_dir_plan": state_dir_backup_plan, "restore_state_dir_plan": state_dir_restore_plan,
                 "backup_state_dir_records": state_dir_backup_records,
                 "restore_state_dir_records": state_dir_restore_records}

@@ -16,6 +16,8 @@ from __future__ import annotations
 import os
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
+from ansible_collections.opstack.conductor.plugins.plugin_utils import _backup_plans as plans
+
 ASPECTS = ("membership", "initial term", "cluster identity")
 
 
@@ -225,8 +227,16 @@ def state_dir_inputs(results: Sequence[Mapping], expected: bool, host: str) -> L
     return inputs
 
 
-def _inventory_status(host_vars: Mapping, checked: bool) -> str:
+def _node_result(host_vars: Mapping) -> Mapping:
+    """The host's raft_state_info result; where the restore playbook skipped that read, what raft_restore read of
+    the node itself (report_info, plugin_utils/_backup_plans.restore_node_info)."""
     result = host_vars.get("__conductor_info_result") or {}
+    if result.get("skipped"):
+        return plans.restore_node_info(host_vars) or result
+    return result
+
+
+def _inventory_status(result: Mapping, checked: bool) -> str:
     if not checked:
         return "not_checked"
     if result.get("node_directory") is False and not result.get("failed"):
@@ -245,9 +255,9 @@ def inventory_inputs(members: Sequence[Mapping], hostvars: Mapping, play_hosts: 
         host_vars = hostvars[member["host"]]
         checked = member["host"] in play_hosts
         path = os.path.join(str(host_vars.get("conductor_storage_dir") or storage_dir), member["id"]) if checked else "-"
+        result = _node_result(host_vars)
         inputs.append({"host": member["host"], "server_id": member["id"], "path": path,
-                       "status": _inventory_status(host_vars, checked),
-                       "result": host_vars.get("__conductor_info_result") or {}})
+                       "status": _inventory_status(result, checked), "result": result})
     return inputs
 
 

@@ -113,6 +113,16 @@ options:
         paths, before anything is read or written.
     type: raw
     default: "0750"
+  report_info:
+    description:
+      - Also return RV(info), M(opstack.conductor.raft_state_info)'s report of the node (full verify, against
+        O(expected_servers)) as this run leaves it - after a restore, the restored node; when the node already holds
+        the backup, the node as it is - read in this run. Not returned for a node op-conductor holds (it changes
+        under any earlier read) nor for a restore that is only judged (check mode).
+      - The P(opstack.conductor.raft_restore#role) role sets it, so that the report after a restore does not read
+        every node again.
+    type: bool
+    default: false
 extends_documentation_fragment:
   - opstack.conductor.backups.HOST_CHOICE
   - opstack.conductor.servers.EXPECTED
@@ -180,6 +190,12 @@ manifest:
   description: The manifest of the restored backup.
   returned: always
   type: dict
+info:
+  description:
+    - With O(report_info) - what M(opstack.conductor.raft_state_info) returns for the node as this run leaves it
+      (C(msg), C(integrity), C(fsm_head), C(drift), C(locked)...), or C(failed) and C(msg) when it could not be read.
+  returned: with O(report_info) after a restore, or when the node already holds the backup, and op-conductor does not hold the node
+  type: dict
 state:
   description: The decoded node state after the task (before it, in check mode).
   returned: always
@@ -231,6 +247,7 @@ from ansible_collections.opstack.conductor.plugins.module_utils import _backup a
 from ansible_collections.opstack.conductor.plugins.module_utils import _fs as fs
 from ansible_collections.opstack.conductor.plugins.module_utils import _module_common as common
 from ansible_collections.opstack.conductor.plugins.module_utils import _node_dir as nodes
+from ansible_collections.opstack.conductor.plugins.module_utils import _node_info as node_info
 from ansible_collections.opstack.conductor.plugins.module_utils import _node_state as node_state
 from ansible_collections.opstack.conductor.plugins.module_utils import _options as options
 from ansible_collections.opstack.conductor.plugins.module_utils import _runner as runner
@@ -335,7 +352,24 @@ def restore(module, result, directory_mode):
         result["changed"] = True
         if not module.check_mode:
             _restore(module, plan, node_dir, directory_mode, result)
+            _node_report(module, node_dir, result)
+    elif plan.action == backups.RESTORE_UNCHANGED:
+        _node_report(module, node_dir, result)
     return result
+
+
+def _node_report(module, node_dir, result):
+    """O(report_info): raft_state_info's report of the node as this run leaves it. None for a node op-conductor
+    holds: it moves on under any earlier read, so the role reads it again when it reports. A read that fails is
+    reported in it, never raised: the restore itself is done."""
+    params = module.params
+    if not params["report_info"] or result.get("locked"):
+        return
+    try:
+        result["info"] = node_info.inspect_node(node_dir, server_id=params["server_id"],
+                                                expected_servers=params["expected_servers"])
+    except (OpstackError, OSError) as exc:
+        result["info"] = {"failed": True, "msg": "%s: %s" % (node_dir, exc)}
 
 
 def choose_and_judge(module, result, directory_mode):
@@ -380,6 +414,7 @@ def main():
         preflight=dict(type="dict"),
         stage=dict(type="dict"),
         host_choice=backups.HOST_CHOICE_SPEC,
+        report_info=dict(type="bool", default=False),
     ), supports_check_mode=True, required_one_of=[("src", "src_manifest", "host_choice")],
         mutually_exclusive=[("src", "src_manifest", "host_choice")])
     common.refuse_controller_options(module, ["staging_dir", "preflight", "stage"], remote_src=True)

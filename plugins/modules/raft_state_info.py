@@ -265,134 +265,20 @@ drift:
       elements: dict
 """
 
-import os
-import stat
-
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.opstack.conductor.plugins.module_utils import _fs as fs
-from ansible_collections.opstack.conductor.plugins.module_utils import _fsm as fsm
 from ansible_collections.opstack.conductor.plugins.module_utils import _module_common as common
-from ansible_collections.opstack.conductor.plugins.module_utils import _node_dir as nodes
+from ansible_collections.opstack.conductor.plugins.module_utils import _node_info as node_info
 from ansible_collections.opstack.conductor.plugins.module_utils import _runner as runner
-from ansible_collections.opstack.conductor.plugins.module_utils import _node_state as node_state
 from ansible_collections.opstack.conductor.plugins.module_utils import _servers as servers
-
-
-def verdict(name, state, result):
-    """One line an operator reads first (an ad hoc run printed SUCCESS with the verdict nested in
-    integrity.ok=false): ok with term, last index and voters; DAMAGED with the first problem; or no state."""
-    problems = state.integrity.problems  # uncapped, unlike result["integrity"]["problems"]
-    if not state.exists and not state.snapshots:
-        line = "%s: no Raft state in %s" % (name, state.path)
-    elif problems:
-        more = " (+%d more)" % (len(problems) - 1) if len(problems) > 1 else ""
-        line = "%s: DAMAGED: %s%s" % (name, problems[0], more)
-    else:
-        servers = state.latest_configuration.configuration.servers if state.latest_configuration else ()
-        voters = sum(1 for server in servers if server.suffrage == "voter")
-        line = "%s: ok, term %s, last index %d, %s" % (
-            name, state.current_term, state.last_index, _count(voters, "voter"))
-        if len(servers) > voters:
-            line += ", " + _count(len(servers) - voters, "nonvoter")
-    differs = result.get("drift")
-    if differs and not differs["in_sync"]:
-        parts = [("missing", differs["missing"]), ("extra", differs["extra"]),
-                 ("changed", [change["id"] for change in differs["changed"]])]
-        line += "; membership differs from expected_servers (%s)" % "; ".join(
-            "%s: %s" % (what, ", ".join(ids)) for what, ids in parts if ids)
-    if result.get("locked"):
-        line += " (read while op-conductor runs)"
-    return line
-
-
-def _count(number, noun):
-    return "%d %s%s" % (number, noun, "" if number == 1 else "s")
-
-
-def drift(expected, configuration):
-    """The membership drift in this module's documented shape (expected/actual, whole servers)."""
-    return servers.drift(expected, configuration.servers if configuration else (), labels=("expected", "actual"),
-                         fields=("id", "address", "suffrage"))
-
-
-def _expected_servers(params):
-    if params["expected_servers"] is None:
-        return None
-    return servers.parse_servers(params["expected_servers"], "expected_servers")
-
-
-def _require_directory(path, allow_missing):
-    """Whether the node directory exists; a Failure when it is no directory (or missing, unless allowed)."""
-    # Followed: reading through a symlinked node directory writes nothing. Any error but "does not exist"
-    # raises NodeUnreadable: such a node is neither absent nor unlocked.
-    info = fs.stat_or_none(path)
-    if info is None and allow_missing:
-        return False  # read as a directory without Raft state: exists=false, "no Raft state in <path>"
-    if info is None or not stat.S_ISDIR(info.st_mode):
-        raise runner.Failure("%s does not exist or is not a directory" % path)
-    return True
-
-
-def _report_locked_read(result, state):
-    note = "read while op-conductor holds the lock: best effort, the files may change during the read"
-    result["integrity"]["warnings"].insert(0, note)
-    if not state.integrity.ok:
-        result["integrity"]["problems"].append("these problems may be an inconsistent read of a running node; "
-                                               "verify again with op-conductor stopped")
-
-
-def _cluster_identity(path):
-    try:
-        return node_state.cluster_identity(path)
-    except OSError as exc:
-        raise fs.NodeUnreadable(os.path.join(path, "raft-log.db"), exc)
-
-
-_MAX_SKIPPED_SHOWN = 10
-
-
-def _fsm_head(path, result):
-    """op-conductor's FSM head after raft replays the node (null when empty). Entries the FSM does not decode are
-    warnings (raft ignores them too); files raft cannot replay leave the head unknown: fsm_error and a warning,
-    not a failure, so that a damaged node is still reported."""
-    try:
-        replay = fsm.replay_fsm(path)
-    except fsm.FsmError as exc:
-        result["fsm_error"] = str(exc)
-        result["integrity"]["warnings"].append("fsm_head unknown: %s" % exc)
-        return None
-    skipped = replay.skipped
-    result["integrity"]["warnings"].extend(skipped[:_MAX_SKIPPED_SHOWN])
-    if len(skipped) > _MAX_SKIPPED_SHOWN:
-        result["integrity"]["warnings"].append("... and %d more log entries op-conductor's FSM does not apply"
-                                               % (len(skipped) - _MAX_SKIPPED_SHOWN))
-    return replay.head.summary() if replay.head else None
 
 
 def inspect(module, result):
     params = module.params
-    path = params["path"]
-    common.warn_network_filesystems(module, path)
-    result["node_directory"] = _require_directory(path, params["allow_missing"])
-    expected = _expected_servers(params)
-    locked = nodes.node_locked(path)
-    state = node_state.read_node_state(path, verify=params["verify"])
-    name = nodes.node_server_id(path, params["server_id"])
-    node_state.check_membership(state, name)
-    if state.latest_configuration is not None:
-        state.integrity.warnings.extend(servers.configuration_warnings(state.latest_configuration.configuration))
-    result.update(state.summary())
-    result.update(changed=False, locked=locked, cluster_identity=_cluster_identity(path) if state.exists else None)
-    result["fsm_head"] = _fsm_head(path, result)
-    if locked:
-        _report_locked_read(result, state)
-    if expected is not None:
-        result["drift"] = drift(expected, state.latest_configuration.configuration
-                                if state.latest_configuration else None)
-    result["msg"] = verdict(name, state, result)
-    if params["fail_on_problems"] and (not state.exists or not state.integrity.ok
-                                       or not result.get("drift", {}).get("in_sync", True)):
+    common.warn_network_filesystems(module, params["path"])
+    result.update(node_info.inspect_node(params["path"], params["allow_missing"], params["verify"],
+                                         params["server_id"], params["expected_servers"]), changed=False)
+    if params["fail_on_problems"] and node_info.has_problems(result):
         raise runner.Failure(result["msg"])
     return result
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import os
 import stat
-from typing import Any, Callable, Dict, List, Mapping, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from ansible_collections.opstack.conductor.plugins.module_utils import _backup as backups
 from ansible_collections.opstack.conductor.plugins.module_utils import _servers as servers
@@ -259,6 +259,22 @@ def restore_record(hostvars: Mapping[str, Any], host: str) -> List[Dict[str, Any
                  last_log_term=plan["last_log_term"], last_index=plan["last_index"], candidates=plan["candidates"],
                  previous=result.get("backup_dir", "") if ran else "",
                  predicted=plan["action"] != "unchanged" and not ran)]
+
+
+def restore_node_info(host_vars: Mapping[str, Any]) -> Optional[Mapping[str, Any]]:
+    """raft_state_info's report of this host's node as the restore left it, read by raft_restore itself
+    (report_info, issue 15): by the preflight's check run for a node that already held its backup (its restore is
+    not run), else by the run that restored it. None when neither read it (op-conductor holds the node,
+    report_info was off, the restore failed): the raft_info role reads the node itself then."""
+    judged = host_vars.get("__conductor_restore_judged") if "__conductor_restore_judged" in host_vars else None
+    if not isinstance(judged, Mapping) or judged.get("failed"):
+        return None
+    if (judged.get("plan") or {}).get("action") == backups.RESTORE_UNCHANGED:
+        return judged.get("info")
+    restored = host_vars.get("conductor_restore_result") if "conductor_restore_result" in host_vars else None
+    if not isinstance(restored, Mapping) or restored.get("failed") or restored.get("skipped"):
+        return None
+    return restored.get("info")
 
 
 def play_records(hostvars: Mapping[str, Any], hosts: Sequence[str], kind: str) -> List[Dict[str, Any]]:

@@ -228,11 +228,29 @@ def test_stage_pushes_a_controller_backup_and_checks_the_restore_on_the_copy(plu
     assert staged["plan"]["problems"] == [] and not os.path.exists(path)  # checked, not restored
     assert host.modules() == [("ansible.legacy.file", False), ("ansible.legacy.copy", None),
                               ("opstack.conductor.raft_restore", True)]
-    with open(os.path.join(copy, raft.LOG_FILE), "ab") as handle:
-        handle.write(b"\0")  # the copy on the host damaged: the check there refuses it
-    staged = action(plugins, host, "raft_restore", dict(args, stage=dict(args["stage"], where="the host", backup=copy)))
-    problems = staged.run(task_vars={})["plan"]["problems"]
-    assert len(problems) == 1 and "raft-log.db" in problems[0]
+
+
+def test_stage_takes_a_host_backup_as_the_preflight_verified_it_and_the_restore_verifies_it_again(
+        plugins, run_module, tmp_path):
+    """A backup already on the host was verified there by the preflight; the stage step does not run a third
+    verification of it (issue 15), and a copy damaged after the preflight is still refused by the restore itself,
+    before anything of the node changes."""
+    path = node(run_module, tmp_path / "n")
+    made = backup(run_module, path, tmp_path / "host")
+    shutil.rmtree(path)
+    host = Host(run_module)
+    plan = restore_preflight(plugins, host, path, tmp_path)["plan"]
+    assert (plan["where"], plan["action"], plan["problems"]) == ("the host", "restore", [])
+    host.calls.clear()
+    args = dict(path=path, server_id="seq-1", expected_servers=SERVERS, staging_dir=str(tmp_path / "staging"),
+                stage=plan)
+    staged = action(plugins, host, "raft_restore", args).run(task_vars={})
+    assert (staged["changed"], staged["plan"]["host_backup"], staged["plan"]["pushed"]) == (False, made, False)
+    assert staged["plan"]["problems"] == [] and host.calls == [] and not os.path.exists(tmp_path / "staging")
+    with open(os.path.join(made, raft.LOG_FILE), "ab") as handle:
+        handle.write(b"\0")  # damaged between the preflight and the restore
+    refused = run_module(raft_restore.main, dict(src=made, path=path, server_id="seq-1", expected_servers=SERVERS))
+    assert refused.get("failed") and "raft-log.db" in refused["msg"] and not os.path.exists(path), refused
 
 
 def test_remote_src_false_pushes_then_restores_and_only_judges_in_check_mode(plugins, run_module, tmp_path):
@@ -402,6 +420,18 @@ def test_the_one_host_run_judges_whichever_backup_is_newest_and_reports_what_it_
     result = restore_preflight(plugins, Host(run_module), path, tmp_path)
     assert (result["found"]["chosen"]["path"], result["found"]["backups"][0]["usable"]) == (on_host, True)
     assert len(result["plan"]["problems"]) == 1 and path in result["plan"]["problems"][0], result["plan"]
+
+
+def test_the_preflight_reports_a_node_that_holds_its_backup_as_raft_state_info_would(plugins, run_module, tmp_path):
+    """report_info (issue 15): the node the restore will leave as it is is read in the preflight's one host run,
+    so the report after the restore does not read it again."""
+    path = node(run_module, tmp_path / "n")
+    backup(run_module, path, tmp_path / "host")
+    host = Host(run_module)
+    result = restore_preflight(plugins, host, path, tmp_path, report_info=True)
+    assert result["plan"]["action"] == "unchanged" and host.modules() == [("opstack.conductor.raft_restore", True)]
+    assert result["info"]["msg"] == "seq-1: ok, term 1, last index 1, 3 voters" and result["info"]["integrity"]["ok"]
+    assert restore_preflight(plugins, Host(run_module), path, tmp_path)["info"] is None  # not asked
 
 
 def test_the_restore_preflight_finds_verifies_and_judges_in_one_task(plugins, run_module, tmp_path):

@@ -82,6 +82,39 @@ def test_raft_info_inventory_inputs_classify_every_member():
     assert inputs[0]["result"] == {"exists": True, "node_directory": True} and inputs[0]["server_id"] == "id-ok"
 
 
+def test_after_a_restore_a_skipped_read_takes_what_raft_restore_read_and_nothing_stale():
+    """The restore playbook skips raft_info's read of a node raft_restore read itself (report_info, issue 15): the
+    report takes that reading, from the preflight for a node that held its backup, from the restore otherwise;
+    never a reading from an earlier restore, a failed one, or none at all (then the read was not skipped)."""
+    was_controller = module_internal.is_controller
+    try:
+        raft_info = importlib.import_module("ansible_collections.opstack.conductor.plugins.filter.raft_info")
+    finally:
+        module_internal.is_controller = was_controller
+    restored_info, held_info = {"exists": True, "msg": "restored"}, {"exists": True, "msg": "held"}
+
+    def judged(action, info=None):
+        return {"plan": {"action": action}, "info": info}
+
+    skipped = {"skipped": True, "changed": False}
+    hostvars = {
+        "held": {"__conductor_info_result": skipped, "__conductor_restore_judged": judged("unchanged", held_info),
+                 "conductor_restore_result": {"info": {"msg": "an earlier restore of this run"}}},
+        "restored": {"__conductor_info_result": skipped, "__conductor_restore_judged": judged("restore"),
+                     "conductor_restore_result": {"changed": True, "info": restored_info}},
+        "failed": {"__conductor_info_result": skipped, "__conductor_restore_judged": judged("restore"),
+                   "conductor_restore_result": {"failed": True, "msg": "x", "info": restored_info}},
+        "unread": {"__conductor_info_result": skipped, "__conductor_restore_judged": judged("unchanged")},
+        "read": {"__conductor_info_result": {"exists": True, "msg": "read"},
+                 "__conductor_restore_judged": judged("unchanged", held_info)},
+    }
+    members = [{"host": host, "id": host} for host in hostvars]
+    inputs = raft_info.inventory_inputs(members, hostvars, list(hostvars), "/var/raft")
+    assert [(i["host"], i["status"], i["result"].get("msg")) for i in inputs] == [
+        ("held", "checked", "held"), ("restored", "checked", "restored"), ("failed", "error", None),
+        ("unread", "error", None), ("read", "checked", "read")]
+
+
 def test_live_cluster_reads_every_host_with_the_role_defaults(plugin):
     hostvars = {
         "s1": {"conductor_rpc_url": "https://10.0.0.1:8547", "conductor_server_id": "sequencer-1"},

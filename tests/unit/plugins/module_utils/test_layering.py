@@ -17,7 +17,7 @@ LAYERS = [
     ["_lookup", "_servers", "_options", "_runner"],   # leaves: path look-ups, servers, option checks, module body
     ["_fs", "_bbolt", "_raft", "_payload", "_conductor_rpc"],  # filesystem primitives, formats, RPC endpoints
     ["_cluster", "_node_state", "_fsm", "_node_dir", "_cluster_view"],
-    ["_state_plan", "_backup", "_membership", "_recovery_plan", "_recover", "_override"],
+    ["_state_plan", "_backup", "_membership", "_recovery_plan", "_recover", "_override", "_node_info"],
     ["_module_common", "_leadership"],
     ["_roll"],                                        # rolling restart gates (uses _leadership's transfers)
 ]

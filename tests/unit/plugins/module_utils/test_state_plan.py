@@ -14,6 +14,7 @@ from ansible_collections.opstack.conductor.plugins.module_utils import _state_pl
 from ansible_collections.opstack.conductor.tests.support.fs import tree
 from ansible_collections.opstack.conductor.tests.support.nodes import OTHER, SERVERS, has_run, seeded, spec, write_node
 
+
 def decide(node, wanted=None, force=False, server_id="seq-1"):
     """plan() for node, asserting it changed nothing on disk."""
     before = tree(node.parent)

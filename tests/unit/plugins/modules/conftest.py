@@ -1,3 +1,6 @@
+import subprocess
+import sys
+
 import pytest
 
 from ansible_collections.opstack.conductor.tests.support.locks import RunLockHolder
@@ -21,3 +24,31 @@ def holder():
     yield hold
     for one in made:
         one.release_if_held()
+
+
+_FLOCK_HOLDER = r"""
+import fcntl, os, sys
+fd = os.open(sys.argv[1], os.O_RDONLY)
+fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+print("held", flush=True)
+sys.stdin.read()  # until the test closes our stdin
+"""
+
+
+@pytest.fixture
+def held_lock():
+    """``held_lock(path)``: another process holds an exclusive flock on ``path`` (as op-conductor's bbolt does on
+    its databases) until the test ends."""
+    holders = []
+
+    def hold(path):
+        holder = subprocess.Popen([sys.executable, "-c", _FLOCK_HOLDER, str(path)], stdin=subprocess.PIPE,
+                                  stdout=subprocess.PIPE)
+        holders.append(holder)
+        assert holder.stdout.readline().strip() == b"held"
+        return holder
+
+    yield hold
+    for holder in holders:
+        holder.stdin.close()
+        holder.wait(timeout=30)

@@ -8,8 +8,6 @@ held by another process, as op-conductor holds it.
 import json
 import os
 import stat
-import subprocess
-import sys
 
 import pytest
 
@@ -18,32 +16,6 @@ from ansible_collections.opstack.conductor.plugins.module_utils import _raft as 
 from ansible_collections.opstack.conductor.plugins.modules import raft_state
 from ansible_collections.opstack.conductor.tests.support.fs import tree
 from ansible_collections.opstack.conductor.tests.support.nodes import args
-
-_HOLDER = r"""
-import fcntl, os, sys
-fd = os.open(sys.argv[1], os.O_RDONLY)
-fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-print("held", flush=True)
-sys.stdin.read()  # until the test closes our stdin
-"""
-
-
-@pytest.fixture
-def held_lock():
-    """``held_lock(path)``: another process holds an exclusive flock on ``path`` until the test ends."""
-    holders = []
-
-    def hold(path):
-        holder = subprocess.Popen([sys.executable, "-c", _HOLDER, str(path)], stdin=subprocess.PIPE,
-                                  stdout=subprocess.PIPE)
-        holders.append(holder)
-        assert holder.stdout.readline().strip() == b"held"
-        return holder
-
-    yield hold
-    for holder in holders:
-        holder.stdin.close()
-        holder.wait(timeout=30)
 
 
 def _attributes(node):
