@@ -633,6 +633,10 @@ NOTES = [
     "at 9). At 101 nodes the module's own work shows in a first run: it builds and fsyncs 2 files and 2 "
     "directories per node (about 400 fsyncs) before swapping. A rerun decodes no node whose files are byte for "
     "byte what the spec builds.",
+    "B6 restore makes one module run per node that already holds its backup (the preflight, which also reads it "
+    "for the report) and three on the wiped node (the preflight, the check of the copy pushed from the controller, "
+    "where B6's fetched backup is taken on a tie, and the restore, which reads the restored node for the report); "
+    "before the last cut they were two and four (raft_info read every node again, issue 15).",
     "B6 payloads: Ansible's own module_utils (basic.py and what it imports) weigh more than ours in every payload; "
     "ours are what each module imports, transitively, as Ansible's dependency finder sees it.",
 ]
