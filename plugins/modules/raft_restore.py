@@ -272,8 +272,9 @@ def _diff(plan, node_dir):
                 after_header="%s (from %s)" % (node_dir, plan.backup.path))
 
 
-def _plan(module, node_dir, result):
-    """Put right what an interrupted earlier run left, then judge the backup against the node as it is."""
+def _plan(module, node_dir, result, manifest):
+    """Put right what an interrupted earlier run left, then judge the backup (``manifest``: only its manifest, a
+    prediction) against the node as it is."""
     params = module.params
     try:
         nodes.check_node_path(node_dir)
@@ -283,8 +284,8 @@ def _plan(module, node_dir, result):
         if params["expected_servers"] is not None:
             expected = servers.server_dicts(params["expected_servers"], "expected_servers")
         read_from = common.recover(module, node_dir, result)
-        if params["src_manifest"] is not None:
-            plan = backups.predict_restore(params["src_manifest"], "src_manifest", read_from, server_id, expected,
+        if manifest is not None:
+            plan = backups.predict_restore(manifest, "src_manifest", read_from, server_id, expected,
                                            params["force"], network)
         else:
             plan = backups.plan_restore(params["src"], read_from, server_id, expected, params["force"], network)
@@ -333,16 +334,18 @@ def _restore(module, plan, node_dir, directory_mode, result):
     result["state"] = node_state.read_node_state(node_dir).summary()
 
 
-def restore(module, result, directory_mode):
+def restore(module, result, directory_mode, manifest=None):
+    """Restore O(src), or judge a backup from its manifest (O(src_manifest), or ``manifest`` for host_choice)."""
     params = module.params
     node_dir = params["path"]
-    if params["src_manifest"] is not None and not module.check_mode:
+    manifest = params["src_manifest"] if manifest is None else manifest
+    if manifest is not None and not module.check_mode:
         raise runner.Failure("src_manifest judges a backup that is not on this host and only predicts: it needs "
                              "check mode (push the backup and give src to restore it)")
     common.warn_network_filesystems(module, node_dir)
-    plan = _plan(module, node_dir, result)
+    plan = _plan(module, node_dir, result, manifest)
     _report(module, plan, node_dir, result)
-    if result["locked"] and params["src_manifest"] is not None:
+    if result["locked"] and manifest is not None:
         result["msg"] = "%s (op-conductor runs on this node now; it must be stopped for the restore)" % plan.reason
         return result  # a prediction: the real run stops it first or fails
     refusal = _refusal(plan, node_dir, result["locked"])
@@ -388,9 +391,8 @@ def choose_and_judge(module, result, directory_mode):
                                          backups.validate_network(params["network"]), choice["rival"]))
     if result["chosen"]:
         judged = common.writer_result()
-        params["src_manifest"] = result["chosen"]["manifest"]  # restore() judges it, as in a src_manifest check run
-        try:
-            restore(module, judged, directory_mode)
+        try:  # judged as in a src_manifest check run (module.params untouched: they go back as the invocation)
+            restore(module, judged, directory_mode, manifest=result["chosen"]["manifest"])
         except OpstackError as exc:
             judged = runner.failure_result(dict(judged, failed=True), exc)
         result["judged"] = judged

@@ -470,3 +470,6 @@ def test_host_choice_only_judges_and_needs_check_mode(run_module, tmp_path):
     judged = run_module(raft_restore.main, dict(args), check_mode=True)
     outcome = (judged["chosen"]["where"], judged["judged"]["action"], judged["changed"])
     assert outcome == ("the host", "unchanged", False), judged
+    # The chosen manifest is judged without being written into the module's parameters: they go back to the
+    # controller as the invocation, which carried a second copy of the manifest (every file's digest) per host.
+    assert judged["invocation"]["module_args"]["src_manifest"] is None, judged["invocation"]
