@@ -6,8 +6,8 @@
 #                   msgpack; the quick start of docs/quickstart.md over SSH with pipelining on and off; then the REAL
 #                   op-conductor (the build of make op-conductor, copied into the run directory) started by the
 #                   role's command hooks as that user: bring_up, status, membership add/retire, and a network
-#                   partition made with iptables (tests/ssh/partition.py). Needs root. openssh-server, sudo and
-#                   python3-msgpack (for /usr/bin/python3) are installed with apt-get when missing; every user,
+#                   partition made with iptables (tests/ssh/partition.py). Needs root. openssh-server, sudo, iptables
+#                   and python3-msgpack (for /usr/bin/python3) are installed with apt-get when missing; every user,
 #                   group, sudoers file, key, process and iptables rule the run makes is removed at the end, also
 #                   when it fails.
 

@@ -9,7 +9,7 @@ on demand for the tests that add a member.
 Nothing outside the run directory ``/tmp/opstack-ssh-<pid>`` is touched except the two users, the hosts' groups
 (``opstack-t-net<N>-<pid>``), the sudoers drop-in ``/etc/sudoers.d/opstack-t-<pid>``, the iptables chain of a
 partition (``opstack-t-<pid>``, removed by the partition itself) and the packages installed when missing
-(openssh-server, sudo, python3-msgpack for /usr/bin/python3), and every one of those (packages aside) is removed by
+(openssh-server, sudo, iptables, python3-msgpack for /usr/bin/python3), and every one of those (packages aside) is removed by
 ``TestBed.close``, which also runs after a failed setup. What a killed run left behind (its users, groups, sudoers
 file, iptables chain, sshd processes) is removed by the next run (``remove_stale``).
 
@@ -43,7 +43,8 @@ HOST_NAMES = ("sequencer-1", "sequencer-2", "sequencer-3")
 ADDRESSES = ("127.0.0.21", "127.0.0.22", "127.0.0.23")
 SPARE = ("sequencer-4", "127.0.0.24")  # a fourth host, started only for the tests that add a member
 NO_MSGPACK_HOST = "sequencer-3"  # its ansible_python_interpreter is a venv without msgpack
-PACKAGES = {"openssh-server": SSHD, "sudo": "/usr/bin/sudo"}
+PACKAGES = {"openssh-server": SSHD, "sudo": "/usr/bin/sudo",
+            "iptables": "/usr/sbin/iptables"}  # the partition (partition.py); a fresh Debian image lacks it
 
 
 def _run(command: List[str], timeout: float = 120, **kwargs) -> subprocess.CompletedProcess:
@@ -56,8 +57,8 @@ def _system_python_has_msgpack() -> bool:
 
 
 def install_dependencies() -> None:
-    """openssh-server and sudo, and msgpack for /usr/bin/python3 (the hosts that have it), from Debian's packages
-    when missing, as `make test-sanity` installs shellcheck. The package's own sshd service is never started: the
+    """openssh-server, sudo and iptables, and msgpack for /usr/bin/python3 (the hosts that have it), from Debian's
+    packages when missing, as `make test-sanity` installs shellcheck. The package's own sshd service is never started: the
     image's policy-rc.d refuses it, and this runs with RUNLEVEL=1 besides."""
     wanted = [name for name, path in PACKAGES.items() if not os.path.exists(path)]
     if not _system_python_has_msgpack():
