@@ -21,13 +21,17 @@ from ansible_collections.opstack.conductor.plugins.module_utils import _servers 
 
 
 def inspect_node(path: str, allow_missing: bool = False, verify: bool = True, server_id: Optional[str] = None,
-                 expected_servers: Optional[List[Any]] = None) -> Dict[str, Any]:
+                 expected_servers: Optional[List[Any]] = None,
+                 state: Optional[node_state.NodeState] = None) -> Dict[str, Any]:
     """raft_state_info's result for the node directory ``path`` (without ``changed``); a runner.Failure when it
-    is no directory (or missing, unless ``allow_missing``), fs.NodeUnreadable when it cannot be looked at."""
+    is no directory (or missing, unless ``allow_missing``), fs.NodeUnreadable when it cannot be looked at.
+    ``state``: the node as this run already read it from ``path`` with ``verify`` (raft_restore's judgement of a
+    node that holds its backup), so a multi-GiB log is not verified twice; the membership notes are added to it."""
     result = {"node_directory": _require_directory(path, allow_missing)}  # type: Dict[str, Any]
     expected = None if expected_servers is None else servers.parse_servers(expected_servers, "expected_servers")
     locked = nodes.node_locked(path)
-    state = node_state.read_node_state(path, verify=verify)
+    if state is None:
+        state = node_state.read_node_state(path, verify=verify)
     name = nodes.node_server_id(path, server_id)
     node_state.check_membership(state, name)
     if state.latest_configuration is not None:

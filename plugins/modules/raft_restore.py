@@ -357,20 +357,22 @@ def restore(module, result, directory_mode, manifest=None):
             _restore(module, plan, node_dir, directory_mode, result)
             _node_report(module, node_dir, result)
     elif plan.action == backups.RESTORE_UNCHANGED:
-        _node_report(module, node_dir, result)
+        _node_report(module, node_dir, result, plan.current)
     return result
 
 
-def _node_report(module, node_dir, result):
+def _node_report(module, node_dir, result, read=None):
     """O(report_info): raft_state_info's report of the node as this run leaves it. None for a node op-conductor
     holds: it moves on under any earlier read, so the role reads it again when it reports. A read that fails is
-    reported in it, never raised: the restore itself is done."""
+    reported in it, never raised: the restore itself is done. ``read``: the node as the judgement read it (fully
+    verified), used when it is the node directory itself (not the state a leftover of an earlier run holds)."""
     params = module.params
     if not params["report_info"] or result.get("locked"):
         return
+    state = read if read is not None and read.path == node_dir else None
     try:
         result["info"] = node_info.inspect_node(node_dir, server_id=params["server_id"],
-                                                expected_servers=params["expected_servers"])
+                                                expected_servers=params["expected_servers"], state=state)
     except (OpstackError, OSError) as exc:
         result["info"] = {"failed": True, "msg": "%s: %s" % (node_dir, exc)}
 

@@ -214,10 +214,15 @@ def play_problems(hostvars: Mapping[str, Any], hosts: Sequence[str], key: str) -
     return out
 
 
-def _done(hostvars: Mapping[str, Any], host: str, key: str) -> Any:
-    """hostvars[host][key] when the host registered it and it did not fail (a failed host is not reported)."""
-    result = hostvars[host].get(key) if key in hostvars[host] else None
+def _registered(host_vars: Mapping[str, Any], key: str) -> Any:
+    """host_vars[key] when the host registered it and it did not fail (a failed host is not reported)."""
+    result = host_vars.get(key) if key in host_vars else None
     return None if not isinstance(result, Mapping) or result.get("failed") else result
+
+
+def _done(hostvars: Mapping[str, Any], host: str, key: str) -> Any:
+    """hostvars[host][key] when the host registered it and it did not fail."""
+    return _registered(hostvars[host], key)
 
 
 def backup_record(hostvars: Mapping[str, Any], host: str) -> List[Dict[str, Any]]:
@@ -266,15 +271,13 @@ def restore_node_info(host_vars: Mapping[str, Any]) -> Optional[Mapping[str, Any
     (report_info, issue 15): by the preflight's check run for a node that already held its backup (its restore is
     not run), else by the run that restored it. None when neither read it (op-conductor holds the node,
     report_info was off, the restore failed): the raft_info role reads the node itself then."""
-    judged = host_vars.get("__conductor_restore_judged") if "__conductor_restore_judged" in host_vars else None
-    if not isinstance(judged, Mapping) or judged.get("failed"):
+    judged = _registered(host_vars, "__conductor_restore_judged")
+    if judged is None:
         return None
     if (judged.get("plan") or {}).get("action") == backups.RESTORE_UNCHANGED:
         return judged.get("info")
-    restored = host_vars.get("conductor_restore_result") if "conductor_restore_result" in host_vars else None
-    if not isinstance(restored, Mapping) or restored.get("failed") or restored.get("skipped"):
-        return None
-    return restored.get("info")
+    restored = _registered(host_vars, "conductor_restore_result")
+    return None if restored is None or restored.get("skipped") else restored.get("info")
 
 
 def play_records(hostvars: Mapping[str, Any], hosts: Sequence[str], kind: str) -> List[Dict[str, Any]]:

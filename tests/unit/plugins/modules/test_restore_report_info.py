@@ -8,6 +8,7 @@ import shutil
 
 import pytest
 
+from ansible_collections.opstack.conductor.plugins.module_utils import _node_state as node_state
 from ansible_collections.opstack.conductor.plugins.module_utils import _raft as raft
 from ansible_collections.opstack.conductor.plugins.modules import raft_backup, raft_restore, raft_state_info
 from ansible_collections.opstack.conductor.tests.support.nodes import SERVERS, has_run, write_node, spec
@@ -49,10 +50,17 @@ def test_a_restore_reports_the_restored_node_as_raft_state_info_reads_it(tmp_pat
     assert done["info"]["integrity"]["checked"] and done["info"]["last_index"] > 3 and "fsm_head" in done["info"]
 
 
-def test_a_node_that_holds_its_backup_is_reported_by_the_check_run(tmp_path, run_module):
+def test_a_node_that_holds_its_backup_is_reported_by_the_check_run(tmp_path, run_module, monkeypatch):
+    """From the judgement's own full read of the node: it is read (and verified) once, not twice."""
     node, made = node_and_backup(run_module, tmp_path)
+    reads = []
+    real_read = node_state.read_node_state
+    monkeypatch.setattr(node_state, "read_node_state", lambda path, verify=False: reads.append(
+        (path, verify)) or real_read(path, verify))
     judged = run_module(raft_restore.main, dict(src=made, path=node, expected_servers=SERVERS, report_info=True),
                         check_mode=True)
+    assert [read for read in reads if read[0] == node] == [(node, True)], reads
+    monkeypatch.undo()
     assert judged["action"] == "unchanged" and judged["info"] == info_of(run_module, node), judged
 
 
