@@ -32,6 +32,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional
 
+from ansible_collections.opstack.conductor.tests.support.net import free_ports
 from ansible_collections.opstack.conductor.tests.support.nonroot import PREFIX, TestUser, remove_user, user_name
 from ansible_collections.opstack.conductor.tests.ssh import partition
 
@@ -68,12 +69,6 @@ def install_dependencies() -> None:
     env = dict(os.environ, DEBIAN_FRONTEND="noninteractive", RUNLEVEL="1")
     _run(["apt-get", "update", "-qq"], timeout=600, env=env)
     _run(["apt-get", "install", "-y", "-qq", "--no-install-recommends"] + wanted, timeout=900, env=env)
-
-
-def free_port(address: str) -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind((address, 0))
-        return probe.getsockname()[1]
 
 
 def _children(pid: int) -> List[int]:
@@ -199,12 +194,7 @@ class TestBed:
         self._known_hosts()
 
     def _new_host(self, name: str, address: str) -> Host:
-        ports = set()
-        for _attempt in range(20):  # three distinct ports (free_port may hand one out twice)
-            ports.add(free_port(address))
-            if len(ports) == 3:
-                break
-        ssh_port, raft_port, rpc_port = sorted(ports)
+        ssh_port, raft_port, rpc_port = sorted(free_ports(3, address))  # distinct: bound at once
         host = Host(name, address, ssh_port, os.path.join(self.run_dir, "hosts", name), raft_port=raft_port,
                     rpc_port=rpc_port, group=self._group("net%s" % name.rsplit("-", 1)[-1]))
         os.makedirs(host.root)

@@ -26,9 +26,8 @@ def ephemeral_range() -> Tuple[int, int]:
         return _FALLBACK_EPHEMERAL
 
 
-def _bind_below_ephemeral(sock: socket.socket, host: str, rng: random.Random) -> bool:
-    """Bind ``sock`` to a random free port below the ephemeral range; False when none was found in time."""
-    highest = ephemeral_range()[0] - 1
+def _bind_below(sock: socket.socket, host: str, highest: int, rng: random.Random) -> bool:
+    """Bind ``sock`` to a random free port from _LOWEST to ``highest``; False when none was found in time."""
     if highest <= _LOWEST:
         return False
     for _attempt in range(_ATTEMPTS_PER_PORT):
@@ -43,12 +42,12 @@ def _bind_below_ephemeral(sock: socket.socket, host: str, rng: random.Random) ->
 def free_ports(count: int, host: str = "127.0.0.1") -> List[int]:
     """Distinct free ports on host (all bound at once so they differ, then released), below the ephemeral range
     when possible (else the kernel's choice)."""
-    rng = random.SystemRandom()
+    rng, highest = random.SystemRandom(), ephemeral_range()[0] - 1
     with contextlib.ExitStack() as stack:
         sockets = []
         for _index in range(count):
             sock = stack.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
-            if not _bind_below_ephemeral(sock, host, rng):
+            if not _bind_below(sock, host, highest, rng):
                 sock.bind((host, 0))
             sockets.append(sock)
         return [sock.getsockname()[1] for sock in sockets]
